@@ -1,0 +1,534 @@
+"""Billing batches: creation claims pendings atomically; processing turns them into invoices in
+one transaction, with gapless numbers per receipt book (DESIGN rules 3-8)."""
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+
+from webapp.billing import audit, clock
+from webapp.billing.cae import MAX_INVOICES_PER_CALL, CaeRequest, CaeUnavailable
+from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
+from webapp.billing.money import split_vat
+from webapp.billing.pagination import Page, paginate
+from webapp.billing.services import check_date_range, chunked, unique_ids
+from webapp.extensions import db
+from webapp.models import (
+    BatchStatus,
+    BillingBatch,
+    BillingPending,
+    Invoice,
+    PendingStatus,
+    ReceiptBook,
+    Service,
+    ServiceStatus,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+RECEIPT_BOOK_PATTERN = re.compile(r"^[ABC]-\d{4,5}$")
+RECEIPT_BOOK_HINT = "must look like A-0001: letter A, B or C, a dash, a 4- or 5-digit point of sale"
+QUEUED_OR_RUNNING = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS)
+
+
+class BatchRejected(Exception):
+    """The batch can never be invoiced as it stands; retrying would not help."""
+
+
+def check_receipt_book(code: str) -> str:
+    code = (code or "").strip().upper()
+    if not RECEIPT_BOOK_PATTERN.match(code):
+        raise InvalidInput(
+            "Invalid receipt book", [{"field": "receiptBook", "message": RECEIPT_BOOK_HINT}]
+        )
+    return code
+
+
+def invoice_number(receipt_book: str, sequence: int) -> str:
+    return f"{receipt_book}-{sequence:08d}"
+
+
+def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> str | None:
+    """DESIGN rule 6: within the fiscal window around today, never before the book's last date."""
+    window = current_app.config["ISSUE_DATE_WINDOW_DAYS"]
+    today = clock.today()
+    if abs((issue_date - today).days) > window:
+        return (
+            f"must be within {window} days of today ({today.isoformat()}); "
+            f"{issue_date.isoformat()} is outside the fiscal window"
+        )
+    if book is not None and book.last_issue_date and issue_date < book.last_issue_date:
+        return (
+            f"must not be earlier than {book.last_issue_date.isoformat()}, the last issue date "
+            f"of receipt book {book.code}"
+        )
+    return None
+
+
+def _book_for_update(code: str) -> ReceiptBook:
+    """The receipt book's counter row, created on first use, locked for this transaction."""
+    query = select(ReceiptBook).where(ReceiptBook.code == code).with_for_update()
+    book = db.session.scalar(query)
+    if book is None:
+        dialect_insert = (
+            postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+        )
+        db.session.execute(
+            dialect_insert(ReceiptBook)
+            .values(code=code, last_number=0, created_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        book = db.session.scalar(query)
+    return book
+
+
+def create_batch(
+    actor: str, issue_date: date, receipt_book: str, pending_ids: list[int]
+) -> BillingBatch:
+    """Creates a batch in PENDING_PROCESSING and claims its pendings in the same transaction: a
+    pending that is not PENDING, or already claimed by an open batch, refuses the whole batch."""
+    limit = current_app.config["MAX_PENDINGS_PER_BATCH"]
+    if len(pending_ids) > limit:
+        raise TooLarge(f"A batch holds at most {limit} pendings; {len(pending_ids)} were given")
+    code = check_receipt_book(receipt_book)
+    ids = unique_ids(pending_ids, "pendingIds", limit)
+    if not isinstance(issue_date, date):
+        raise InvalidInput(
+            "Invalid issue date", [{"field": "issueDate", "message": "must be a date"}]
+        )
+    book = db.session.get(ReceiptBook, code)
+    problem = _issue_date_problem(issue_date, book)
+    if problem:
+        raise InvalidInput(f"Issue date {problem}", [{"field": "issueDate", "message": problem}])
+    if book is None:
+        _book_for_update(code)
+
+    batch = BillingBatch(
+        issue_date=issue_date,
+        receipt_book=code,
+        status=BatchStatus.PENDING_PROCESSING,
+        pending_count=len(ids),
+        created_by=actor,
+        enqueued_at=utcnow(),
+    )
+    db.session.add(batch)
+    db.session.flush()
+    claimed = 0
+    for chunk in chunked(ids):
+        claimed += db.session.execute(
+            update(BillingPending)
+            .where(
+                BillingPending.id.in_(chunk),
+                BillingPending.status == PendingStatus.PENDING,
+                BillingPending.batch_id.is_(None),
+            )
+            .values(batch_id=batch.id, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if claimed != len(ids):
+        refused = _refused_pendings(ids, batch.id)
+        db.session.rollback()
+        raise Conflict(
+            f"{len(refused)} of {len(ids)} pendings cannot be batched; no batch was created",
+            refused,
+        )
+    audit.record(actor, "created", "batch", batch.id, f"{len(ids)} pendings, book {code}")
+    db.session.commit()
+    return batch
+
+
+def _refused_pendings(ids: list[int], own_batch_id: int) -> list[dict]:
+    refused = []
+    for chunk in chunked(ids):
+        rows = {
+            p.id: p
+            for p in db.session.execute(
+                select(BillingPending.id, BillingPending.status, BillingPending.batch_id).where(
+                    BillingPending.id.in_(chunk)
+                )
+            )
+        }
+        for pending_id in chunk:
+            row = rows.get(pending_id)
+            if row is None:
+                refused.append({"id": pending_id, "reason": "does not exist"})
+            elif row.status != PendingStatus.PENDING:
+                refused.append({"id": pending_id, "reason": f"is {row.status.value}, not PENDING"})
+            elif row.batch_id != own_batch_id:
+                refused.append({"id": pending_id, "reason": f"belongs to batch {row.batch_id}"})
+    return refused
+
+
+def submit_batch(
+    actor: str, issue_date: date, receipt_book: str, pending_ids: list[int], wait: bool = False
+) -> BillingBatch:
+    """Creates a batch, then (after its commit) queues it, or invoices it at once when ``wait``."""
+    from webapp import tasks
+
+    batch = create_batch(actor, issue_date, receipt_book, pending_ids)
+    if wait:
+        process_batch(batch.id, final_attempt=True)
+        db.session.refresh(batch)
+    else:
+        tasks.enqueue_batch(batch.id)
+    return batch
+
+
+def retry_batch(actor: str, batch_id: int) -> BillingBatch:
+    """Sends an ERROR batch back to the queue; any other status is a conflict."""
+    from webapp import tasks
+
+    batch = get_batch(batch_id)
+    changed = db.session.execute(
+        update(BillingBatch)
+        .where(BillingBatch.id == batch_id, BillingBatch.status == BatchStatus.ERROR)
+        .values(
+            status=BatchStatus.PENDING_PROCESSING,
+            error_message=None,
+            progress=0,
+            enqueued_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        db.session.rollback()
+        raise Conflict(f"Batch {batch_id} is {batch.status.value}; only an ERROR batch is retried")
+    audit.record(actor, "retried", "batch", batch_id)
+    db.session.commit()
+    db.session.refresh(batch)
+    tasks.enqueue_batch(batch_id)
+    return batch
+
+
+def get_batch(batch_id: int) -> BillingBatch:
+    batch = db.session.get(BillingBatch, batch_id)
+    if batch is None:
+        raise NotFound(f"Billing batch {batch_id} not found")
+    return batch
+
+
+def batch_pending_ids(batch_id: int) -> list[int]:
+    return list(
+        db.session.scalars(
+            select(BillingPending.id)
+            .where(BillingPending.batch_id == batch_id)
+            .order_by(BillingPending.id)
+        )
+    )
+
+
+@dataclass
+class BatchFilters:
+    status: BatchStatus | None = None
+    receipt_book: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def apply(self, query):
+        if self.status is not None:
+            query = query.where(BillingBatch.status == self.status)
+        if self.receipt_book:
+            query = query.where(BillingBatch.receipt_book == self.receipt_book)
+        if self.date_from is not None:
+            query = query.where(BillingBatch.issue_date >= self.date_from)
+        if self.date_to is not None:
+            query = query.where(BillingBatch.issue_date <= self.date_to)
+        return query
+
+
+def list_batches(filters: BatchFilters, page: int = 1, limit: int = 20) -> Page:
+    check_date_range(filters.date_from, filters.date_to)
+    query = filters.apply(select(BillingBatch)).order_by(BillingBatch.id.desc())
+    return paginate(query, page, limit)
+
+
+def receipt_books() -> list[ReceiptBook]:
+    return list(db.session.scalars(select(ReceiptBook).order_by(ReceiptBook.code)))
+
+
+def next_invoice_number(receipt_book: str) -> tuple[str, str]:
+    """The number the next invoice of this book will get (a preview: allocation happens when a
+    batch is invoiced)."""
+    code = check_receipt_book(receipt_book)
+    book = db.session.get(ReceiptBook, code)
+    return code, invoice_number(code, (book.last_number if book else 0) + 1)
+
+
+def count_by_status() -> dict[BatchStatus, int]:
+    rows = db.session.execute(
+        select(BillingBatch.status, func.count()).group_by(BillingBatch.status)
+    ).all()
+    counts = dict.fromkeys(BatchStatus, 0)
+    counts.update({status: n for status, n in rows})
+    return counts
+
+
+# Processing -------------------------------------------------------------------------------
+
+
+def _lease_cutoff() -> datetime:
+    return utcnow() - timedelta(seconds=current_app.config["BATCH_LEASE_SECONDS"])
+
+
+def claim_batch(batch_id: int) -> int | None:
+    """Takes a queued batch (or a running one whose worker stopped beating) with one conditional
+    update. Returns the attempt number that fences this worker's writes, or None when another
+    worker holds it or it is finished: a duplicated task then does nothing."""
+    now = utcnow()
+    attempt = db.session.execute(
+        update(BillingBatch)
+        .where(
+            BillingBatch.id == batch_id,
+            or_(
+                BillingBatch.status == BatchStatus.PENDING_PROCESSING,
+                and_(
+                    BillingBatch.status == BatchStatus.IN_PROCESS,
+                    BillingBatch.heartbeat_at < _lease_cutoff(),
+                ),
+            ),
+        )
+        .values(
+            status=BatchStatus.IN_PROCESS,
+            attempts=BillingBatch.attempts + 1,
+            progress=0,
+            heartbeat_at=now,
+            processing_started_at=now,
+            processing_completed_at=None,
+        )
+        .returning(BillingBatch.attempts)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    db.session.commit()
+    return attempt
+
+
+class ProgressReporter:
+    """Writes progress and heartbeat on a connection of its own, committed at once, so readers
+    see them while the invoicing transaction is still open. SQLite has one writer at a time and
+    the invoicing transaction holds it, so there the batch shows progress when it commits."""
+
+    def __init__(self, batch_id: int, attempt: int):
+        self.batch_id = batch_id
+        self.attempt = attempt
+        self.enabled = db.engine.dialect.name != "sqlite"
+
+    def report(self, progress: int) -> None:
+        if not self.enabled:
+            return
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(
+                update(BillingBatch)
+                .where(
+                    BillingBatch.id == self.batch_id,
+                    BillingBatch.attempts == self.attempt,
+                    BillingBatch.status == BatchStatus.IN_PROCESS,
+                )
+                .values(progress=progress, heartbeat_at=utcnow())
+            )
+
+
+def invoice_batch(batch_id: int, attempt: int) -> None:
+    """Invoices a claimed batch all or nothing: invoices, pendings and services INVOICED, the
+    receipt-book counter and the batch PROCESSED commit together. Numbers come from the counter
+    row, locked for the transaction, so they are gapless per book under any concurrency."""
+    authority = current_app.extensions["lote.cae"]
+    reporter = ProgressReporter(batch_id, attempt)
+    batch = db.session.get(BillingBatch, batch_id)
+    book = _book_for_update(batch.receipt_book)
+    if book.last_issue_date and batch.issue_date < book.last_issue_date:
+        raise BatchRejected(
+            f"Issue date {batch.issue_date.isoformat()} is earlier than "
+            f"{book.last_issue_date.isoformat()}, already used by receipt book {book.code}"
+        )
+    issue_date, code = batch.issue_date, book.code
+    first_sequence = book.last_number + 1
+    sequence = book.last_number
+    total_amount = Decimal("0.00")
+    done, after_id = 0, 0
+    while True:
+        rows = db.session.execute(
+            select(
+                BillingPending.id,
+                BillingPending.service_id,
+                BillingPending.customer_id,
+                BillingPending.service_date,
+                BillingPending.amount,
+            )
+            .where(
+                BillingPending.batch_id == batch_id,
+                BillingPending.status == PendingStatus.PENDING,
+                BillingPending.id > after_id,
+            )
+            .order_by(BillingPending.id)
+            .limit(MAX_INVOICES_PER_CALL)
+        ).all()
+        if not rows:
+            break
+        requests = [
+            CaeRequest(code, sequence + i + 1, issue_date, row.amount) for i, row in enumerate(rows)
+        ]
+        authorizations = authority.authorize(requests)
+        now = utcnow()
+        invoices = []
+        for request, row, authorization in zip(requests, rows, authorizations, strict=True):
+            net, vat = split_vat(row.amount)
+            invoices.append(
+                {
+                    "invoice_number": invoice_number(code, request.sequence_number),
+                    "receipt_book": code,
+                    "sequence_number": request.sequence_number,
+                    "cae": authorization.cae,
+                    "cae_due_date": authorization.due_date,
+                    "issue_date": issue_date,
+                    "amount": row.amount,
+                    "net_amount": net,
+                    "vat_amount": vat,
+                    "customer_id": row.customer_id,
+                    "service_id": row.service_id,
+                    "service_date": row.service_date,
+                    "pending_id": row.id,
+                    "batch_id": batch_id,
+                    "created_at": now,
+                }
+            )
+            total_amount += row.amount
+        db.session.execute(insert(Invoice), invoices)
+        sequence += len(rows)
+        done += len(rows)
+        after_id = rows[-1].id
+        reporter.report(min(99, done * 100 // max(batch.pending_count, 1)))
+
+    if done != batch.pending_count:
+        raise BatchRejected(
+            f"The batch claimed {batch.pending_count} pendings but {done} are still PENDING"
+        )
+    now = utcnow()
+    db.session.execute(
+        update(BillingPending)
+        .where(BillingPending.batch_id == batch_id, BillingPending.status == PendingStatus.PENDING)
+        .values(status=PendingStatus.INVOICED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(Service)
+        .where(
+            Service.id.in_(
+                select(BillingPending.service_id).where(BillingPending.batch_id == batch_id)
+            )
+        )
+        .values(status=ServiceStatus.INVOICED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    book.last_number = sequence
+    book.last_issue_date = issue_date
+    finished = db.session.execute(
+        update(BillingBatch)
+        .where(
+            BillingBatch.id == batch_id,
+            BillingBatch.attempts == attempt,
+            BillingBatch.status == BatchStatus.IN_PROCESS,
+        )
+        .values(
+            status=BatchStatus.PROCESSED,
+            progress=100,
+            error_message=None,
+            total_invoices=done,
+            total_amount=total_amount,
+            first_invoice_number=invoice_number(code, first_sequence) if done else None,
+            last_invoice_number=invoice_number(code, sequence) if done else None,
+            processing_completed_at=now,
+            heartbeat_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not finished:
+        raise LostClaim(f"Batch {batch_id} attempt {attempt} was taken over by another worker")
+    audit.record("worker", "invoiced", "batch", batch_id, f"{done} invoices")
+    db.session.commit()
+
+
+class LostClaim(Exception):
+    """Another worker took the batch over after this one's lease expired."""
+
+
+def _failure_message(exc: Exception) -> str:
+    if isinstance(exc, CaeUnavailable | BatchRejected):
+        return str(exc)
+    if isinstance(exc, OperationalError):
+        return "The database was unavailable during invoicing"
+    return f"Unexpected error during invoicing ({type(exc).__name__})"
+
+
+def record_failure(batch_id: int, attempt: int, message: str, final: bool) -> None:
+    """A failed attempt leaves the batch queued for the next retry, or ERROR with the reason."""
+    db.session.execute(
+        update(BillingBatch)
+        .where(
+            BillingBatch.id == batch_id,
+            BillingBatch.attempts == attempt,
+            BillingBatch.status == BatchStatus.IN_PROCESS,
+        )
+        .values(
+            status=BatchStatus.ERROR if final else BatchStatus.PENDING_PROCESSING,
+            error_message=message if final else f"Attempt {attempt} failed: {message}; retrying",
+            progress=0,
+            heartbeat_at=None,
+            enqueued_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if final:
+        audit.record("worker", "failed", "batch", batch_id, message)
+    db.session.commit()
+
+
+def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
+    """One attempt at a batch. A retryable failure is re-raised (after recording it) unless this
+    is the final attempt, so the queue can schedule the next one."""
+    attempt = claim_batch(batch_id)
+    if attempt is None:
+        return None
+    try:
+        invoice_batch(batch_id, attempt)
+    except LostClaim:
+        db.session.rollback()
+        log.warning("batch %s: attempt %s lost its claim; nothing committed", batch_id, attempt)
+        return None
+    except Exception as exc:
+        db.session.rollback()
+        final = final_attempt or isinstance(exc, BatchRejected)
+        if not isinstance(exc, CaeUnavailable | BatchRejected):
+            log.exception("batch %s: attempt %s failed", batch_id, attempt)
+        record_failure(batch_id, attempt, _failure_message(exc), final)
+        if final:
+            return BatchStatus.ERROR
+        raise
+    return BatchStatus.PROCESSED
+
+
+def lost_batches(queued_batch_ids: set[int]) -> list[int]:
+    """Batches that should be running but have no live task: queued ones the queue does not hold,
+    and running ones whose heartbeat is older than the lease (DESIGN rule 7)."""
+    rows = db.session.scalars(
+        select(BillingBatch.id).where(
+            or_(
+                BillingBatch.status == BatchStatus.PENDING_PROCESSING,
+                and_(
+                    BillingBatch.status == BatchStatus.IN_PROCESS,
+                    or_(
+                        BillingBatch.heartbeat_at.is_(None),
+                        BillingBatch.heartbeat_at < _lease_cutoff(),
+                    ),
+                ),
+            )
+        )
+    ).all()
+    db.session.commit()
+    return [batch_id for batch_id in rows if batch_id not in queued_batch_ids]

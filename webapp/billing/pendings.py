@@ -1,0 +1,108 @@
+"""Billing pendings: what waits to be invoiced, its summary by customer, and cancellation."""
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Select, func, select
+
+from webapp.billing import audit
+from webapp.billing.errors import Conflict, NotFound
+from webapp.billing.pagination import Page, paginate
+from webapp.billing.services import check_date_range
+from webapp.extensions import db
+from webapp.models import BillingPending, PendingStatus, ServiceStatus
+
+
+@dataclass
+class PendingFilters:
+    status: PendingStatus | None = None
+    customer_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    available_only: bool = False
+
+    def apply(self, query: Select) -> Select:
+        if self.available_only:
+            query = query.where(
+                BillingPending.status == PendingStatus.PENDING, BillingPending.batch_id.is_(None)
+            )
+        if self.status is not None:
+            query = query.where(BillingPending.status == self.status)
+        if self.customer_id is not None:
+            query = query.where(BillingPending.customer_id == self.customer_id)
+        if self.date_from is not None:
+            query = query.where(BillingPending.service_date >= self.date_from)
+        if self.date_to is not None:
+            query = query.where(BillingPending.service_date <= self.date_to)
+        return query
+
+
+def list_pendings(filters: PendingFilters, page: int = 1, limit: int = 20) -> Page:
+    check_date_range(filters.date_from, filters.date_to)
+    query = filters.apply(select(BillingPending)).order_by(BillingPending.id.desc())
+    return paginate(query, page, limit)
+
+
+@dataclass
+class CustomerTotal:
+    customer_id: int
+    count: int
+    total_amount: Decimal
+
+
+@dataclass
+class PendingSummary:
+    total_pending: int
+    total_amount: Decimal
+    by_customer: list[CustomerTotal]
+
+
+def summarize_pendings(filters: PendingFilters | None = None) -> PendingSummary:
+    """Count and amount of PENDING pendings, overall and per customer, aggregated in SQL."""
+    filters = filters or PendingFilters()
+    base = filters.apply(
+        select(
+            BillingPending.customer_id,
+            func.count().label("count"),
+            func.coalesce(func.sum(BillingPending.amount), 0).label("total"),
+        ).where(BillingPending.status == PendingStatus.PENDING)
+    )
+    rows = db.session.execute(
+        base.group_by(BillingPending.customer_id).order_by(BillingPending.customer_id)
+    ).all()
+    by_customer = [CustomerTotal(r.customer_id, r.count, Decimal(r.total)) for r in rows]
+    return PendingSummary(
+        total_pending=sum(c.count for c in by_customer),
+        total_amount=sum((c.total_amount for c in by_customer), Decimal("0.00")),
+        by_customer=by_customer,
+    )
+
+
+def get_pending(pending_id: int) -> BillingPending:
+    pending = db.session.get(BillingPending, pending_id)
+    if pending is None:
+        raise NotFound(f"Billing pending {pending_id} not found")
+    return pending
+
+
+def cancel_pending(actor: str, pending_id: int) -> BillingPending:
+    """Cancels a PENDING pending no batch has claimed; its service returns to CREATED in the same
+    transaction. The cancelled pending is kept as history."""
+    pending = db.session.scalar(
+        select(BillingPending).where(BillingPending.id == pending_id).with_for_update()
+    )
+    if pending is None:
+        raise NotFound(f"Billing pending {pending_id} not found")
+    if pending.status != PendingStatus.PENDING:
+        db.session.rollback()
+        raise Conflict(f"Billing pending {pending_id} is {pending.status.value}, not PENDING")
+    if pending.batch_id is not None:
+        batch_id = pending.batch_id
+        db.session.rollback()
+        raise Conflict(f"Billing pending {pending_id} belongs to batch {batch_id}")
+    pending.status = PendingStatus.CANCELLED
+    pending.service.status = ServiceStatus.CREATED
+    audit.record(actor, "cancelled", "pending", pending.id, f"service {pending.service_id}")
+    db.session.commit()
+    return pending

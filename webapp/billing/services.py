@@ -1,0 +1,233 @@
+"""Billable logistics services: registered by clerks, editable only while CREATED, and sent to
+billing all or nothing."""
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import Select, insert, select, update
+
+from webapp.billing import audit
+from webapp.billing.errors import Conflict, InvalidInput, NotFound
+from webapp.billing.money import parse_amount
+from webapp.billing.pagination import Page, paginate
+from webapp.extensions import db
+from webapp.models import BillingPending, PendingStatus, Service, ServiceStatus, utcnow
+
+MAX_CUSTOMER_ID = 2_147_483_647
+DESCRIPTION_MAX = 500
+IDS_PER_STATEMENT = 5_000
+
+
+def chunked(ids: list[int], size: int = IDS_PER_STATEMENT) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+@dataclass
+class ServiceFilters:
+    customer_id: int | None = None
+    status: ServiceStatus | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def apply(self, query: Select) -> Select:
+        if self.customer_id is not None:
+            query = query.where(Service.customer_id == self.customer_id)
+        if self.status is not None:
+            query = query.where(Service.status == self.status)
+        if self.date_from is not None:
+            query = query.where(Service.service_date >= self.date_from)
+        if self.date_to is not None:
+            query = query.where(Service.service_date <= self.date_to)
+        return query
+
+
+def check_date_range(date_from: date | None, date_to: date | None) -> None:
+    if date_from and date_to and date_from > date_to:
+        raise InvalidInput(
+            "Invalid date range",
+            [{"field": "dateTo", "message": "must be on or after dateFrom"}],
+        )
+
+
+def _clean_fields(fields: dict) -> dict:
+    """Checks the editable fields of a service; every problem is reported at once."""
+    details, clean = [], {}
+    if "service_date" in fields:
+        if not isinstance(fields["service_date"], date):
+            details.append({"field": "serviceDate", "message": "must be a date (YYYY-MM-DD)"})
+        else:
+            clean["service_date"] = fields["service_date"]
+    if "customer_id" in fields:
+        customer_id = fields["customer_id"]
+        if (
+            not isinstance(customer_id, int)
+            or isinstance(customer_id, bool)
+            or not 1 <= customer_id <= MAX_CUSTOMER_ID
+        ):
+            details.append({"field": "customerId", "message": "must be a positive whole number"})
+        else:
+            clean["customer_id"] = customer_id
+    if "amount" in fields:
+        try:
+            clean["amount"] = parse_amount(fields["amount"])
+        except ValueError as exc:
+            details.append({"field": "amount", "message": str(exc)})
+    if "description" in fields:
+        description = (fields["description"] or "").strip()
+        if len(description) > DESCRIPTION_MAX:
+            details.append(
+                {"field": "description", "message": f"must be at most {DESCRIPTION_MAX} characters"}
+            )
+        clean["description"] = description
+    if details:
+        raise InvalidInput("The service has invalid fields", details)
+    return clean
+
+
+def create_service(
+    actor: str, service_date: date, customer_id: int, amount: Decimal | str, description: str = ""
+) -> Service:
+    """Registers a billable service in CREATED."""
+    clean = _clean_fields(
+        {
+            "service_date": service_date,
+            "customer_id": customer_id,
+            "amount": amount,
+            "description": description,
+        }
+    )
+    service = Service(status=ServiceStatus.CREATED, **clean)
+    db.session.add(service)
+    db.session.flush()
+    audit.record(actor, "created", "service", service.id, f"amount {service.amount}")
+    db.session.commit()
+    return service
+
+
+def get_service(service_id: int) -> Service:
+    service = db.session.get(Service, service_id)
+    if service is None:
+        raise NotFound(f"Service {service_id} not found")
+    return service
+
+
+def list_services(filters: ServiceFilters, page: int = 1, limit: int = 20) -> Page:
+    check_date_range(filters.date_from, filters.date_to)
+    return paginate(filters.apply(select(Service)).order_by(Service.id.desc()), page, limit)
+
+
+def _locked_created_service(service_id: int, verb: str) -> Service:
+    service = db.session.scalar(select(Service).where(Service.id == service_id).with_for_update())
+    if service is None:
+        raise NotFound(f"Service {service_id} not found")
+    if service.status != ServiceStatus.CREATED:
+        db.session.rollback()
+        raise Conflict(
+            f"Service {service_id} is {service.status.value}; only a CREATED service can be {verb}"
+        )
+    return service
+
+
+def update_service(actor: str, service_id: int, **fields) -> Service:
+    """Edits a service; only a CREATED one may change."""
+    clean = _clean_fields(fields)
+    service = _locked_created_service(service_id, "edited")
+    for name, value in clean.items():
+        setattr(service, name, value)
+    audit.record(actor, "edited", "service", service.id, ", ".join(sorted(clean)))
+    db.session.commit()
+    return service
+
+
+def delete_service(actor: str, service_id: int) -> None:
+    """Deletes a service; only a CREATED one that never reached billing may go."""
+    service = _locked_created_service(service_id, "deleted")
+    has_history = db.session.scalar(
+        select(BillingPending.id).where(BillingPending.service_id == service_id).limit(1)
+    )
+    if has_history:
+        db.session.rollback()
+        raise Conflict(
+            f"Service {service_id} has billing history (cancelled pendings) and is kept for audit"
+        )
+    db.session.delete(service)
+    audit.record(actor, "deleted", "service", service_id)
+    db.session.commit()
+
+
+def unique_ids(ids: Iterable, field: str, limit: int) -> list[int]:
+    """A non-empty list of distinct positive ids, at most ``limit`` of them."""
+    ids = list(ids)
+    if not ids:
+        raise InvalidInput("No ids given", [{"field": field, "message": "must not be empty"}])
+    if any(not isinstance(i, int) or isinstance(i, bool) or i < 1 for i in ids):
+        raise InvalidInput(
+            "Invalid ids", [{"field": field, "message": "must be positive whole numbers"}]
+        )
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("Repeated ids", [{"field": field, "message": "must not repeat an id"}])
+    return sorted(ids)
+
+
+def send_to_billing(actor: str, service_ids: Iterable[int], limit: int) -> list[BillingPending]:
+    """Creates one PENDING pending per service, all or nothing: if any service does not exist or
+    is not CREATED, nothing changes and each refused id is listed with its reason."""
+    ids = unique_ids(service_ids, "serviceIds", limit)
+    found: dict[int, Service] = {}
+    for chunk in chunked(ids):
+        rows = db.session.scalars(
+            select(Service).where(Service.id.in_(chunk)).order_by(Service.id).with_for_update()
+        )
+        found.update({s.id: s for s in rows})
+    refused = []
+    for service_id in ids:
+        service = found.get(service_id)
+        if service is None:
+            refused.append({"id": service_id, "reason": "does not exist"})
+        elif service.status != ServiceStatus.CREATED:
+            refused.append({"id": service_id, "reason": f"is {service.status.value}, not CREATED"})
+    if refused:
+        db.session.rollback()
+        raise Conflict(
+            f"{len(refused)} of {len(ids)} services cannot be sent to billing; nothing was sent",
+            refused,
+        )
+    now = utcnow()
+    rows = [
+        {
+            "service_id": s.id,
+            "customer_id": s.customer_id,
+            "service_date": s.service_date,
+            "amount": s.amount,
+            "status": PendingStatus.PENDING,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for s in found.values()
+    ]
+    db.session.execute(insert(BillingPending), rows)
+    for chunk in chunked(ids):
+        db.session.execute(
+            update(Service)
+            .where(Service.id.in_(chunk))
+            .values(status=ServiceStatus.SENT_TO_BILL, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    audit.record_many(actor, "sent_to_billing", "service", ids)
+    db.session.commit()
+    pendings: list[BillingPending] = []
+    for chunk in chunked(ids):
+        pendings.extend(
+            db.session.scalars(
+                select(BillingPending)
+                .where(
+                    BillingPending.service_id.in_(chunk),
+                    BillingPending.status == PendingStatus.PENDING,
+                )
+                .order_by(BillingPending.id)
+            )
+        )
+    return pendings

@@ -1,0 +1,70 @@
+"""Settings read from the environment, with embedded defaults for a laptop demo.
+
+The Huey instance (built at import, see ``extensions.py``) reads the same environment through
+``queue_settings()`` so the web app and the consumer always agree on the queue.
+"""
+
+import os
+from pathlib import Path
+
+INSTANCE_DIR = Path(
+    os.environ.get("LOTE_INSTANCE_DIR", Path(__file__).resolve().parent.parent / "instance")
+)
+DEFAULT_SECRET_KEY = "lote-development-only"
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def _float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def queue_settings() -> dict:
+    """Where the queue lives: Redis when REDIS_URL is set, a SQLite file otherwise."""
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url:
+        return {"kind": "redis", "url": redis_url}
+    return {"kind": "sqlite", "filename": str(INSTANCE_DIR / "queue.sqlite3")}
+
+
+class Config:
+    ENV_NAME = os.environ.get("LOTE_ENV", "development")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'lote.sqlite3'}"
+    )
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    BATCH_LEASE_SECONDS = _int("BATCH_LEASE_SECONDS", 30)
+    ISSUE_DATE_WINDOW_DAYS = _int("ISSUE_DATE_WINDOW_DAYS", 10)
+    CAE_LATENCY_MS = _int("CAE_LATENCY_MS", 0)
+    CAE_FAILURE_RATE = _float("CAE_FAILURE_RATE", 0.0)
+    ERP_FAILURE_RATE = _float("ERP_FAILURE_RATE", 0.1)
+    ERP_RANDOM_SEED = os.environ.get("ERP_RANDOM_SEED")
+    TOKEN_MAX_AGE_SECONDS = _int("TOKEN_MAX_AGE_SECONDS", 8 * 3600)
+    MAX_PENDINGS_PER_BATCH = _int("MAX_PENDINGS_PER_BATCH", 100_000)
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = ENV_NAME == "production"
+    REMEMBER_COOKIE_HTTPONLY = True
+    WTF_CSRF_TIME_LIMIT = None
+    MAX_CONTENT_LENGTH = 4 * 1024 * 1024
+
+    RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL", "memory://")
+    RATELIMIT_HEADERS_ENABLED = True
+
+    BABEL_DEFAULT_LOCALE = "es_AR"
+    BUSINESS_TIMEZONE = os.environ.get("BUSINESS_TIMEZONE", "America/Argentina/Buenos_Aires")
+    BABEL_DEFAULT_TIMEZONE = BUSINESS_TIMEZONE
+    LANGUAGES = {"es": "es_AR", "en": "en_US"}
+
+    API_TITLE = "Lote API"
+    API_VERSION = "1.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui/"

@@ -1,0 +1,298 @@
+"""The data model. Constraints here carry the rules of DESIGN section 3, and so does the migration."""
+
+import enum
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import JSON
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.extensions import db
+
+Money = Numeric(12, 2)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enum(enum_cls: type[enum.Enum]) -> Enum:
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        length=24,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+        create_constraint=True,
+        name=enum_cls.__name__.lower(),
+    )
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    CLERK = "clerk"
+    VIEWER = "viewer"
+
+
+class ServiceStatus(enum.StrEnum):
+    CREATED = "CREATED"
+    SENT_TO_BILL = "SENT_TO_BILL"
+    INVOICED = "INVOICED"
+
+
+class PendingStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    INVOICED = "INVOICED"
+    CANCELLED = "CANCELLED"
+
+
+class BatchStatus(enum.StrEnum):
+    PENDING_PROCESSING = "PENDING_PROCESSING"
+    IN_PROCESS = "IN_PROCESS"
+    PROCESSED = "PROCESSED"
+    ERROR = "ERROR"
+
+
+OPEN_BATCH_STATUSES = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS, BatchStatus.ERROR)
+
+
+class SyncStatus(enum.StrEnum):
+    SENT = "SENT"
+    ERROR = "ERROR"
+    CONFIRMED = "CONFIRMED"
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[Role] = mapped_column(_enum(Role), default=Role.CLERK)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def can(self, role: Role) -> bool:
+        """Admins may do everything, clerks everything but administration, viewers only read."""
+        order = [Role.VIEWER, Role.CLERK, Role.ADMIN]
+        return order.index(self.role) >= order.index(role)
+
+
+class Service(TimestampMixin, db.Model):
+    __tablename__ = "services"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_services_status_id", "status", "id"),
+        Index("ix_services_customer_id_id", "customer_id", "id"),
+        Index("ix_services_service_date_id", "service_date", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_date: Mapped[date] = mapped_column(Date)
+    customer_id: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[ServiceStatus] = mapped_column(
+        _enum(ServiceStatus), default=ServiceStatus.CREATED
+    )
+
+
+class BillingPending(TimestampMixin, db.Model):
+    """A service waiting to be invoiced. Customer, date and amount are copied from the service
+    when it is sent to billing: the service can no longer change, and lists and summaries then
+    read one table."""
+
+    __tablename__ = "billing_pendings"
+    __table_args__ = (
+        Index(
+            "uq_billing_pendings_one_pending_per_service",
+            "service_id",
+            unique=True,
+            postgresql_where=text("status = 'PENDING'"),
+            sqlite_where=text("status = 'PENDING'"),
+        ),
+        Index("ix_billing_pendings_status_id", "status", "id"),
+        Index("ix_billing_pendings_customer_id_id", "customer_id", "id"),
+        Index("ix_billing_pendings_service_date_id", "service_date", "id"),
+        Index("ix_billing_pendings_batch_id_id", "batch_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(Integer)
+    service_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[PendingStatus] = mapped_column(
+        _enum(PendingStatus), default=PendingStatus.PENDING
+    )
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("billing_batches.id"))
+
+    service: Mapped[Service] = relationship(lazy="joined", innerjoin=True)
+
+
+class ReceiptBook(db.Model):
+    """The counter of a talonario: the last number used, updated inside the invoicing
+    transaction that uses it, so numbers are gapless."""
+
+    __tablename__ = "receipt_books"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+    last_issue_date: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BillingBatch(TimestampMixin, db.Model):
+    __tablename__ = "billing_batches"
+    __table_args__ = (
+        Index("ix_billing_batches_status_id", "status", "id"),
+        Index("ix_billing_batches_receipt_book_id", "receipt_book", "id"),
+        Index("ix_billing_batches_issue_date_id", "issue_date", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_date: Mapped[date] = mapped_column(Date)
+    receipt_book: Mapped[str] = mapped_column(ForeignKey("receipt_books.code"))
+    status: Mapped[BatchStatus] = mapped_column(
+        _enum(BatchStatus), default=BatchStatus.PENDING_PROCESSING
+    )
+    pending_count: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    total_invoices: Mapped[int] = mapped_column(Integer, default=0)
+    total_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    first_invoice_number: Mapped[str | None] = mapped_column(String(32))
+    last_invoice_number: Mapped[str | None] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(64))
+    processing_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processing_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+erp_sync_invoices = Table(
+    "erp_sync_invoices",
+    db.Model.metadata,
+    Column("erp_sync_id", ForeignKey("erp_syncs.id"), primary_key=True),
+    Column("invoice_id", ForeignKey("invoices.id"), primary_key=True, index=True),
+)
+
+
+class Invoice(db.Model):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("receipt_book", "sequence_number"),
+        CheckConstraint(
+            "abs(amount - (net_amount + vat_amount)) < 0.005", name="amount_is_net_plus_vat"
+        ),
+        Index("ix_invoices_batch_id_id", "batch_id", "id"),
+        Index("ix_invoices_customer_id_id", "customer_id", "id"),
+        Index("ix_invoices_issue_date_id", "issue_date", "id"),
+        Index("ix_invoices_amount_id", "amount", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_number: Mapped[str] = mapped_column(String(32), unique=True)
+    receipt_book: Mapped[str] = mapped_column(ForeignKey("receipt_books.code"))
+    sequence_number: Mapped[int] = mapped_column(Integer)
+    cae: Mapped[str] = mapped_column(String(14), unique=True)
+    cae_due_date: Mapped[date] = mapped_column(Date)
+    issue_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    net_amount: Mapped[Decimal] = mapped_column(Money)
+    vat_amount: Mapped[Decimal] = mapped_column(Money)
+    customer_id: Mapped[int] = mapped_column(Integer)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    service_date: Mapped[date] = mapped_column(Date)
+    pending_id: Mapped[int] = mapped_column(ForeignKey("billing_pendings.id"), unique=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("billing_batches.id"))
+    erp_sync_id: Mapped[int | None] = mapped_column(ForeignKey("erp_syncs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ErpSync(TimestampMixin, db.Model):
+    """One delivery of accounting documents to the ERP. ``Invoice.erp_sync_id`` points at the
+    SENT or CONFIRMED sync that holds an invoice, which is what makes a second sync a 409."""
+
+    __tablename__ = "erp_syncs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sync_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    status: Mapped[SyncStatus] = mapped_column(_enum(SyncStatus))
+    payload: Mapped[dict] = mapped_column(JSON)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("billing_batches.id"), index=True)
+    invoice_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    invoices: Mapped[list[Invoice]] = relationship(
+        secondary=erp_sync_invoices, order_by=Invoice.id, viewonly=True
+    )
+
+
+class AuditEvent(db.Model):
+    """Who did what to which record, and when."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class IdempotencyRecord(db.Model):
+    """The first response to a POST made with an ``Idempotency-Key``, replayed for repeats."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,84 @@
+"""Huey tasks: a third adapter over the batch operation, plus the reaper that re-queues batches
+whose task was lost. Start a consumer with ``huey_consumer webapp.tasks.huey``."""
+
+import logging
+
+from flask import current_app, has_app_context
+from huey import crontab
+
+from webapp.billing import batches
+from webapp.extensions import huey
+
+log = logging.getLogger(__name__)
+BATCH_TASK_NAME = "process_batch_task"
+_consumer_app = None
+
+
+def app_context():
+    """The app context a task body runs in: the caller's when there is one (immediate mode in
+    tests), else one app created once per consumer process."""
+    global _consumer_app
+    if has_app_context():
+        return current_app.app_context()
+    if _consumer_app is None:
+        from webapp import create_app
+
+        _consumer_app = create_app()
+    return _consumer_app.app_context()
+
+
+@huey.task(retries=3, retry_delay=2, retry_backoff=2, context=True, name=BATCH_TASK_NAME)
+def process_batch_task(batch_id: int, task=None):
+    """Invoices a batch; Huey retries a failed attempt after 2 s, 4 s and 8 s."""
+    with app_context():
+        final = task is None or not task.retries
+        return str(batches.process_batch(batch_id, final_attempt=final))
+
+
+def enqueue_batch(batch_id: int) -> str:
+    """Queues a batch after the commit that made it visible; returns the task id."""
+    return process_batch_task(batch_id).id
+
+
+def queued_batch_ids() -> set[int]:
+    """Batches with a task waiting in the queue or scheduled for a retry."""
+    ids = set()
+    for task in list(huey.pending()) + list(huey.scheduled()):
+        if task.name == BATCH_TASK_NAME and task.args:
+            ids.add(task.args[0])
+    return ids
+
+
+def reap_lost_batches() -> list[int]:
+    """Re-queues batches that should be running but have no live task (DESIGN rule 7)."""
+    with app_context():
+        lost = batches.lost_batches(queued_batch_ids())
+        for batch_id in lost:
+            log.warning("batch %s had no live task; re-queued", batch_id)
+            enqueue_batch(batch_id)
+        return lost
+
+
+@huey.on_startup()
+def reap_on_start():
+    reap_lost_batches()
+
+
+@huey.periodic_task(crontab(minute="*"))
+def reap_every_minute():
+    reap_lost_batches()
+
+
+def queue_stats() -> dict:
+    """Queue figures in the shape of the system Lote replaces: waiting and delayed come from the
+    queue, active, completed and failed from the batches (the database is the source of truth)."""
+    from webapp.models import BatchStatus
+
+    counts = batches.count_by_status()
+    return {
+        "waiting": huey.pending_count(),
+        "active": counts[BatchStatus.IN_PROCESS],
+        "completed": counts[BatchStatus.PROCESSED],
+        "failed": counts[BatchStatus.ERROR],
+        "delayed": huey.scheduled_count(),
+    }

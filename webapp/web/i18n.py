@@ -1,0 +1,53 @@
+"""The clerks' language: Spanish (es-AR) or English, picked by the browser, overridden by a switch
+remembered in the session. Money and dates are formatted here, once, for every page."""
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_decimal
+from flask import current_app, request, session
+from flask_babel import get_locale
+
+MONEY_PATTERN = "#,##0.00"
+DATE_PATTERNS = {"es": "dd/MM/yyyy", "en": "MM/dd/yyyy"}
+
+
+def select_locale() -> str:
+    languages = current_app.config["LANGUAGES"]
+    chosen = session.get("lang")
+    if chosen not in languages:
+        chosen = request.accept_languages.best_match(list(languages)) or "es"
+    return languages[chosen]
+
+
+def current_language() -> str:
+    return str(get_locale() or "es").split("_")[0]
+
+
+def money(amount: Decimal | None) -> str:
+    """``$ 1.500,00`` in Spanish, ``$ 1,500.00`` in English."""
+    if amount is None:
+        return ""
+    return "$ " + format_decimal(Decimal(amount), format=MONEY_PATTERN, locale=str(get_locale()))
+
+
+def local_date(value: date | None) -> str:
+    if value is None:
+        return ""
+    return format_date(value, DATE_PATTERNS[current_language()], locale=str(get_locale()))
+
+
+def local_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    pattern = DATE_PATTERNS[current_language()] + " HH:mm:ss"
+    tz = current_app.config["BUSINESS_TIMEZONE"]
+    return format_datetime(value, pattern, tzinfo=tz, locale=str(get_locale()))
+
+
+def register_filters(app) -> None:
+    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["local_date"] = local_date
+    app.jinja_env.filters["local_datetime"] = local_datetime
+    app.jinja_env.globals["current_language"] = current_language

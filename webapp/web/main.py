@@ -1,0 +1,130 @@
+"""Sign-in, language, health and the dashboard."""
+
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func, select, text
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired
+
+from webapp.billing import batches, erp, users
+from webapp.extensions import db, huey, limiter
+from webapp.models import BillingPending, Invoice, PendingStatus, Service, ServiceStatus
+
+bp = Blueprint("web", __name__)
+LOGIN_RATE = "10 per minute"
+
+
+def sign_in_key() -> str:
+    """Sign-in attempts are limited per address and username together."""
+    return f"{get_remote_address()}|{(request.form.get('username') or '').strip().lower()}"
+
+
+class LoginForm(FlaskForm):
+    username = StringField("username", validators=[DataRequired()])
+    password = PasswordField("password", validators=[DataRequired()])
+
+
+def _safe_next(target: str | None) -> str:
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).netloc
+    ):
+        return target
+    return url_for("web.dashboard")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_RATE, key_func=sign_in_key, methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("web.dashboard"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = users.authenticate(form.username.data, form.password.data)
+        if user is not None:
+            login_user(user)
+            session.permanent = False
+            return redirect(_safe_next(request.args.get("next")))
+        flash(_("Wrong username or password, or the user is deactivated."), "error")
+    status = 200 if request.method == "GET" or not form.errors else 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    flash(_("You have signed out."), "info")
+    return redirect(url_for("web.login"))
+
+
+@bp.post("/language")
+def set_language():
+    lang = request.form.get("lang", "")
+    if lang in current_app.config["LANGUAGES"]:
+        session["lang"] = lang
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.get("/health")
+def health():
+    checks = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = "up"
+    except Exception:
+        db.session.rollback()
+        checks["database"] = "down"
+    try:
+        huey.pending_count()
+        checks["queue"] = "up"
+    except Exception:
+        checks["queue"] = "down"
+    healthy = all(v == "up" for v in checks.values())
+    body = {
+        "status": "ok" if healthy else "degraded",
+        **checks,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
+    return jsonify(body), 200 if healthy else 503
+
+
+def _counts(model, column, statuses) -> dict:
+    counts = dict.fromkeys(statuses, 0)
+    counts.update(dict(db.session.execute(select(column, func.count()).group_by(column)).all()))
+    return counts
+
+
+@bp.get("/")
+def dashboard():
+    from webapp.tasks import queue_stats
+
+    invoiced_total = db.session.scalar(select(func.coalesce(func.sum(Invoice.amount), 0)))
+    return render_template(
+        "dashboard/index.html",
+        service_counts=_counts(Service, Service.status, ServiceStatus),
+        pending_counts=_counts(BillingPending, BillingPending.status, PendingStatus),
+        batch_counts=batches.count_by_status(),
+        sync_counts=erp.sync_counts(),
+        invoice_count=db.session.scalar(select(func.count()).select_from(Invoice)),
+        invoiced_total=invoiced_total,
+        queue=queue_stats(),
+        last_batches=batches.list_batches(batches.BatchFilters(), 1, 8).items,
+    )
