@@ -1,4 +1,4 @@
-"""The data model. Constraints here carry the rules of DESIGN section 3, and so does the migration."""
+"""The data model. Constraints here carry the rules of DESIGN section 3 into the migration."""
 
 import enum
 from datetime import UTC, date, datetime
