@@ -190,3 +190,79 @@ class Factory:
 @pytest.fixture
 def factory(app):
     return Factory()
+
+
+class Consumer:
+    """A real ``huey_consumer`` process on the test database and queue."""
+
+    def __init__(self, **env):
+        import subprocess
+        import sys
+
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - open while the process runs
+            prefix="lote-consumer-", suffix=".log", delete=False
+        )
+        environment = {**os.environ, **{k: str(v) for k, v in env.items()}}
+        consumer = Path(sys.executable).parent / "huey_consumer"
+        self.process = subprocess.Popen(
+            [str(consumer), "webapp.tasks.huey", "-w", "2", "-k", "thread", "-d", "0.1"],
+            env=environment,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL: the consumer dies mid-task, as in a crash."""
+        self.process.kill()
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except Exception:
+                self.kill()
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+
+@pytest.fixture
+def live_queue(app):
+    """The real queue (Redis) instead of immediate mode; emptied before the test."""
+    from webapp.extensions import huey
+
+    huey.immediate = False
+    huey.flush()
+    yield huey
+    huey.flush()
+
+
+@pytest.fixture
+def start_consumer(live_queue):
+    """Starts consumer processes (``start_consumer(CAE_FAILURE_RATE=1)``); all stopped after."""
+    started = []
+
+    def start(**env):
+        consumer = Consumer(**env)
+        started.append(consumer)
+        return consumer
+
+    yield start
+    for consumer in started:
+        consumer.stop()
+        print(f"--- consumer log ---\n{consumer.output()}")  # shown when the test fails
+
+
+def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):
+    """Polls ``predicate`` until it returns a truthy value, or fails the test after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {message}")

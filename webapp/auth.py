@@ -32,7 +32,7 @@ def _serializer() -> URLSafeTimedSerializer:
 def issue_token(user: User) -> dict:
     max_age = current_app.config["TOKEN_MAX_AGE_SECONDS"]
     token = _serializer().dumps({"uid": user.id})
-    return {"accessToken": token, "tokenType": "Bearer", "expiresIn": max_age}
+    return {"access_token": token, "token_type": "Bearer", "expires_in": max_age}
 
 
 def user_for_token(token: str) -> User:
@@ -73,7 +73,7 @@ def check_access():
     endpoint = request.endpoint
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
         return None
-    if request.blueprint == "api":
+    if request.path.startswith("/api/"):
         user = api_user()
     elif current_user.is_authenticated:
         user = current_user._get_current_object()

@@ -1,7 +1,117 @@
-"""The JSON API under /api, compatible with the system Lote replaces."""
+"""The JSON API under /api, compatible with the system Lote replaces: same paths and camelCase
+fields, bearer tokens, the error envelope, and an OpenAPI document generated from the code."""
 
-from flask import Flask
+import hashlib
+from functools import wraps
+
+from flask import Flask, g, make_response, request
+from flask_smorest import Api, Blueprint
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.api.schemas import ErrorOut, Money, UtcDateTime
+from webapp.billing.errors import Conflict, DomainError, InvalidInput
+from webapp.errors import envelope
+from webapp.extensions import db
+from webapp.models import IdempotencyRecord
+
+blp = Blueprint("api", __name__, url_prefix="/api")
+IDEMPOTENCY_KEY_MAX = 255
+
+
+class LoteApi(Api):
+    ERROR_SCHEMA = ErrorOut
+
+
+def route(rule: str, tag: str, **options):
+    """Registers an API route under an OpenAPI tag (one blueprint, several tags)."""
+
+    def decorator(view):
+        return blp.route(rule, **options)(blp.doc(tags=[tag])(view))
+
+    return decorator
+
+
+def idempotent(view):
+    """POSTs honour an Idempotency-Key header: the same key with the same body replays the first
+    response, another body is a 422, and a first request still running makes a repeat a 409."""
+
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return view(*args, **kwargs)
+        if not key.strip() or len(key) > IDEMPOTENCY_KEY_MAX:
+            raise InvalidInput(
+                "Invalid Idempotency-Key",
+                [{"field": "Idempotency-Key", "message": f"use 1-{IDEMPOTENCY_KEY_MAX} chars"}],
+            )
+        fingerprint = hashlib.sha256(
+            f"{request.method} {request.path}\n".encode() + request.get_data()
+        ).hexdigest()
+        record = IdempotencyRecord(user_id=g.user.id, key=key, fingerprint=fingerprint)
+        db.session.add(record)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+            return _replay(key, fingerprint)
+        try:
+            response = make_response(view(*args, **kwargs))
+        except DomainError as exc:
+            response = handle_api_error(exc)
+        except Exception:
+            db.session.rollback()
+            db.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+            db.session.commit()
+            raise
+        db.session.rollback()
+        stored = db.session.get(IdempotencyRecord, record.id)
+        stored.status_code = response.status_code
+        stored.response_body = response.get_data(as_text=True)
+        db.session.commit()
+        return response
+
+    return wrapped
+
+
+def _replay(key: str, fingerprint: str):
+    first = db.session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == g.user.id, IdempotencyRecord.key == key
+        )
+    )
+    if first.fingerprint != fingerprint:
+        return envelope(
+            422,
+            "Unprocessable Entity",
+            "This Idempotency-Key was already used with a different request",
+        )
+    if first.status_code is None:
+        raise Conflict("A request with this Idempotency-Key is still being processed")
+    response = make_response(first.response_body, first.status_code)
+    response.mimetype = "application/json"
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def handle_api_error(exc: DomainError):
+    from werkzeug.http import HTTP_STATUS_CODES
+
+    return envelope(
+        exc.status_code, HTTP_STATUS_CODES.get(exc.status_code, "Error"), exc.message, exc.details
+    )
 
 
 def register_api(app: Flask) -> None:
-    pass
+    from webapp.api import auth, batches, erp, invoices, pendings, services  # noqa: F401
+    from webapp.api.docs import docs
+    from webapp.extensions import csrf
+
+    csrf.exempt(blp)  # bearer tokens, not cookies, authorize API writes
+    api = LoteApi(app)
+    api.register_field(Money, "string", None)
+    api.register_field(UtcDateTime, "string", "date-time")
+    api.register_blueprint(blp)
+    app.add_url_rule("/api/docs", "api_docs", docs)
+    app.extensions["lote.api"] = api

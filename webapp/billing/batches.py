@@ -15,9 +15,10 @@ from sqlalchemy.exc import OperationalError
 from webapp.billing import audit, clock
 from webapp.billing.cae import MAX_INVOICES_PER_CALL, CaeRequest, CaeUnavailable
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
+from webapp.billing.ids import chunked, lock_in_id_order, unique_ids
 from webapp.billing.money import split_vat
 from webapp.billing.pagination import Page, paginate
-from webapp.billing.services import check_date_range, chunked, unique_ids
+from webapp.billing.services import check_date_range
 from webapp.extensions import db
 from webapp.models import (
     BatchStatus,
@@ -120,6 +121,7 @@ def create_batch(
     )
     db.session.add(batch)
     db.session.flush()
+    lock_in_id_order(BillingPending, ids)
     claimed = 0
     for chunk in chunked(ids):
         claimed += db.session.execute(
@@ -532,3 +534,13 @@ def lost_batches(queued_batch_ids: set[int]) -> list[int]:
     ).all()
     db.session.commit()
     return [batch_id for batch_id in rows if batch_id not in queued_batch_ids]
+
+
+def claimed_amount(batch_id: int) -> Decimal:
+    """The total of the pendings a batch holds, summed in SQL."""
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(BillingPending.amount), 0)).where(
+            BillingPending.batch_id == batch_id
+        )
+    )
+    return Decimal(total).quantize(Decimal("0.01"))

@@ -12,9 +12,9 @@ from sqlalchemy import func, select, update
 from webapp.billing import audit
 from webapp.billing.batches import get_batch
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
+from webapp.billing.ids import chunked, lock_in_id_order, unique_ids
 from webapp.billing.money import as_text
 from webapp.billing.pagination import Page, paginate
-from webapp.billing.services import chunked, unique_ids
 from webapp.extensions import db
 from webapp.models import (
     BatchStatus,
@@ -163,6 +163,7 @@ def sync(
     db.session.add(record)
     db.session.flush()
     record.sync_id = f"SYNC-{utcnow().year}-{record.id:06d}"
+    lock_in_id_order(Invoice, ids)
     claimed = 0
     for chunk in chunked(ids):
         claimed += db.session.execute(

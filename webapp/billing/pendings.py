@@ -1,6 +1,6 @@
 """Billing pendings: what waits to be invoiced, its summary by customer, and cancellation."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -42,6 +42,15 @@ def list_pendings(filters: PendingFilters, page: int = 1, limit: int = 20) -> Pa
     check_date_range(filters.date_from, filters.date_to)
     query = filters.apply(select(BillingPending)).order_by(BillingPending.id.desc())
     return paginate(query, page, limit)
+
+
+def available_pending_ids(filters: PendingFilters) -> list[int]:
+    """The ids of the pendings matching ``filters`` that a new batch may claim: PENDING and held
+    by no open batch, oldest first. Creating the batch claims them again atomically, so a pending
+    taken meanwhile by another batch still refuses the new one."""
+    check_date_range(filters.date_from, filters.date_to)
+    query = replace(filters, available_only=True, status=None).apply(select(BillingPending.id))
+    return list(db.session.scalars(query.order_by(BillingPending.id)))
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Billable logistics services: registered by clerks, editable only while CREATED, and sent to
 billing all or nothing."""
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -10,6 +10,7 @@ from sqlalchemy import Select, insert, select, update
 
 from webapp.billing import audit
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
+from webapp.billing.ids import chunked, unique_ids
 from webapp.billing.money import parse_amount
 from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
@@ -17,12 +18,6 @@ from webapp.models import BillingPending, PendingStatus, Service, ServiceStatus,
 
 MAX_CUSTOMER_ID = 2_147_483_647
 DESCRIPTION_MAX = 500
-IDS_PER_STATEMENT = 5_000
-
-
-def chunked(ids: list[int], size: int = IDS_PER_STATEMENT) -> Iterator[list[int]]:
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
 
 
 @dataclass
@@ -156,20 +151,6 @@ def delete_service(actor: str, service_id: int) -> None:
     db.session.delete(service)
     audit.record(actor, "deleted", "service", service_id)
     db.session.commit()
-
-
-def unique_ids(ids: Iterable, field: str, limit: int) -> list[int]:
-    """A non-empty list of distinct positive ids, at most ``limit`` of them."""
-    ids = list(ids)
-    if not ids:
-        raise InvalidInput("No ids given", [{"field": field, "message": "must not be empty"}])
-    if any(not isinstance(i, int) or isinstance(i, bool) or i < 1 for i in ids):
-        raise InvalidInput(
-            "Invalid ids", [{"field": field, "message": "must be positive whole numbers"}]
-        )
-    if len(set(ids)) != len(ids):
-        raise InvalidInput("Repeated ids", [{"field": field, "message": "must not repeat an id"}])
-    return sorted(ids)
 
 
 def send_to_billing(actor: str, service_ids: Iterable[int], limit: int) -> list[BillingPending]:

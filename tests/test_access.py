@@ -1,0 +1,69 @@
+"""Every route needs a signed-in user except the sign-in pages, /health and static files; viewers
+read but never change data."""
+
+import re
+
+PUBLIC = {"web.login", "web.health", "api.login", "static"}
+SAMPLE_VALUES = {"book": "A-0001", "number": "A-0001-00000001", "sync_id": "SYNC-2026-000001"}
+
+
+def concrete_routes(app):
+    """Each (method, url) of the URL map, with sample values for its variables."""
+    for rule in app.url_map.iter_rules():
+        url = re.sub(
+            r"<(?:(\w+):)?(\w+)>",
+            lambda m: SAMPLE_VALUES.get(m.group(2), "1"),
+            rule.rule,
+        )
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, method, url
+
+
+def test_every_private_route_refuses_anonymous_callers(app, client):
+    checked = 0
+    for endpoint, method, url in concrete_routes(app):
+        if endpoint in PUBLIC:
+            continue
+        response = client.open(url, method=method)
+        if url.startswith("/api/"):
+            assert response.status_code == 401, (method, url, response.status_code)
+            assert response.get_json()["statusCode"] == 401
+        else:
+            assert response.status_code == 302, (method, url, response.status_code)
+            assert "/login" in response.headers["Location"]
+        checked += 1
+    assert checked > 40
+
+
+def test_public_routes_answer_without_credentials(client):
+    assert client.get("/login").status_code == 200
+    assert client.get("/health").status_code == 200
+    assert (
+        client.post("/api/auth/login", json={"username": "x", "password": "y"}).status_code == 401
+    )
+
+
+def test_a_viewer_cannot_change_anything(app, client, token, auth):
+    headers = token("viewer")
+    auth.login("viewer")
+    allowed = {"web.logout", "web.set_language", "web.login", "api.login"}
+    checked = 0
+    for endpoint, method, url in concrete_routes(app):
+        if method == "GET" or endpoint in allowed or endpoint == "static":
+            continue
+        response = client.open(
+            url, method=method, headers=headers if url.startswith("/api/") else {}
+        )
+        assert response.status_code == 403, (method, url, response.status_code)
+        checked += 1
+    assert checked > 15
+
+
+def test_a_session_cookie_alone_does_not_authorize_an_api_write(client, auth):
+    auth.login("clerk")
+    assert client.get("/api/profile").status_code == 200  # reads work for the browsable docs
+    response = client.post(
+        "/api/services",
+        json={"serviceDate": "2026-01-10", "customerId": 1, "amount": "10.00"},
+    )
+    assert response.status_code == 401

@@ -1,0 +1,160 @@
+"""/api/billing-batches: batches, their processing status, and receipt books."""
+
+from webapp.api import blp, idempotent, route
+from webapp.api.schemas import (
+    BatchCreatedOut,
+    BatchDetailOut,
+    BatchIn,
+    BatchOut,
+    BatchQuery,
+    BatchStatusOut,
+    NextNumberOut,
+    QueueStatsOut,
+    ReceiptBookOut,
+    page_of,
+)
+from webapp.auth import actor
+from webapp.billing import batches
+from webapp.models import BatchStatus
+from webapp.tasks import queue_stats
+
+TAG = "Billing batches"
+JOB_STATUS = {
+    BatchStatus.PENDING_PROCESSING: "waiting",
+    BatchStatus.IN_PROCESS: "active",
+    BatchStatus.PROCESSED: "completed",
+    BatchStatus.ERROR: "failed",
+}
+
+
+def job_id(batch) -> str:
+    return f"batch-{batch.id}"
+
+
+def detail(batch) -> dict:
+    """The batch with the ids of the pendings it holds."""
+    return {
+        **{c.key: getattr(batch, c.key) for c in batch.__table__.columns},
+        "pending_ids": batches.batch_pending_ids(batch.id),
+    }
+
+
+def _created(batch, message: str) -> dict:
+    return {
+        "batch": detail(batch),
+        "summary": {
+            "total_pendings": batch.pending_count,
+            "total_amount": batches.claimed_amount(batch.id),
+        },
+        "queue_info": {
+            "job_id": job_id(batch),
+            "status": JOB_STATUS[batch.status],
+            "message": message,
+        },
+    }
+
+
+@route("/billing-batches", TAG, methods=["POST"])
+@idempotent
+@blp.arguments(BatchIn)
+@blp.response(201, BatchCreatedOut)
+def create_batch(data):
+    """Create a batch and queue it; poll GET /billing-batches/{id}/status until it ends."""
+    batch = batches.submit_batch(
+        actor(), data["issue_date"], data["receipt_book"], data["pending_ids"]
+    )
+    return _created(
+        batch,
+        f"Batch {batch.id} has been queued; follow it at /api/billing-batches/{batch.id}/status",
+    )
+
+
+@route("/billing-batches/sync", TAG, methods=["POST"])
+@idempotent
+@blp.arguments(BatchIn)
+@blp.response(201, BatchCreatedOut)
+def create_batch_and_wait(data):
+    """Create a batch and invoice it before answering (one attempt; ERROR can be retried)."""
+    batch = batches.submit_batch(
+        actor(), data["issue_date"], data["receipt_book"], data["pending_ids"], wait=True
+    )
+    message = (
+        f"Batch {batch.id} was invoiced"
+        if batch.status == BatchStatus.PROCESSED
+        else f"Batch {batch.id} failed: {batch.error_message}"
+    )
+    return _created(batch, message)
+
+
+@route("/billing-batches", TAG, methods=["GET"])
+@blp.arguments(BatchQuery, location="query")
+@blp.response(200, page_of(BatchOut, "BatchPage"))
+def list_batches(query):
+    page, limit = query.pop("page"), query.pop("limit")
+    if query.get("receipt_book"):
+        query["receipt_book"] = query["receipt_book"].strip().upper()
+    return batches.list_batches(batches.BatchFilters(**query), page, limit)
+
+
+@route("/billing-batches/queue/stats", TAG, methods=["GET"])
+@blp.response(200, QueueStatsOut)
+def stats():
+    """Waiting and delayed tasks in the queue; active, completed and failed batches."""
+    return queue_stats()
+
+
+@route("/billing-batches/receipt-books", TAG, methods=["GET"])
+@blp.response(200, ReceiptBookOut(many=True))
+def receipt_books():
+    """Every receipt book with its last number and last issue date."""
+    return [
+        {
+            "code": book.code,
+            "last_number": book.last_number,
+            "last_issue_date": book.last_issue_date,
+            "next_invoice_number": batches.invoice_number(book.code, book.last_number + 1),
+        }
+        for book in batches.receipt_books()
+    ]
+
+
+@route("/billing-batches/next-invoice-number/<book>", TAG, methods=["GET"])
+@blp.response(200, NextNumberOut)
+def next_invoice_number(book):
+    code, number = batches.next_invoice_number(book)
+    return {"receipt_book": code, "next_number": number}
+
+
+@route("/billing-batches/<int:batch_id>", TAG, methods=["GET"])
+@blp.response(200, BatchDetailOut)
+def get_batch(batch_id):
+    return detail(batches.get_batch(batch_id))
+
+
+def status_body(batch) -> dict:
+    job = {
+        "job_id": job_id(batch),
+        "status": "delayed"
+        if batch.status == BatchStatus.PENDING_PROCESSING and batch.attempts
+        else JOB_STATUS[batch.status],
+        "progress": batch.progress,
+        "attempts_made": batch.attempts,
+    }
+    if batch.error_message:
+        job["failed_reason"] = batch.error_message
+    return {"batch": detail(batch), "job_info": job}
+
+
+@route("/billing-batches/<int:batch_id>/status", TAG, methods=["GET"])
+@blp.response(200, BatchStatusOut)
+def batch_status(batch_id):
+    """The batch and its job: status, progress (0-100), attempts and the failure reason."""
+    return status_body(batches.get_batch(batch_id))
+
+
+@route("/billing-batches/<int:batch_id>/retry", TAG, methods=["POST"])
+@idempotent
+@blp.response(200, BatchStatusOut)
+def retry(batch_id):
+    """Queue an ERROR batch again; any other status is a 409."""
+    return status_body(batches.retry_batch(actor(), batch_id))

@@ -1,0 +1,421 @@
+"""Marshmallow schemas of the JSON API: camelCase on the wire, snake_case in Python, money as
+two-decimal strings, unknown fields refused."""
+
+import re
+from datetime import UTC
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+from webapp.billing.money import as_text, parse_amount
+from webapp.billing.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from webapp.models import BatchStatus, PendingStatus, ServiceStatus, SyncStatus
+
+MAX_ID = 2_147_483_647
+IdField = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+class CamelSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    def on_bind_field(self, field_name, field_obj):
+        field_obj.data_key = field_obj.data_key or camel(field_name)
+
+
+class Money(fields.Field):
+    """An amount > 0 with at most two decimals; read from a string or a number, written as a
+    string such as "1500.00"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parse_amount(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else as_text(value)
+
+
+def ids(description: str, maximum: int | None = None):
+    return fields.List(
+        fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
+        required=True,
+        validate=validate.Length(min=1, max=maximum),
+        metadata={"description": description},
+    )
+
+
+def enum_of(enum_cls):
+    return fields.Enum(enum_cls, by_value=True)
+
+
+class UtcDateTime(fields.DateTime):
+    """A timestamp in ISO 8601 UTC, "2026-01-31T12:00:00Z" (SQLite hands back naive UTC)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Timestamps(CamelSchema):
+    created_at = UtcDateTime()
+    updated_at = UtcDateTime()
+
+
+# Auth ---------------------------------------------------------------------------------------
+
+
+class LoginIn(CamelSchema):
+    username = fields.String(required=True, validate=validate.Length(1, 64))
+    password = fields.String(required=True, validate=validate.Length(1, 256))
+
+
+class TokenOut(CamelSchema):
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+
+
+class ProfileOut(CamelSchema):
+    id = fields.Integer()
+    username = fields.String()
+    role = fields.Function(lambda user: user.role.value)
+    active = fields.Boolean()
+
+
+# Pagination ---------------------------------------------------------------------------------
+
+
+class PageQuery(CamelSchema):
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(1, 10_000_000))
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
+
+
+class DateRangeQuery(PageQuery):
+    date_from = fields.Date()
+    date_to = fields.Date()
+
+
+def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
+    return type(
+        name,
+        (CamelSchema,),
+        {
+            "data": fields.List(fields.Nested(item_schema), attribute="items"),
+            "total": fields.Integer(),
+            "page": fields.Integer(),
+            "limit": fields.Integer(),
+            "total_pages": fields.Integer(),
+        },
+    )
+
+
+# Services -----------------------------------------------------------------------------------
+
+
+class ServiceIn(CamelSchema):
+    service_date = fields.Date(required=True)
+    customer_id = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ID))
+    amount = Money(required=True, metadata={"example": "1500.00"})
+    description = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class ServicePatch(CamelSchema):
+    service_date = fields.Date()
+    customer_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+    amount = Money(metadata={"example": "1500.00"})
+    description = fields.String(validate=validate.Length(max=500))
+
+
+class ServiceOut(Timestamps):
+    id = fields.Integer()
+    service_date = fields.Date()
+    customer_id = fields.Integer()
+    amount = Money()
+    description = fields.String()
+    status = enum_of(ServiceStatus)
+
+
+class ServiceQuery(DateRangeQuery):
+    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    status = enum_of(ServiceStatus)
+
+
+class SendToBillingIn(CamelSchema):
+    service_ids = ids("Services to send to billing, all or nothing", 100_000)
+
+
+# Pendings -----------------------------------------------------------------------------------
+
+
+class PendingOut(Timestamps):
+    id = fields.Integer()
+    service_id = fields.Integer()
+    status = enum_of(PendingStatus)
+    batch_id = fields.Integer(allow_none=True)
+    customer_id = fields.Integer()
+    service_date = fields.Date()
+    amount = Money()
+    service = fields.Nested(ServiceOut)
+
+
+class SendToBillingOut(CamelSchema):
+    sent = fields.Integer()
+    pendings = fields.List(fields.Nested(PendingOut))
+
+
+class PendingQuery(DateRangeQuery):
+    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    status = enum_of(PendingStatus)
+
+
+class CustomerTotalOut(CamelSchema):
+    customer_id = fields.Integer()
+    count = fields.Integer()
+    total_amount = Money()
+
+
+class PendingSummaryOut(CamelSchema):
+    total_pending = fields.Integer()
+    total_amount = fields.Function(lambda s: as_text(s.total_amount))
+    by_customer = fields.List(fields.Nested(CustomerTotalOut))
+
+
+# Batches ------------------------------------------------------------------------------------
+
+RECEIPT_BOOK_PATTERN = re.compile(r"^[ABC]-\d{4,5}$")
+
+
+class BatchIn(CamelSchema):
+    issue_date = fields.Date(required=True)
+    receipt_book = fields.String(
+        required=True,
+        validate=validate.Regexp(RECEIPT_BOOK_PATTERN, error="must look like A-0001"),
+        metadata={"example": "A-0001"},
+    )
+    pending_ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "At most MAX_PENDINGS_PER_BATCH (100,000) ids; more is a 413"},
+    )
+
+
+class BatchOut(Timestamps):
+    id = fields.Integer()
+    issue_date = fields.Date()
+    receipt_book = fields.String()
+    status = enum_of(BatchStatus)
+    pending_count = fields.Integer()
+    attempts = fields.Integer()
+    progress = fields.Integer()
+    error_message = fields.String(allow_none=True)
+    total_invoices = fields.Integer()
+    total_amount = Money()
+    first_invoice_number = fields.String(allow_none=True)
+    last_invoice_number = fields.String(allow_none=True)
+    created_by = fields.String()
+    processing_started_at = UtcDateTime(allow_none=True)
+    processing_completed_at = UtcDateTime(allow_none=True)
+    heartbeat_at = UtcDateTime(allow_none=True)
+
+
+class BatchDetailOut(BatchOut):
+    pending_ids = fields.List(fields.Integer())
+
+
+class BatchQuery(DateRangeQuery):
+    status = enum_of(BatchStatus)
+    receipt_book = fields.String(validate=validate.Length(max=12))
+
+
+class BatchSummaryOut(CamelSchema):
+    total_pendings = fields.Integer()
+    total_amount = Money()
+
+
+class QueueInfoOut(CamelSchema):
+    job_id = fields.String()
+    status = fields.String()
+    message = fields.String()
+
+
+class BatchCreatedOut(CamelSchema):
+    batch = fields.Nested(BatchDetailOut)
+    summary = fields.Nested(BatchSummaryOut)
+    queue_info = fields.Nested(QueueInfoOut)
+
+
+class JobInfoOut(CamelSchema):
+    job_id = fields.String()
+    status = fields.String()
+    progress = fields.Integer()
+    attempts_made = fields.Integer()
+    failed_reason = fields.String()
+
+
+class BatchStatusOut(CamelSchema):
+    batch = fields.Nested(BatchDetailOut)
+    job_info = fields.Nested(JobInfoOut)
+
+
+class QueueStatsOut(CamelSchema):
+    waiting = fields.Integer()
+    active = fields.Integer()
+    completed = fields.Integer()
+    failed = fields.Integer()
+    delayed = fields.Integer()
+
+
+class ReceiptBookOut(CamelSchema):
+    receipt_book = fields.String(attribute="code")
+    last_number = fields.Integer()
+    last_issue_date = fields.Date(allow_none=True)
+    next_invoice_number = fields.String()
+
+
+class NextNumberOut(CamelSchema):
+    receipt_book = fields.String()
+    next_number = fields.String()
+
+
+# Invoices -----------------------------------------------------------------------------------
+
+
+class InvoiceOut(CamelSchema):
+    id = fields.Integer()
+    invoice_number = fields.String()
+    receipt_book = fields.String()
+    sequence_number = fields.Integer()
+    cae = fields.String()
+    cae_due_date = fields.Date()
+    issue_date = fields.Date()
+    amount = Money()
+    net_amount = Money()
+    vat_amount = Money()
+    customer_id = fields.Integer()
+    service_id = fields.Integer()
+    service_date = fields.Date()
+    pending_id = fields.Integer()
+    batch_id = fields.Integer()
+    erp_sync_id = fields.Integer(allow_none=True)
+    created_at = UtcDateTime()
+
+
+class InvoiceQuery(DateRangeQuery):
+    batch_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    invoice_number = fields.String(validate=validate.Length(max=32))
+    receipt_book = fields.String(validate=validate.Length(max=12))
+    min_amount = Money()
+    max_amount = Money()
+
+
+class InvoiceStatsQuery(CamelSchema):
+    class Meta:
+        unknown = EXCLUDE
+
+    date_from = fields.Date()
+    date_to = fields.Date()
+    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    receipt_book = fields.String(validate=validate.Length(max=12))
+
+
+class MonthTotalOut(CamelSchema):
+    month = fields.String(attribute="key")
+    count = fields.Integer()
+    total_amount = Money()
+
+
+class CustomerBucketOut(CamelSchema):
+    customer_id = fields.Integer(attribute="key")
+    count = fields.Integer()
+    total_amount = Money()
+
+
+class InvoiceStatisticsOut(CamelSchema):
+    total_invoices = fields.Integer()
+    total_amount = Money()
+    average_amount = fields.Function(lambda s: as_text(s.average_amount))
+    by_month = fields.List(fields.Nested(MonthTotalOut))
+    by_customer = fields.List(fields.Nested(CustomerBucketOut))
+
+
+# ERP ----------------------------------------------------------------------------------------
+
+
+class ErpSelectionIn(CamelSchema):
+    invoice_ids = ids("Invoices to send", 10_000)
+    batch_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+
+
+class ErpInvoicesIn(CamelSchema):
+    invoice_ids = ids("Invoices to send", 10_000)
+
+
+class ErpBatchIn(CamelSchema):
+    batch_id = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ID))
+
+
+class ErpPreviewIn(CamelSchema):
+    invoice_ids = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
+        validate=validate.Length(min=1, max=10_000),
+    )
+    batch_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
+
+
+class ErpPreviewOut(CamelSchema):
+    data = fields.List(fields.Dict(), attribute="documents")
+    summary = fields.Dict()
+
+
+class ErpSyncOut(CamelSchema):
+    sync_id = fields.String()
+    status = enum_of(SyncStatus)
+    timestamp = UtcDateTime(attribute="created_at")
+    batch_id = fields.Integer(allow_none=True)
+    invoice_count = fields.Integer()
+    total_amount = Money()
+    error_message = fields.String(allow_none=True)
+    created_by = fields.String()
+    confirmed_at = UtcDateTime(allow_none=True)
+
+
+class ErpSyncDetailOut(ErpSyncOut):
+    data = fields.Function(lambda s: s.payload["documents"])
+    summary = fields.Function(lambda s: s.payload["summary"])
+
+
+class ErpHistoryQuery(PageQuery):
+    status = enum_of(SyncStatus)
+
+
+# Errors -------------------------------------------------------------------------------------
+
+
+class ErrorDetailOut(Schema):
+    field = fields.String()
+    id = fields.Integer()
+    reason = fields.String()
+    message = fields.String()
+
+
+class ErrorOut(Schema):
+    statusCode = fields.Integer()  # noqa: N815 - the wire name
+    error = fields.String()
+    message = fields.String()
+    details = fields.List(fields.Nested(ErrorDetailOut))
+    path = fields.String()
+    timestamp = fields.String()

@@ -1,0 +1,38 @@
+"""Lists of ids in requests: checked once, processed in chunks, locked in a fixed order."""
+
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import select
+
+from webapp.billing.errors import InvalidInput
+from webapp.extensions import db
+
+IDS_PER_STATEMENT = 5_000
+
+
+def chunked(ids: list[int], size: int = IDS_PER_STATEMENT) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
+
+
+def unique_ids(ids: Iterable, field: str, limit: int) -> list[int]:
+    """A non-empty list of distinct positive ids, at most ``limit`` of them, sorted."""
+    ids = list(ids)
+    if not ids:
+        raise InvalidInput("No ids given", [{"field": field, "message": "must not be empty"}])
+    if any(not isinstance(i, int) or isinstance(i, bool) or i < 1 for i in ids):
+        raise InvalidInput(
+            "Invalid ids", [{"field": field, "message": "must be positive whole numbers"}]
+        )
+    if len(set(ids)) != len(ids):
+        raise InvalidInput("Repeated ids", [{"field": field, "message": "must not repeat an id"}])
+    return sorted(ids)
+
+
+def lock_in_id_order(model, ids: list[int]) -> None:
+    """Row-locks the records in ascending id order before they are changed, so two transactions
+    claiming overlapping sets wait for each other instead of deadlocking."""
+    for chunk in chunked(ids):
+        db.session.execute(
+            select(model.id).where(model.id.in_(chunk)).order_by(model.id).with_for_update()
+        ).all()
