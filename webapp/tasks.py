@@ -11,6 +11,7 @@ from webapp.extensions import huey
 
 log = logging.getLogger(__name__)
 BATCH_TASK_NAME = "process_batch_task"
+REAP_TASK_NAME = "reap_lost_batches_task"
 _consumer_app = None
 
 
@@ -32,7 +33,12 @@ def process_batch_task(batch_id: int, task=None):
     """Invoices a batch; Huey retries a failed attempt after 2 s, 4 s and 8 s."""
     with app_context():
         final = task is None or not task.retries
-        return str(batches.process_batch(batch_id, final_attempt=final))
+        outcome = batches.process_batch(batch_id, final_attempt=final)
+        if outcome is None:
+            # Another worker holds the batch, or held it and stopped beating: look again once
+            # its lease has run out.
+            schedule_follow_up_reap()
+        return str(outcome)
 
 
 def enqueue_batch(batch_id: int) -> str:
@@ -50,13 +56,30 @@ def queued_batch_ids() -> set[int]:
 
 
 def reap_lost_batches() -> list[int]:
-    """Re-queues batches that should be running but have no live task (DESIGN rule 7)."""
+    """Re-queues batches that should be running but have no live task (DESIGN rule 7). While a
+    batch runs, another look is scheduled for when its lease would run out, so a worker that
+    died is replaced within the lease rather than at the next periodic run."""
     with app_context():
         lost = batches.lost_batches(queued_batch_ids())
         for batch_id in lost:
             log.warning("batch %s had no live task; re-queued", batch_id)
             enqueue_batch(batch_id)
+        if batches.has_running_batches():
+            schedule_follow_up_reap()
         return lost
+
+
+@huey.task(name=REAP_TASK_NAME)
+def reap_lost_batches_task():
+    reap_lost_batches()
+
+
+def schedule_follow_up_reap() -> None:
+    """One pending follow-up at a time, one lease (plus a second) from now."""
+    with app_context():
+        lease = current_app.config["BATCH_LEASE_SECONDS"]
+    if not any(task.name == REAP_TASK_NAME for task in huey.scheduled()):
+        reap_lost_batches_task.schedule(delay=lease + 1)
 
 
 @huey.on_startup()

@@ -515,6 +515,14 @@ def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
     return BatchStatus.PROCESSED
 
 
+def has_running_batches() -> bool:
+    exists = db.session.scalar(
+        select(BillingBatch.id).where(BillingBatch.status == BatchStatus.IN_PROCESS).limit(1)
+    )
+    db.session.commit()
+    return exists is not None
+
+
 def lost_batches(queued_batch_ids: set[int]) -> list[int]:
     """Batches that should be running but have no live task: queued ones the queue does not hold,
     and running ones whose heartbeat is older than the lease (DESIGN rule 7)."""

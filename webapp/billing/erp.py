@@ -252,6 +252,8 @@ def confirm(actor: str, sync_id: str) -> ErpSync:
 def sync_counts() -> dict[SyncStatus, int]:
     counts = dict.fromkeys(SyncStatus, 0)
     counts.update(
-        dict(db.session.execute(select(ErpSync.status, func.count()).group_by(ErpSync.status)))
+        dict(
+            db.session.execute(select(ErpSync.status, func.count()).group_by(ErpSync.status)).all()
+        )
     )
     return counts

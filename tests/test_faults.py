@@ -1,0 +1,178 @@
+"""The faults an operator meets, with real processes on PostgreSQL and Redis: a consumer killed
+mid-batch, a queue that lost its tasks, the database restarting, duplicated tasks. Each batch
+still ends PROCESSED, every pending invoiced exactly once, numbers gapless."""
+
+import os
+import shutil
+import subprocess
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from tests.conftest import wait_for
+from webapp.billing import batches, clock, services
+from webapp.extensions import db
+from webapp.models import BatchStatus, BillingBatch, Invoice, Service, ServiceStatus, utcnow
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+LEASE = 3
+
+
+def bulk_pendings(count: int) -> list[int]:
+    """``count`` pendings, made set-based: services inserted at once, then sent to billing."""
+    now = utcnow()
+    service_date = clock.today()
+    db.session.execute(
+        insert(Service),
+        [
+            {
+                "service_date": service_date,
+                "customer_id": 1000 + n % 7,
+                "amount": Decimal("121.00") + n,
+                "description": "Flete",
+                "status": ServiceStatus.CREATED,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for n in range(count)
+        ],
+    )
+    db.session.commit()
+    ids = db.session.scalars(select(Service.id).order_by(Service.id)).all()
+    return [p.id for p in services.send_to_billing("tests", ids, limit=len(ids))]
+
+
+def batch_of(pending_ids: list[int], issue_date: date | None = None) -> int:
+    batch = batches.create_batch("tests", issue_date or clock.today(), "A-0001", pending_ids)
+    return batch.id
+
+
+def fresh_batch(batch_id: int) -> BillingBatch:
+    db.session.rollback()
+    return db.session.get(BillingBatch, batch_id)
+
+
+def assert_invoiced_once(batch_id: int, pending_ids: list[int]) -> None:
+    db.session.rollback()
+    rows = db.session.execute(
+        select(Invoice.pending_id, Invoice.sequence_number)
+        .where(Invoice.batch_id == batch_id)
+        .order_by(Invoice.sequence_number)
+    ).all()
+    assert sorted(r.pending_id for r in rows) == sorted(pending_ids)
+    assert [r.sequence_number for r in rows] == list(range(1, len(pending_ids) + 1))
+    assert db.session.scalar(select(func.count()).select_from(Invoice)) == len(pending_ids)
+
+
+def invoices_of(batch_id: int) -> int:
+    return db.session.scalar(select(func.count()).where(Invoice.batch_id == batch_id))
+
+
+def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(start_consumer):
+    pending_ids = bulk_pendings(3000)
+    slow = {"CAE_LATENCY_MS": 250, "BATCH_LEASE_SECONDS": LEASE}
+    first = start_consumer(**slow)
+    batch_id = batch_of(pending_ids)
+    from webapp.tasks import enqueue_batch
+
+    enqueue_batch(batch_id)
+
+    def running_with_progress():
+        batch = fresh_batch(batch_id)
+        assert invoices_of(batch_id) == 0 or batch.status == BatchStatus.PROCESSED
+        return batch.status == BatchStatus.IN_PROCESS and batch.progress > 0
+
+    wait_for(running_with_progress, timeout=30, message="visible progress")
+    first.kill()
+    killed_at = utcnow()
+    assert invoices_of(batch_id) == 0, "no invoice may be visible before the commit"
+
+    start_consumer(**slow)
+
+    def processed():
+        batch = fresh_batch(batch_id)
+        if batch.status == BatchStatus.IN_PROCESS:
+            assert invoices_of(batch_id) == 0, "no invoice may be visible before the commit"
+        return batch.status == BatchStatus.PROCESSED
+
+    # Another lease to notice the dead worker, then a full run of 12 CAE calls of 0.25 s.
+    wait_for(processed, timeout=LEASE + 15, message="the batch to be taken over")
+    batch = fresh_batch(batch_id)
+    assert batch.attempts == 2
+    assert (batch.processing_completed_at - killed_at).total_seconds() < LEASE + 15
+    assert_invoiced_once(batch_id, pending_ids)
+
+
+def test_a_batch_whose_task_redis_lost_is_recovered_when_a_consumer_starts(
+    client, token, start_consumer, live_queue
+):
+    pending_ids = bulk_pendings(20)
+    response = client.post(
+        "/api/billing-batches",
+        headers=token("clerk"),
+        json={
+            "issueDate": clock.today().isoformat(),
+            "receiptBook": "A-0001",
+            "pendingIds": pending_ids,
+        },
+    )
+    batch_id = response.get_json()["batch"]["id"]
+    assert live_queue.pending_count() == 1
+    live_queue.storage.conn.flushdb()
+    assert live_queue.pending_count() == 0
+
+    start_consumer()
+    wait_for(
+        lambda: fresh_batch(batch_id).status == BatchStatus.PROCESSED,
+        timeout=20,
+        message="the lost batch to be processed",
+    )
+    assert_invoiced_once(batch_id, pending_ids)
+
+
+def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(start_consumer):
+    from webapp.tasks import enqueue_batch
+
+    pending_ids = bulk_pendings(1000)
+    start_consumer(CAE_LATENCY_MS=100)
+    start_consumer(CAE_LATENCY_MS=100)
+    batch_id = batch_of(pending_ids)
+    for _ in range(4):
+        enqueue_batch(batch_id)
+
+    wait_for(
+        lambda: fresh_batch(batch_id).status == BatchStatus.PROCESSED,
+        timeout=30,
+        message="the batch to be processed",
+    )
+    assert fresh_batch(batch_id).attempts == 1
+    assert_invoiced_once(batch_id, pending_ids)
+
+
+@pytest.mark.skipif(not shutil.which("pg_ctlcluster"), reason="needs pg_ctlcluster")
+def test_postgresql_restarting_mid_batch_fails_the_attempt_cleanly_and_it_is_retried(
+    start_consumer,
+):
+    pending_ids = bulk_pendings(2000)
+    start_consumer(CAE_LATENCY_MS=250, BATCH_LEASE_SECONDS=LEASE)
+    batch_id = batch_of(pending_ids)
+    from webapp.tasks import enqueue_batch
+
+    enqueue_batch(batch_id)
+    wait_for(lambda: fresh_batch(batch_id).progress > 0, timeout=30, message="visible progress")
+    db.session.rollback()
+    db.engine.dispose()
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True
+    )
+
+    wait_for(
+        lambda: fresh_batch(batch_id).status == BatchStatus.PROCESSED,
+        timeout=LEASE + 40,
+        message="the batch to be processed after the restart",
+    )
+    assert fresh_batch(batch_id).attempts >= 2
+    assert_invoiced_once(batch_id, pending_ids)
