@@ -9,7 +9,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from flask import g, has_app_context
+from flask.testing import FlaskClient
+from sqlalchemy import func, text
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
@@ -80,6 +82,18 @@ def _empty_tables(db) -> None:
     db.session.commit()
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose requests do not inherit who signed in from earlier requests. The app
+    fixture keeps one app context open for the whole test, and requests reuse it, so the signed-in
+    user cached in ``g`` would otherwise leak from one client to another."""
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            for name in ("_login_user", "user"):
+                g.pop(name, None)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def make_app(_schema):
     """Builds an app on the test database; every test starts from empty tables and an
@@ -91,6 +105,7 @@ def make_app(_schema):
 
     def factory(**overrides):
         app = create_app(base_config(**overrides))
+        app.test_client_class = IsolatedClient
         apps.append(app)
         return app
 
@@ -174,6 +189,35 @@ class Factory:
 
         ids = [self.service(amount=amount, customer_id=customer_id).id for _ in range(count)]
         return services.send_to_billing("tests", ids, limit=len(ids))
+
+    def bulk_pendings(self, count: int) -> list[int]:
+        """``count`` pendings made set-based: services inserted at once, then sent to billing."""
+        from sqlalchemy import insert, select
+
+        from webapp.billing import clock, services
+        from webapp.extensions import db
+        from webapp.models import Service, ServiceStatus, utcnow
+
+        now, service_date = utcnow(), clock.today()
+        first_new = (db.session.scalar(select(func.max(Service.id))) or 0) + 1
+        db.session.execute(
+            insert(Service),
+            [
+                {
+                    "service_date": service_date,
+                    "customer_id": 1000 + n % 7,
+                    "amount": Decimal("121.00") + n,
+                    "description": "Flete",
+                    "status": ServiceStatus.CREATED,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for n in range(count)
+            ],
+        )
+        db.session.commit()
+        ids = db.session.scalars(select(Service.id).where(Service.id >= first_new)).all()
+        return [p.id for p in services.send_to_billing("tests", ids, limit=len(ids))]
 
     def batch(self, pendings=None, receipt_book="A-0001", issue_date=None, process=True):
         from webapp.billing import batches, clock

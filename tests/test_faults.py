@@ -6,42 +6,17 @@ import os
 import shutil
 import subprocess
 from datetime import date
-from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from tests.conftest import wait_for
-from webapp.billing import batches, clock, services
+from webapp.billing import batches, clock
 from webapp.extensions import db
-from webapp.models import BatchStatus, BillingBatch, Invoice, Service, ServiceStatus, utcnow
+from webapp.models import BatchStatus, BillingBatch, Invoice, utcnow
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LEASE = 3
-
-
-def bulk_pendings(count: int) -> list[int]:
-    """``count`` pendings, made set-based: services inserted at once, then sent to billing."""
-    now = utcnow()
-    service_date = clock.today()
-    db.session.execute(
-        insert(Service),
-        [
-            {
-                "service_date": service_date,
-                "customer_id": 1000 + n % 7,
-                "amount": Decimal("121.00") + n,
-                "description": "Flete",
-                "status": ServiceStatus.CREATED,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for n in range(count)
-        ],
-    )
-    db.session.commit()
-    ids = db.session.scalars(select(Service.id).order_by(Service.id)).all()
-    return [p.id for p in services.send_to_billing("tests", ids, limit=len(ids))]
 
 
 def batch_of(pending_ids: list[int], issue_date: date | None = None) -> int:
@@ -70,8 +45,8 @@ def invoices_of(batch_id: int) -> int:
     return db.session.scalar(select(func.count()).where(Invoice.batch_id == batch_id))
 
 
-def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(start_consumer):
-    pending_ids = bulk_pendings(3000)
+def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(factory, start_consumer):
+    pending_ids = factory.bulk_pendings(3000)
     slow = {"CAE_LATENCY_MS": 250, "BATCH_LEASE_SECONDS": LEASE}
     first = start_consumer(**slow)
     batch_id = batch_of(pending_ids)
@@ -106,9 +81,9 @@ def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(start_consumer
 
 
 def test_a_batch_whose_task_redis_lost_is_recovered_when_a_consumer_starts(
-    client, token, start_consumer, live_queue
+    client, token, factory, start_consumer, live_queue
 ):
-    pending_ids = bulk_pendings(20)
+    pending_ids = factory.bulk_pendings(20)
     response = client.post(
         "/api/billing-batches",
         headers=token("clerk"),
@@ -132,10 +107,10 @@ def test_a_batch_whose_task_redis_lost_is_recovered_when_a_consumer_starts(
     assert_invoiced_once(batch_id, pending_ids)
 
 
-def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(start_consumer):
+def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(factory, start_consumer):
     from webapp.tasks import enqueue_batch
 
-    pending_ids = bulk_pendings(1000)
+    pending_ids = factory.bulk_pendings(1000)
     start_consumer(CAE_LATENCY_MS=100)
     start_consumer(CAE_LATENCY_MS=100)
     batch_id = batch_of(pending_ids)
@@ -153,9 +128,9 @@ def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(start_consum
 
 @pytest.mark.skipif(not shutil.which("pg_ctlcluster"), reason="needs pg_ctlcluster")
 def test_postgresql_restarting_mid_batch_fails_the_attempt_cleanly_and_it_is_retried(
-    start_consumer,
+    factory, start_consumer
 ):
-    pending_ids = bulk_pendings(2000)
+    pending_ids = factory.bulk_pendings(2000)
     start_consumer(CAE_LATENCY_MS=250, BATCH_LEASE_SECONDS=LEASE)
     batch_id = batch_of(pending_ids)
     from webapp.tasks import enqueue_batch

@@ -1,12 +1,10 @@
 """Lote: batch invoicing for logistics billing teams."""
 
-import logging
 from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from werkzeug.routing import IntegerConverter
 
 from webapp.config import DEFAULT_SECRET_KEY, Config
 
@@ -26,10 +24,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.from_object(Config)
     if test_config:
         app.config.update(test_config)
+    app.config["SESSION_COOKIE_SECURE"] = app.config["ENV_NAME"] == "production"
     _refuse_unsafe_production(app)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
     _init_extensions(app)
     _register_blueprints(app)
@@ -99,20 +95,10 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.close()
 
 
-class IdConverter(IntegerConverter):
-    """``<int:...>`` in every route: ids beyond the database's integer range are a 404."""
-
-    def __init__(self, url_map, **kwargs):
-        kwargs.setdefault("min", 1)
-        kwargs.setdefault("max", 2_147_483_647)
-        super().__init__(url_map, **kwargs)
-
-
 def _register_blueprints(app: Flask) -> None:
     from webapp.api import register_api
     from webapp.web import register_web
 
-    app.url_map.converters["int"] = IdConverter
     register_web(app)
     register_api(app)
 

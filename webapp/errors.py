@@ -5,9 +5,10 @@ import logging
 from datetime import UTC, datetime
 
 from flask import jsonify, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException
 
-from webapp.billing.errors import DomainError
+from webapp.billing.errors import DomainError, InvalidInput, NotFound
+from webapp.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +95,61 @@ def handle_http_error(exc: HTTPException):
 
 def handle_unexpected(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
-    if isinstance(exc, InternalServerError) and exc.original_exception:
-        exc = exc.original_exception
+    try:
+        # A failed flush leaves the session unusable; the error page itself reads the user.
+        db.session.rollback()
+    except Exception:
+        log.exception("rollback after an unhandled error failed")
     message = "Something went wrong on our side; the error was logged"
     if wants_json():
         return envelope(500, "Internal Server Error", message)
     return _page(500, "Internal Server Error", message)
 
 
+MAX_ID = 2_147_483_647
+
+
+def refuse_ids_out_of_range():
+    """Runs before every request: an id in the path beyond the database's integer range names no
+    record, so it is a 404 (checked here rather than in the route, where werkzeug would answer
+    405 for a method another rule of the same path allows)."""
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and not 1 <= value <= MAX_ID:
+            raise NotFound(f"There is no record {value}")
+
+
+def refuse_nul_characters():
+    """Runs before every request: a NUL character is never valid input, and PostgreSQL refuses
+    it in text, so it is turned away here with a 400 naming where it was."""
+    places = [("path", request.path)]
+    places += [(name, value) for name, value in request.args.items(multi=True)]
+    places += [(name, value) for name, value in request.form.items(multi=True)]
+    places += [(name, value) for name, value in request.headers.items()]
+    if request.is_json:
+        places += list(_json_strings(request.get_json(silent=True)))
+    for field, value in places:
+        if "\x00" in str(field) or "\x00" in str(value):
+            raise InvalidInput(
+                "The request contains a NUL character",
+                [{"field": str(field).replace("\x00", ""), "message": "must not contain NUL"}],
+            )
+
+
+def _json_strings(value, path="body"):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _json_strings(item, f"{key}" if path == "body" else f"{path}.{key}")
+            yield path, key
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_strings(item, path)
+    elif isinstance(value, str):
+        yield path, value
+
+
 def register_error_handlers(app) -> None:
+    app.before_request(refuse_nul_characters)
+    app.before_request(refuse_ids_out_of_range)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -150,6 +150,21 @@ class BillingPending(TimestampMixin, db.Model):
         Index("ix_billing_pendings_customer_id_id", "customer_id", "id"),
         Index("ix_billing_pendings_service_date_id", "service_date", "id"),
         Index("ix_billing_pendings_batch_id_id", "batch_id", "id"),
+        # What a new batch may claim, and what the summary adds up: both as small as the work
+        # waiting, however many claimed or invoiced pendings there are.
+        Index(
+            "ix_billing_pendings_available_id",
+            "id",
+            postgresql_where=text("status = 'PENDING' AND batch_id IS NULL"),
+            sqlite_where=text("status = 'PENDING' AND batch_id IS NULL"),
+        ),
+        Index(
+            "ix_billing_pendings_pending_customer_id",
+            "customer_id",
+            postgresql_include=["amount", "service_date"],
+            postgresql_where=text("status = 'PENDING'"),
+            sqlite_where=text("status = 'PENDING'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -244,6 +259,21 @@ class Invoice(db.Model):
     batch_id: Mapped[int] = mapped_column(ForeignKey("billing_batches.id"))
     erp_sync_id: Mapped[int | None] = mapped_column(ForeignKey("erp_syncs.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InvoiceDailyTotal(db.Model):
+    """Invoice count and amount per issue date, receipt book and customer. The invoicing
+    transaction that issues a batch's invoices (the only writer of invoices) adds them here, so
+    statistics add up a few rows per day instead of every invoice, and stay exact."""
+
+    __tablename__ = "invoice_daily_totals"
+    __table_args__ = (Index("ix_invoice_daily_totals_customer_id", "customer_id", "issue_date"),)
+
+    issue_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    receipt_book: Mapped[str] = mapped_column(ForeignKey("receipt_books.code"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_count: Mapped[int] = mapped_column(Integer)
+    total_amount: Mapped[Decimal] = mapped_column(Numeric(16, 2))
 
 
 class ErpSync(TimestampMixin, db.Model):

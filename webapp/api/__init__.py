@@ -17,6 +17,30 @@ from webapp.models import IdempotencyRecord
 
 blp = Blueprint("api", __name__, url_prefix="/api")
 IDEMPOTENCY_KEY_MAX = 255
+BEARER = {"bearerAuth": []}
+IDEMPOTENCY_DOC = {
+    "parameters": [
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "required": False,
+            "description": "Repeats with the same key and body replay the first response",
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": IDEMPOTENCY_KEY_MAX,
+                "pattern": r"\S",
+            },
+        }
+    ],
+    "responses": {
+        409: "CONFLICT",
+        422: {
+            "description": "The Idempotency-Key was already used with a different request",
+            "content": {"application/json": {"schema": ErrorOut}},
+        },
+    },
+}
 
 
 class LoteApi(Api):
@@ -27,6 +51,10 @@ def route(rule: str, tag: str, **options):
     """Registers an API route under an OpenAPI tag (one blueprint, several tags)."""
 
     def decorator(view):
+        arguments_doc = getattr(view, "_apidoc", {}).get("arguments")
+        if arguments_doc:
+            # webargs rejects invalid input as 422; the error handlers answer it as 400.
+            arguments_doc["responses"] = {400: "BAD_REQUEST"}
         return blp.route(rule, **options)(blp.doc(tags=[tag])(view))
 
     return decorator
@@ -72,7 +100,7 @@ def idempotent(view):
         db.session.commit()
         return response
 
-    return wrapped
+    return blp.doc(**IDEMPOTENCY_DOC)(wrapped)
 
 
 def _replay(key: str, fingerprint: str):
@@ -109,7 +137,11 @@ def register_api(app: Flask) -> None:
     from webapp.extensions import csrf
 
     csrf.exempt(blp)  # bearer tokens, not cookies, authorize API writes
-    api = LoteApi(app)
+    api = LoteApi(app, spec_kwargs={"security": [BEARER]})
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "description": "POST /api/auth/login for a token"},
+    )
     api.register_field(Money, "string", None)
     api.register_field(UtcDateTime, "string", "date-time")
     api.register_blueprint(blp)

@@ -18,6 +18,7 @@ def api_sign_in_key() -> str:
 
 
 @route("/auth/login", "Auth", methods=["POST"])
+@blp.doc(security=[])
 @limiter.limit(LOGIN_RATE, key_func=api_sign_in_key)
 @blp.arguments(LoginIn)
 @blp.response(200, TokenOut)

@@ -134,15 +134,16 @@ def get_batch(batch_id):
 def status_body(batch) -> dict:
     job = {
         "job_id": job_id(batch),
+        # A failed attempt waiting for its automatic retry keeps its reason.
         "status": "delayed"
-        if batch.status == BatchStatus.PENDING_PROCESSING and batch.attempts
+        if batch.status == BatchStatus.PENDING_PROCESSING and batch.error_message
         else JOB_STATUS[batch.status],
         "progress": batch.progress,
         "attempts_made": batch.attempts,
     }
     if batch.error_message:
         job["failed_reason"] = batch.error_message
-    return {"batch": detail(batch), "job_info": job}
+    return {"batch": batch, "job_info": job}
 
 
 @route("/billing-batches/<int:batch_id>/status", TAG, methods=["GET"])

@@ -9,15 +9,15 @@ from webapp.api.schemas import (
     PageQuery,
     page_of,
 )
-from webapp.billing import invoices
+from webapp.billing import batches, invoices
 
 TAG = "Invoices"
 InvoicePage = page_of(InvoiceOut, "InvoicePage")
 
 
 def _listed(query, **fixed):
-    page, limit = query.pop("page"), query.pop("limit")
-    return invoices.list_invoices(invoices.InvoiceFilters(**query, **fixed), page, limit)
+    page, limit, after = query.pop("page"), query.pop("limit"), query.pop("after", None)
+    return invoices.list_invoices(invoices.InvoiceFilters(**query, **fixed), page, limit, after)
 
 
 @route("/invoices", TAG, methods=["GET"])
@@ -46,6 +46,7 @@ def by_customer(query, customer_id):
 @blp.arguments(PageQuery, location="query")
 @blp.response(200, InvoicePage)
 def by_batch(query, batch_id):
+    batches.get_batch(batch_id)
     return _listed(query, batch_id=batch_id)
 
 

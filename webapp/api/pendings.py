@@ -13,8 +13,8 @@ PendingPage = page_of(PendingOut, "PendingPage")
 @blp.arguments(PendingQuery, location="query")
 @blp.response(200, PendingPage)
 def list_pendings(query):
-    page, limit = query.pop("page"), query.pop("limit")
-    return pendings.list_pendings(pendings.PendingFilters(**query), page, limit)
+    page, limit, after = query.pop("page"), query.pop("limit"), query.pop("after", None)
+    return pendings.list_pendings(pendings.PendingFilters(**query), page, limit, after)
 
 
 @route("/billing-pendings/summary", TAG, methods=["GET"])
@@ -29,10 +29,10 @@ def summary():
 @blp.response(200, PendingPage)
 def available(query):
     """PENDING pendings no open batch has claimed: what a new batch can take."""
-    page, limit = query.pop("page"), query.pop("limit")
+    page, limit, after = query.pop("page"), query.pop("limit"), query.pop("after", None)
     query.pop("status", None)
     filters = pendings.PendingFilters(available_only=True, **query)
-    return pendings.list_pendings(filters, page, limit)
+    return pendings.list_pendings(filters, page, limit, after)
 
 
 @route("/billing-pendings/<int:pending_id>", TAG, methods=["GET"])

@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 
 from webapp.billing.money import as_text, parse_amount
 from webapp.billing.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from webapp.models import BatchStatus, PendingStatus, ServiceStatus, SyncStatus
+from webapp.models import BatchStatus, PendingStatus, Role, ServiceStatus, SyncStatus
 
 MAX_ID = 2_147_483_647
 IdField = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
@@ -27,9 +27,19 @@ class CamelSchema(Schema):
         field_obj.data_key = field_obj.data_key or camel(field_name)
 
 
+# How the document describes money: written with two decimals ("1500.00"); read as an amount
+# > 0 with at most two decimals that fits Numeric(12, 2) (a JSON number is read as well).
+MONEY_TEXT_PATTERN = r"^\d+\.\d{2}$"
+AMOUNT_PATTERN = r"^(?:[1-9]\d{0,9}(?:\.\d{1,2})?|0\.(?:0[1-9]|[1-9]\d?))$"
+
+
 class Money(fields.Field):
     """An amount > 0 with at most two decimals; read from a string or a number, written as a
     string such as "1500.00"."""
+
+    def __init__(self, *, pattern: str = MONEY_TEXT_PATTERN, **kwargs):
+        kwargs["metadata"] = {"pattern": pattern, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
@@ -39,6 +49,14 @@ class Money(fields.Field):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else as_text(value)
+
+
+def amount_in(**kwargs) -> Money:
+    """A money field the API reads."""
+    return Money(pattern=AMOUNT_PATTERN, metadata={"example": "1500.00"}, **kwargs)
+
+
+MONEY_TEXT = {"type": "string", "pattern": MONEY_TEXT_PATTERN}
 
 
 def ids(description: str, maximum: int | None = None):
@@ -87,7 +105,9 @@ class TokenOut(CamelSchema):
 class ProfileOut(CamelSchema):
     id = fields.Integer()
     username = fields.String()
-    role = fields.Function(lambda user: user.role.value)
+    role = fields.Function(
+        lambda user: user.role.value, metadata={"type": "string", "enum": [r.value for r in Role]}
+    )
     active = fields.Boolean()
 
 
@@ -107,6 +127,16 @@ class DateRangeQuery(PageQuery):
     date_to = fields.Date()
 
 
+class KeysetQuery(DateRangeQuery):
+    after = fields.Integer(
+        validate=validate.Range(1, MAX_ID),
+        metadata={
+            "description": "The nextAfter of the previous page: pages newest first by id from "
+            "there, as fast on page 40,000 as on page 1 (page is then ignored)"
+        },
+    )
+
+
 def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
     return type(
         name,
@@ -117,6 +147,11 @@ def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
             "page": fields.Integer(),
             "limit": fields.Integer(),
             "total_pages": fields.Integer(),
+            "has_next": fields.Boolean(),
+            "next_after": fields.Integer(
+                allow_none=True,
+                metadata={"description": "Pass as `after` for the next page, by keyset"},
+            ),
         },
     )
 
@@ -127,14 +162,14 @@ def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
 class ServiceIn(CamelSchema):
     service_date = fields.Date(required=True)
     customer_id = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ID))
-    amount = Money(required=True, metadata={"example": "1500.00"})
+    amount = amount_in(required=True)
     description = fields.String(load_default="", validate=validate.Length(max=500))
 
 
 class ServicePatch(CamelSchema):
     service_date = fields.Date()
     customer_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
-    amount = Money(metadata={"example": "1500.00"})
+    amount = amount_in()
     description = fields.String(validate=validate.Length(max=500))
 
 
@@ -147,7 +182,7 @@ class ServiceOut(Timestamps):
     status = enum_of(ServiceStatus)
 
 
-class ServiceQuery(DateRangeQuery):
+class ServiceQuery(KeysetQuery):
     customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     status = enum_of(ServiceStatus)
 
@@ -175,7 +210,7 @@ class SendToBillingOut(CamelSchema):
     pendings = fields.List(fields.Nested(PendingOut))
 
 
-class PendingQuery(DateRangeQuery):
+class PendingQuery(KeysetQuery):
     customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     status = enum_of(PendingStatus)
 
@@ -188,7 +223,7 @@ class CustomerTotalOut(CamelSchema):
 
 class PendingSummaryOut(CamelSchema):
     total_pending = fields.Integer()
-    total_amount = fields.Function(lambda s: as_text(s.total_amount))
+    total_amount = fields.Function(lambda s: as_text(s.total_amount), metadata=MONEY_TEXT)
     by_customer = fields.List(fields.Nested(CustomerTotalOut))
 
 
@@ -266,7 +301,9 @@ class JobInfoOut(CamelSchema):
 
 
 class BatchStatusOut(CamelSchema):
-    batch = fields.Nested(BatchDetailOut)
+    """Polled while a batch runs, so it leaves out the (possibly 100,000) pending ids."""
+
+    batch = fields.Nested(BatchOut)
     job_info = fields.Nested(JobInfoOut)
 
 
@@ -313,13 +350,13 @@ class InvoiceOut(CamelSchema):
     created_at = UtcDateTime()
 
 
-class InvoiceQuery(DateRangeQuery):
+class InvoiceQuery(KeysetQuery):
     batch_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
     invoice_number = fields.String(validate=validate.Length(max=32))
     receipt_book = fields.String(validate=validate.Length(max=12))
-    min_amount = Money()
-    max_amount = Money()
+    min_amount = amount_in()
+    max_amount = amount_in()
 
 
 class InvoiceStatsQuery(CamelSchema):
@@ -347,7 +384,7 @@ class CustomerBucketOut(CamelSchema):
 class InvoiceStatisticsOut(CamelSchema):
     total_invoices = fields.Integer()
     total_amount = Money()
-    average_amount = fields.Function(lambda s: as_text(s.average_amount))
+    average_amount = fields.Function(lambda s: as_text(s.average_amount), metadata=MONEY_TEXT)
     by_month = fields.List(fields.Nested(MonthTotalOut))
     by_customer = fields.List(fields.Nested(CustomerBucketOut))
 
@@ -394,8 +431,10 @@ class ErpSyncOut(CamelSchema):
 
 
 class ErpSyncDetailOut(ErpSyncOut):
-    data = fields.Function(lambda s: s.payload["documents"])
-    summary = fields.Function(lambda s: s.payload["summary"])
+    data = fields.Function(
+        lambda s: s.payload["documents"], metadata={"type": "array", "items": {"type": "object"}}
+    )
+    summary = fields.Function(lambda s: s.payload["summary"], metadata={"type": "object"})
 
 
 class ErpHistoryQuery(PageQuery):

@@ -32,8 +32,8 @@ def create_service(data):
 @blp.response(200, page_of(ServiceOut, "ServicePage"))
 def list_services(query):
     """Services, newest first, filtered by customer, status and service date."""
-    page, limit = query.pop("page"), query.pop("limit")
-    return services.list_services(services.ServiceFilters(**query), page, limit)
+    page, limit, after = query.pop("page"), query.pop("limit"), query.pop("after", None)
+    return services.list_services(services.ServiceFilters(**query), page, limit, after)
 
 
 @route("/services/<int:service_id>", TAG, methods=["GET"])

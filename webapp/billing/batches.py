@@ -2,7 +2,9 @@
 one transaction, with gapless numbers per receipt book (DESIGN rules 3-8)."""
 
 import logging
+import math
 import re
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -13,9 +15,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from webapp.billing import audit, clock
-from webapp.billing.cae import MAX_INVOICES_PER_CALL, CaeRequest, CaeUnavailable
+from webapp.billing.cae import (
+    MAX_INVOICES_PER_CALL,
+    Authorization,
+    CaeRequest,
+    CaeUnavailable,
+)
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
-from webapp.billing.ids import chunked, lock_in_id_order, unique_ids
+from webapp.billing.ids import chunked, unique_ids
 from webapp.billing.money import split_vat
 from webapp.billing.pagination import Page, paginate
 from webapp.billing.services import check_date_range
@@ -25,6 +32,7 @@ from webapp.models import (
     BillingBatch,
     BillingPending,
     Invoice,
+    InvoiceDailyTotal,
     PendingStatus,
     ReceiptBook,
     Service,
@@ -37,6 +45,10 @@ log = logging.getLogger(__name__)
 RECEIPT_BOOK_PATTERN = re.compile(r"^[ABC]-\d{4,5}$")
 RECEIPT_BOOK_HINT = "must look like A-0001: letter A, B or C, a dash, a 4- or 5-digit point of sale"
 QUEUED_OR_RUNNING = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS)
+# Pendings invoiced per round: a few CAE calls, one INSERT and two UPDATEs, then progress and
+# heartbeat; a round slower than the interval also reports between its CAE calls.
+INVOICES_PER_CHUNK = 2_000
+PROGRESS_INTERVAL_SECONDS = 0.5
 
 
 class BatchRejected(Exception):
@@ -121,16 +133,23 @@ def create_batch(
     )
     db.session.add(batch)
     db.session.flush()
-    lock_in_id_order(BillingPending, ids)
     claimed = 0
     for chunk in chunked(ids):
-        claimed += db.session.execute(
-            update(BillingPending)
+        # Rows are locked in id order, so batches claiming overlapping pendings wait for each
+        # other instead of deadlocking; a row another batch took meanwhile no longer matches.
+        claimable = (
+            select(BillingPending.id)
             .where(
                 BillingPending.id.in_(chunk),
                 BillingPending.status == PendingStatus.PENDING,
                 BillingPending.batch_id.is_(None),
             )
+            .order_by(BillingPending.id)
+            .with_for_update()
+        )
+        claimed += db.session.execute(
+            update(BillingPending)
+            .where(BillingPending.id.in_(claimable.scalar_subquery()))
             .values(batch_id=batch.id, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         ).rowcount
@@ -316,14 +335,18 @@ class ProgressReporter:
     see them while the invoicing transaction is still open. SQLite has one writer at a time and
     the invoicing transaction holds it, so there the batch shows progress when it commits."""
 
-    def __init__(self, batch_id: int, attempt: int):
+    def __init__(self, batch_id: int, attempt: int, total: int):
         self.batch_id = batch_id
         self.attempt = attempt
+        self.total = max(total, 1)
         self.enabled = db.engine.dialect.name != "sqlite"
+        self.last_report = -math.inf
 
-    def report(self, progress: int) -> None:
+    def report(self, done: int) -> None:
+        """Progress stays below 100 until the invoicing transaction commits PROCESSED."""
         if not self.enabled:
             return
+        self.last_report = time.monotonic()
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(
                 update(BillingBatch)
@@ -332,17 +355,37 @@ class ProgressReporter:
                     BillingBatch.attempts == self.attempt,
                     BillingBatch.status == BatchStatus.IN_PROCESS,
                 )
-                .values(progress=progress, heartbeat_at=utcnow())
+                .values(progress=min(99, done * 100 // self.total), heartbeat_at=utcnow())
             )
+
+    def report_if_due(self, done: int) -> None:
+        """Reports within a chunk too when the chunk is slow (a slow tax authority)."""
+        if time.monotonic() - self.last_report >= PROGRESS_INTERVAL_SECONDS:
+            self.report(done)
+
+
+def _authorize(
+    authority, requests: list[CaeRequest], reporter: ProgressReporter, done: int
+) -> list[Authorization]:
+    """The tax authority takes at most MAX_INVOICES_PER_CALL invoices per call."""
+    authorizations: list[Authorization] = []
+    for start in range(0, len(requests), MAX_INVOICES_PER_CALL):
+        authorizations.extend(authority.authorize(requests[start : start + MAX_INVOICES_PER_CALL]))
+        reporter.report_if_due(done + len(authorizations))
+    return authorizations
 
 
 def invoice_batch(batch_id: int, attempt: int) -> None:
     """Invoices a claimed batch all or nothing: invoices, pendings and services INVOICED, the
     receipt-book counter and the batch PROCESSED commit together. Numbers come from the counter
-    row, locked for the transaction, so they are gapless per book under any concurrency."""
+    row, locked for the transaction, so they are gapless per book under any concurrency.
+
+    The pendings are taken INVOICES_PER_CHUNK at a time in id order, each chunk written with
+    one statement per table, so memory stays flat whatever the batch size and a heartbeat is
+    written after every chunk."""
     authority = current_app.extensions["lote.cae"]
-    reporter = ProgressReporter(batch_id, attempt)
     batch = db.session.get(BillingBatch, batch_id)
+    reporter = ProgressReporter(batch_id, attempt, batch.pending_count)
     book = _book_for_update(batch.receipt_book)
     if book.last_issue_date and batch.issue_date < book.last_issue_date:
         raise BatchRejected(
@@ -369,14 +412,15 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
                 BillingPending.id > after_id,
             )
             .order_by(BillingPending.id)
-            .limit(MAX_INVOICES_PER_CALL)
+            .limit(INVOICES_PER_CHUNK)
         ).all()
         if not rows:
             break
         requests = [
-            CaeRequest(code, sequence + i + 1, issue_date, row.amount) for i, row in enumerate(rows)
+            CaeRequest(code, sequence + n, issue_date, row.amount)
+            for n, row in enumerate(rows, start=1)
         ]
-        authorizations = authority.authorize(requests)
+        authorizations = _authorize(authority, requests, reporter, done)
         now = utcnow()
         invoices = []
         for request, row, authorization in zip(requests, rows, authorizations, strict=True):
@@ -402,32 +446,18 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
             )
             total_amount += row.amount
         db.session.execute(insert(Invoice), invoices)
+        _mark_invoiced([row.id for row in rows], [row.service_id for row in rows], now)
         sequence += len(rows)
         done += len(rows)
         after_id = rows[-1].id
-        reporter.report(min(99, done * 100 // max(batch.pending_count, 1)))
+        reporter.report(done)
 
     if done != batch.pending_count:
         raise BatchRejected(
             f"The batch claimed {batch.pending_count} pendings but {done} are still PENDING"
         )
+    _add_to_daily_totals(batch_id)
     now = utcnow()
-    db.session.execute(
-        update(BillingPending)
-        .where(BillingPending.batch_id == batch_id, BillingPending.status == PendingStatus.PENDING)
-        .values(status=PendingStatus.INVOICED, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.execute(
-        update(Service)
-        .where(
-            Service.id.in_(
-                select(BillingPending.service_id).where(BillingPending.batch_id == batch_id)
-            )
-        )
-        .values(status=ServiceStatus.INVOICED, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
     book.last_number = sequence
     book.last_issue_date = issue_date
     finished = db.session.execute(
@@ -454,6 +484,50 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
         raise LostClaim(f"Batch {batch_id} attempt {attempt} was taken over by another worker")
     audit.record("worker", "invoiced", "batch", batch_id, f"{done} invoices")
     db.session.commit()
+
+
+def _add_to_daily_totals(batch_id: int) -> None:
+    """Adds the batch's invoices to the statistics' daily totals, in the invoicing transaction.
+    Only batches of the same receipt book write the same rows, and they wait for each other on
+    the book's counter row anyway."""
+    dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    columns = ["issue_date", "receipt_book", "customer_id", "invoice_count", "total_amount"]
+    totals = (
+        select(
+            Invoice.issue_date,
+            Invoice.receipt_book,
+            Invoice.customer_id,
+            func.count(),
+            func.sum(Invoice.amount),
+        )
+        .where(Invoice.batch_id == batch_id)
+        .group_by(Invoice.issue_date, Invoice.receipt_book, Invoice.customer_id)
+    )
+    upsert = dialect_insert(InvoiceDailyTotal).from_select(columns, totals)
+    db.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=columns[:3],
+            set_={
+                "invoice_count": InvoiceDailyTotal.invoice_count + upsert.excluded.invoice_count,
+                "total_amount": InvoiceDailyTotal.total_amount + upsert.excluded.total_amount,
+            },
+        )
+    )
+
+
+def _mark_invoiced(pending_ids: list[int], service_ids: list[int], now: datetime) -> None:
+    db.session.execute(
+        update(BillingPending)
+        .where(BillingPending.id.in_(pending_ids))
+        .values(status=PendingStatus.INVOICED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        update(Service)
+        .where(Service.id.in_(service_ids))
+        .values(status=ServiceStatus.INVOICED, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 class LostClaim(Exception):

@@ -107,9 +107,17 @@ def _summary(documents: list[dict]) -> dict:
 
 def _load_invoices(invoice_ids: Sequence[int] | None, batch_id: int | None) -> list[Invoice]:
     if (invoice_ids is None) == (batch_id is None):
+        both = invoice_ids is not None
         raise InvalidInput(
             "Give either invoiceIds or batchId",
-            [{"field": "invoiceIds", "message": "give either invoiceIds or batchId, not both"}],
+            [
+                {
+                    "field": "invoiceIds",
+                    "message": "give invoiceIds or batchId, not both"
+                    if both
+                    else "give invoiceIds or batchId",
+                }
+            ],
         )
     if batch_id is not None:
         batch = get_batch(batch_id)

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Iterator
 
 from sqlalchemy import select
 
-from webapp.billing.errors import InvalidInput
+from webapp.billing.errors import InvalidInput, TooLarge
 from webapp.extensions import db
 
 IDS_PER_STATEMENT = 5_000
@@ -24,6 +24,8 @@ def unique_ids(ids: Iterable, field: str, limit: int) -> list[int]:
         raise InvalidInput(
             "Invalid ids", [{"field": field, "message": "must be positive whole numbers"}]
         )
+    if len(ids) > limit:
+        raise TooLarge(f"At most {limit} ids may be given at once; {len(ids)} were given")
     if len(set(ids)) != len(ids):
         raise InvalidInput("Repeated ids", [{"field": field, "message": "must not repeat an id"}])
     return sorted(ids)

@@ -2,16 +2,16 @@
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Select, extract, func, select
+from sqlalchemy import Select, func, select
 
 from webapp.billing.errors import InvalidInput, NotFound
 from webapp.billing.money import CENT
-from webapp.billing.pagination import Page, paginate
+from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
-from webapp.models import Invoice
+from webapp.models import Invoice, InvoiceDailyTotal
 
 
 @dataclass
@@ -37,19 +37,30 @@ class InvoiceFilters:
                 [{"field": "maxAmount", "message": "must be at least minAmount"}],
             )
 
-    def apply(self, query: Select) -> Select:
+    def answered_by_daily_totals(self) -> bool:
+        """Whether the filters are all dimensions of ``InvoiceDailyTotal``."""
+        return (
+            self.batch_id is None
+            and not self.invoice_number
+            and self.min_amount is None
+            and self.max_amount is None
+        )
+
+    def apply(self, query: Select, source=Invoice) -> Select:
+        """Filters ``query`` on the invoices, or on ``InvoiceDailyTotal`` for the filters it
+        answers."""
         if self.batch_id is not None:
             query = query.where(Invoice.batch_id == self.batch_id)
         if self.customer_id is not None:
-            query = query.where(Invoice.customer_id == self.customer_id)
+            query = query.where(source.customer_id == self.customer_id)
         if self.invoice_number:
             query = query.where(Invoice.invoice_number == self.invoice_number.strip().upper())
         if self.receipt_book:
-            query = query.where(Invoice.receipt_book == self.receipt_book.strip().upper())
+            query = query.where(source.receipt_book == self.receipt_book.strip().upper())
         if self.date_from is not None:
-            query = query.where(Invoice.issue_date >= self.date_from)
+            query = query.where(source.issue_date >= self.date_from)
         if self.date_to is not None:
-            query = query.where(Invoice.issue_date <= self.date_to)
+            query = query.where(source.issue_date <= self.date_to)
         if self.min_amount is not None:
             query = query.where(Invoice.amount >= self.min_amount)
         if self.max_amount is not None:
@@ -57,9 +68,12 @@ class InvoiceFilters:
         return query
 
 
-def list_invoices(filters: InvoiceFilters, page: int = 1, limit: int = 20) -> Page:
+def list_invoices(
+    filters: InvoiceFilters, page: int = 1, limit: int = 20, after: int | None = None
+) -> Page:
+    """Invoices newest first; ``after`` (an id) pages by keyset, see ``pagination``."""
     filters.check()
-    return paginate(filters.apply(select(Invoice)).order_by(Invoice.id.desc()), page, limit)
+    return paginate_newest_first(filters.apply(select(Invoice)), Invoice.id, page, limit, after)
 
 
 def iter_invoices(filters: InvoiceFilters, chunk: int = 1000):
@@ -113,30 +127,42 @@ class InvoiceStatistics:
 
 
 def invoice_statistics(filters: InvoiceFilters | None = None) -> InvoiceStatistics:
-    """Totals, the average, and totals by month and by customer, each one SQL aggregate."""
+    """Totals, the average, and totals by month and by customer, aggregated in SQL: one pass
+    groups by issue date (months and the grand total are folded from those few rows), one by
+    customer. Filtered by date, customer and receipt book only (as the API allows), they add up
+    the daily totals the invoicing transaction keeps; any other filter reads the invoices."""
     filters = filters or InvoiceFilters()
     filters.check()
-    count, total = db.session.execute(
-        filters.apply(select(func.count(), func.coalesce(func.sum(Invoice.amount), 0)))
-    ).one()
-    total = Decimal(total).quantize(CENT)
-    year = extract("year", Invoice.issue_date)
-    month = extract("month", Invoice.issue_date)
-    by_month = [
-        Bucket(f"{int(y):04d}-{int(m):02d}", n, Decimal(s).quantize(CENT))
-        for y, m, n, s in db.session.execute(
-            filters.apply(select(year, month, func.count(), func.sum(Invoice.amount)))
-            .group_by(year, month)
-            .order_by(year, month)
-        )
-    ]
+    if filters.answered_by_daily_totals():
+        source = InvoiceDailyTotal
+        count, amount = func.sum(source.invoice_count), func.sum(source.total_amount)
+    else:
+        source = Invoice
+        count, amount = func.count(), func.sum(source.amount)
+    months: dict[str, Bucket] = {}
+    for day, n, total in db.session.execute(
+        filters.apply(select(source.issue_date, count, amount), source)
+        .group_by(source.issue_date)
+        .order_by(source.issue_date)
+    ):
+        key = f"{day.year:04d}-{day.month:02d}"
+        bucket = months.setdefault(key, Bucket(key, 0, Decimal("0.00")))
+        bucket.count += int(n)
+        bucket.total_amount += Decimal(total).quantize(CENT)
+    by_month = list(months.values())
+    invoice_count = sum(b.count for b in by_month)
+    total_amount = sum((b.total_amount for b in by_month), Decimal("0.00"))
     by_customer = [
-        Bucket(c, n, Decimal(s).quantize(CENT))
-        for c, n, s in db.session.execute(
-            filters.apply(select(Invoice.customer_id, func.count(), func.sum(Invoice.amount)))
-            .group_by(Invoice.customer_id)
-            .order_by(func.sum(Invoice.amount).desc(), Invoice.customer_id)
+        Bucket(c, int(n), Decimal(t).quantize(CENT))
+        for c, n, t in db.session.execute(
+            filters.apply(select(source.customer_id, count, amount), source)
+            .group_by(source.customer_id)
+            .order_by(amount.desc(), source.customer_id)
         )
     ]
-    average = (total / count).quantize(CENT) if count else Decimal("0.00")
-    return InvoiceStatistics(count, total, average, by_month, by_customer)
+    average = (
+        (total_amount / invoice_count).quantize(CENT, rounding=ROUND_HALF_UP)
+        if invoice_count
+        else Decimal("0.00")
+    )
+    return InvoiceStatistics(invoice_count, total_amount, average, by_month, by_customer)

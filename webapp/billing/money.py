@@ -21,10 +21,10 @@ def parse_amount(value) -> Decimal:
         raise ValueError("must be a number such as 1500.00")
     if amount <= 0:
         raise ValueError("must be greater than 0")
-    if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
-        raise ValueError("must have at most two decimals")
     if amount > MAX_AMOUNT:
         raise ValueError(f"must be at most {MAX_AMOUNT}")
+    if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
+        raise ValueError("must have at most two decimals")
     return amount.quantize(CENT)
 
 

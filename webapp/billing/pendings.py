@@ -8,7 +8,7 @@ from sqlalchemy import Select, func, select
 
 from webapp.billing import audit
 from webapp.billing.errors import Conflict, NotFound
-from webapp.billing.pagination import Page, paginate
+from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
 from webapp.models import BillingPending, PendingStatus, ServiceStatus
@@ -38,10 +38,13 @@ class PendingFilters:
         return query
 
 
-def list_pendings(filters: PendingFilters, page: int = 1, limit: int = 20) -> Page:
+def list_pendings(
+    filters: PendingFilters, page: int = 1, limit: int = 20, after: int | None = None
+) -> Page:
+    """Pendings newest first; ``after`` (an id) pages by keyset, see ``pagination``."""
     check_date_range(filters.date_from, filters.date_to)
-    query = filters.apply(select(BillingPending)).order_by(BillingPending.id.desc())
-    return paginate(query, page, limit)
+    query = filters.apply(select(BillingPending))
+    return paginate_newest_first(query, BillingPending.id, page, limit, after)
 
 
 def available_pending_ids(filters: PendingFilters) -> list[int]:
@@ -51,6 +54,16 @@ def available_pending_ids(filters: PendingFilters) -> list[int]:
     check_date_range(filters.date_from, filters.date_to)
     query = replace(filters, available_only=True, status=None).apply(select(BillingPending.id))
     return list(db.session.scalars(query.order_by(BillingPending.id)))
+
+
+def count_available(filters: PendingFilters) -> int:
+    """The exact number of pendings matching ``filters`` that a new batch may claim (the count
+    of ``available_pending_ids``), read from the index of available pendings."""
+    check_date_range(filters.date_from, filters.date_to)
+    query = replace(filters, available_only=True, status=None).apply(
+        select(func.count()).select_from(BillingPending)
+    )
+    return db.session.scalar(query)
 
 
 @dataclass

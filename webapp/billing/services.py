@@ -12,7 +12,7 @@ from webapp.billing import audit
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import chunked, unique_ids
 from webapp.billing.money import parse_amount
-from webapp.billing.pagination import Page, paginate
+from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.extensions import db
 from webapp.models import BillingPending, PendingStatus, Service, ServiceStatus, utcnow
 
@@ -109,9 +109,12 @@ def get_service(service_id: int) -> Service:
     return service
 
 
-def list_services(filters: ServiceFilters, page: int = 1, limit: int = 20) -> Page:
+def list_services(
+    filters: ServiceFilters, page: int = 1, limit: int = 20, after: int | None = None
+) -> Page:
+    """Services newest first; ``after`` (an id) pages by keyset, see ``pagination``."""
     check_date_range(filters.date_from, filters.date_to)
-    return paginate(filters.apply(select(Service)).order_by(Service.id.desc()), page, limit)
+    return paginate_newest_first(filters.apply(select(Service)), Service.id, page, limit, after)
 
 
 def _locked_created_service(service_id: int, verb: str) -> Service:

@@ -1,0 +1,140 @@
+"""A clerk's whole day in headless Chromium, against a real server (gunicorn) and a real consumer
+on PostgreSQL and Redis: sign in, register a service, send it to billing, batch the pendings,
+watch the batch page's progress bar reach PROCESSED without a reload, open an invoice, send the
+batch to the ERP. Screenshots of the batch page are saved in tests/artifacts/."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PASSWORD, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.redis]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(live_queue):
+    """gunicorn serving the app on the test database, until the test ends."""
+    import urllib.request
+
+    port = free_port()
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    process = subprocess.Popen(
+        [str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "webapp:create_app()"],
+        env={**os.environ, "ERP_FAILURE_RATE": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return urllib.request.urlopen(f"{url}/health", timeout=1).status == 200
+        except OSError:
+            return False
+
+    wait_for(up, timeout=30, message="gunicorn")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def page():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+        yield context.new_page()
+        browser.close()
+
+
+def test_a_clerk_bills_a_service_end_to_end_in_the_browser(
+    users, factory, start_consumer, live_server, page
+):
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    factory.bulk_pendings(6000)  # several chunks of CAE calls: the bar visibly moves
+    start_consumer(CAE_LATENCY_MS=150)
+
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Username").fill("clerk")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+    page.get_by_role("link", name="Services").first.click()
+    page.get_by_role("link", name="Register a service").first.click()
+    page.get_by_label("Service date").fill(date.today().isoformat())
+    page.get_by_label("Customer number").fill("4242")
+    page.get_by_label("Amount, IVA included").fill("1500.00")
+    page.get_by_label("Description").fill("Flete Rosario - Córdoba")
+    page.get_by_role("button", name="Register service").click()
+    expect(page.get_by_text("Flete Rosario - Córdoba").first).to_be_visible()
+
+    page.goto(f"{live_server}/services/?customerId=4242")
+    page.locator("input[name=ids]").first.check()
+    page.get_by_role("button", name="Send selected to billing").click()
+    expect(page.locator(".flash-success").first).to_be_visible()
+
+    page.get_by_role("link", name="Pendings").first.click()
+    page.get_by_label("Receipt book").fill("A-0001")
+    expect(page.get_by_role("status", name="First invoice number")).to_contain_text(
+        "A-0001-00000001"
+    )
+    page.get_by_role("button", name="available pendings matching the filters").click()
+    expect(page.get_by_role("heading", name="Status")).to_be_visible()
+    page.evaluate("window.stillTheSamePage = true")
+
+    progress = page.locator("#batch-progress")
+    wait_for(
+        lambda: 0 < int(progress.get_attribute("value") or 0) < 100,
+        timeout=30,
+        message="the progress bar to move",
+    )
+    seen_running = int(progress.get_attribute("value"))
+    page.screenshot(path=str(ARTIFACTS / "batch-running.png"), full_page=True)
+
+    expect(page.locator("#batch-status")).to_have_attribute(
+        "data-status", "PROCESSED", timeout=60_000
+    )
+    assert page.evaluate("window.stillTheSamePage === true"), "the page reloaded"
+    assert int(progress.get_attribute("value")) == 100 > seen_running
+    page.screenshot(path=str(ARTIFACTS / "batch-done.png"), full_page=True)
+    batch_url = page.url
+
+    page.locator("#batch-status table a[href*='/invoices/']").first.click()
+    expect(page.get_by_text("CAE").first).to_be_visible()
+    expect(page.get_by_text("IVA").first).to_be_visible()
+
+    page.goto(batch_url)
+    page.get_by_role("link", name="Send to the ERP").click()
+    page.get_by_role("button", name=re.compile(r"^Send [\d,]+ invoices to the ERP$")).click()
+    expect(page.get_by_text("SENT").first).to_be_visible()

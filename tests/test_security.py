@@ -1,0 +1,572 @@
+"""Security (issue 5 item 8, DESIGN sections 3.9 and 6): CSRF on every form, bearer tokens only on
+/api, roles checked on the server, sign-in rate limits, cookie flags, security headers, password
+hashes, token expiry and deactivation, and nothing internal in an error answer."""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from datetime import date
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+from flask import request
+from limits import parse
+from sqlalchemy import func, select, text
+
+from tests.conftest import PASSWORD, TEST_DATABASE_URL, base_config
+
+SAMPLE_VALUES = {"book": "A-0001", "number": "A-0001-00000001", "sync_id": "SYNC-2026-000001"}
+CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+SAFE_REFERRER_POLICIES = {
+    "no-referrer",
+    "same-origin",
+    "strict-origin",
+    "strict-origin-when-cross-origin",
+}
+SCRIPT = re.compile(r"(<script\b[^>]*>)(.*?)</script>", flags=re.IGNORECASE | re.DOTALL)
+LEAKS = ("Traceback", "SELECT", "sqlalchemy", "psycopg", 'File "')
+
+
+def routes(app, method: str, api: bool):
+    """(endpoint, url) of each rule answering ``method``, under /api or not, with sample values
+    for its variables."""
+    for rule in app.url_map.iter_rules():
+        if method not in rule.methods or rule.rule.startswith("/api/") != api:
+            continue
+        url = re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: SAMPLE_VALUES.get(m.group(2), "1"), rule.rule)
+        yield rule.endpoint, url
+
+
+def csrf_token(client) -> str:
+    return CSRF_INPUT.search(client.get("/login").get_data(as_text=True)).group(1)
+
+
+def sign_in(client, username: str, password: str = PASSWORD, **kwargs):
+    """Signs in through the form, with the CSRF token the sign-in page hands out."""
+    data = {"username": username, "password": password, "csrf_token": csrf_token(client)}
+    return client.post("/login", data=data, **kwargs)
+
+
+def bearer(client, username: str) -> dict:
+    response = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.get_json()
+    return {"Authorization": f"Bearer {response.get_json()['accessToken']}"}
+
+
+def record_csrf_refusals(app) -> list[str]:
+    """Paths refused by the CSRF protection itself (not by a form's own validation); the app's
+    error handler still writes the answer."""
+    from flask_wtf.csrf import CSRFError
+
+    from webapp.errors import handle_http_error
+
+    refused = []
+
+    def recording(exc):
+        refused.append(request.path)
+        return handle_http_error(exc)
+
+    app.register_error_handler(CSRFError, recording)
+    return refused
+
+
+@pytest.fixture
+def web(make_app, users):
+    """An app whose requests each run in their own app context, as in production: the ``app``
+    fixture keeps one context, and with it flask-login's current user, for a whole test."""
+    return make_app()
+
+
+def service_count() -> int:
+    from webapp.extensions import db
+    from webapp.models import Service
+
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(Service))
+
+
+# CSRF ---------------------------------------------------------------------------------------
+
+
+def test_every_html_form_post_is_refused_without_a_csrf_token(make_app, users, factory):
+    from webapp.extensions import db
+    from webapp.models import User
+
+    factory.pendings(count=1)
+    factory.service()
+    app = make_app(WTF_CSRF_ENABLED=True)
+    refused = record_csrf_refusals(app)
+    client = app.test_client()
+    assert sign_in(client, "admin").status_code == 302
+    services_before = service_count()
+
+    posted = []
+    for _endpoint, url in routes(app, "POST", api=False):
+        response = client.post(url, data={"username": "admin", "password": PASSWORD})
+        assert response.status_code == 400, (url, response.status_code)
+        posted.append(url)
+
+    assert refused == posted
+    assert len(posted) >= 15
+    assert "/login" in posted and "/logout" in posted
+    assert client.get("/").status_code == 200  # the refused /logout left the session alone
+    assert service_count() == services_before
+    db.session.rollback()
+    assert all(db.session.scalars(select(User.active)))
+
+
+def test_sign_in_refuses_a_post_without_a_valid_csrf_token(make_app, users):
+    app = make_app(WTF_CSRF_ENABLED=True)
+    refused = record_csrf_refusals(app)
+    client = app.test_client()
+    credentials = {"username": "clerk", "password": PASSWORD}
+
+    without = client.post("/login", data=credentials)
+    forged = client.post("/login", data={**credentials, "csrf_token": "forged"})
+
+    assert (without.status_code, forged.status_code) == (400, 400)
+    assert refused == ["/login", "/login"]
+    assert client.get("/").status_code == 302  # not signed in
+    signed_in = sign_in(client, "clerk")
+    assert signed_in.status_code == 302
+    assert client.get("/").status_code == 200
+
+
+# Bearer tokens only on /api -----------------------------------------------------------------
+
+
+def test_a_session_cookie_alone_authorizes_no_api_write(web):
+    client = web.test_client()
+    assert sign_in(client, "admin").status_code == 302
+    assert client.get("/api/profile").status_code == 200  # reads serve the browsable docs
+
+    checked = 0
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        for endpoint, url in routes(web, method, api=True):
+            if endpoint == "api.login":
+                continue
+            response = client.open(url, method=method, json={})
+            assert response.status_code == 401, (method, url, response.status_code)
+            assert response.get_json()["statusCode"] == 401
+            checked += 1
+    assert checked >= 12
+
+
+def test_a_bearer_token_opens_no_html_page(web):
+    client = web.test_client()
+    headers = bearer(client, "admin")
+    before = service_count()
+
+    page = client.get("/services/", headers=headers)
+    form = client.post(
+        "/services/new",
+        headers=headers,
+        data={"serviceDate": "2026-01-10", "customerId": "1", "amount": "10.00"},
+    )
+
+    for response in (page, form):
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login")
+    assert service_count() == before
+
+
+# Roles --------------------------------------------------------------------------------------
+
+
+def test_only_an_admin_reaches_user_administration(web):
+    administration = [
+        (method, url)
+        for method in ("GET", "POST")
+        for endpoint, url in routes(web, method, api=False)
+        if endpoint.startswith("users.")
+    ]
+    assert len(administration) >= 5
+    for role, allowed in (("viewer", False), ("clerk", False), ("admin", True)):
+        client = web.test_client()
+        assert sign_in(client, role).status_code == 302
+        for method, url in administration:
+            response = client.open(url, method=method, data={})
+            assert (response.status_code != 403) == allowed, (role, method, url)
+
+
+# Sign-in rate limits ------------------------------------------------------------------------
+
+
+def unique_address() -> str:
+    """An address no other test (or earlier run sharing the Redis limiter store) has used."""
+    value = uuid.uuid4().int
+    return f"10.{value % 250}.{value // 250 % 250}.{value // 62500 % 250 + 1}"
+
+
+def client_from(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def assert_retry_after(response):
+    assert response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+
+
+@pytest.fixture
+def limited(make_app, users):
+    """An app with the sign-in rate limit on, and the number of attempts it allows."""
+    from webapp.billing import users as user_ops
+    from webapp.web.main import LOGIN_RATE
+
+    name = f"limited_{uuid.uuid4().hex[:12]}"
+    user_ops.create_user("tests", name, PASSWORD, "clerk")
+    return make_app(RATELIMIT_ENABLED=True), name, parse(LOGIN_RATE).amount
+
+
+def test_api_sign_in_is_rate_limited_per_user_and_address(limited):
+    app, name, allowed = limited
+    address = unique_address()
+    client = client_from(app, address)
+    wrong = {"username": name, "password": "wrong-password"}
+
+    answers = [client.post("/api/auth/login", json=wrong).status_code for _ in range(allowed)]
+    blocked = client.post("/api/auth/login", json={"username": name, "password": PASSWORD})
+
+    assert answers == [401] * allowed
+    assert_retry_after(blocked)
+    assert blocked.get_json()["statusCode"] == 429
+    assert (
+        client.post("/api/auth/login", json={"username": "clerk", "password": PASSWORD}).status_code
+        == 200
+    )
+    elsewhere = client_from(app, unique_address())
+    assert (
+        elsewhere.post("/api/auth/login", json={"username": name, "password": PASSWORD}).status_code
+        == 200
+    )
+
+
+def test_page_sign_in_is_rate_limited_per_user_and_address(limited):
+    app, name, allowed = limited
+    address = unique_address()
+    client = client_from(app, address)
+    wrong = {"username": name, "password": "wrong-password"}
+
+    answers = [client.post("/login", data=wrong).status_code for _ in range(allowed)]
+    blocked = client.post("/login", data={"username": name, "password": PASSWORD})
+
+    assert 429 not in answers
+    assert_retry_after(blocked)
+    assert client.get("/").status_code == 302  # the right password did not sign in
+    other_user = client.post("/login", data={"username": "clerk", "password": PASSWORD})
+    assert other_user.status_code == 302
+    elsewhere = client_from(app, unique_address())
+    assert (
+        elsewhere.post("/login", data={"username": name, "password": PASSWORD}).status_code == 302
+    )
+
+
+@pytest.mark.parametrize(
+    "target", ["//evil.example", "/\\evil.example", "/\t/evil.example", "https://evil.example"]
+)
+def test_sign_in_never_sends_the_browser_to_another_site(web, target):
+    client = web.test_client()
+    data = {"username": "clerk", "password": PASSWORD}
+
+    response = client.post("/login", query_string={"next": target}, data=data)
+
+    assert response.status_code == 302
+    # Browsers read a backslash in a URL as a slash.
+    landing = urljoin("http://lote.test/login", response.headers["Location"].replace("\\", "/"))
+    assert urlsplit(landing).netloc == "lote.test"
+
+
+# Cookies and production settings ------------------------------------------------------------
+
+
+def session_cookie(response) -> str:
+    cookies = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    assert cookies, response.headers
+    return cookies[-1]
+
+
+def test_session_cookie_is_http_only_and_same_site_lax(web):
+    cookie = session_cookie(sign_in(web.test_client(), "clerk"))
+
+    attributes = {part.strip().split("=")[0].lower(): part.strip() for part in cookie.split(";")}
+    assert "httponly" in attributes
+    assert attributes["samesite"] == "SameSite=Lax"
+    assert "secure" not in attributes  # plain http on a laptop; see the production test
+
+
+def run_app_script(script: str, **env) -> subprocess.CompletedProcess:
+    """Runs ``script`` in a fresh interpreter, where Config reads the given environment."""
+    environment = {**os.environ, "DATABASE_URL": TEST_DATABASE_URL, **env}
+    for name, value in env.items():
+        if value is None:
+            environment.pop(name)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+SIGN_IN_SCRIPT = """
+    import os
+    import re
+
+    from webapp import create_app
+
+    client = create_app().test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    response = client.post(
+        "/login",
+        data={"username": "clerk", "password": os.environ["PASSWORD"], "csrf_token": token},
+    )
+    print(response.status_code)
+    print("\\n".join(response.headers.getlist("Set-Cookie")))
+"""
+
+
+def test_session_cookie_is_secure_when_lote_env_is_production(users):
+    result = run_app_script(
+        SIGN_IN_SCRIPT, LOTE_ENV="production", SECRET_KEY=uuid.uuid4().hex * 2, PASSWORD=PASSWORD
+    )
+
+    assert result.returncode == 0, result.stderr
+    status, *cookies = result.stdout.strip().splitlines()
+    assert status == "302", result.stderr[-3000:]
+    session = [c for c in cookies if c.startswith("session=")][-1]
+    flags = {part.strip().lower() for part in session.split(";")}
+    assert {"secure", "httponly", "samesite=lax"} <= flags
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = run_app_script(
+        "from webapp import create_app; create_app()", LOTE_ENV="production", SECRET_KEY=None
+    )
+
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.parametrize("secret", [None, "", "lote-development-only"])
+def test_production_refuses_the_default_or_an_empty_secret_key(secret):
+    from webapp import create_app
+    from webapp.config import DEFAULT_SECRET_KEY
+
+    assert DEFAULT_SECRET_KEY == "lote-development-only"
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app(base_config(ENV_NAME="production", SECRET_KEY=secret))
+    started = create_app(base_config(ENV_NAME="production", SECRET_KEY=uuid.uuid4().hex * 2))
+    assert started.config["ENV_NAME"] == "production"
+
+
+# Security headers ---------------------------------------------------------------------------
+
+
+def csp_directives(response) -> dict[str, set[str]]:
+    policy = response.headers["Content-Security-Policy"]
+    directives = {}
+    for directive in filter(None, (part.strip() for part in policy.split(";"))):
+        name, *values = directive.split()
+        directives[name] = set(values)
+    return directives
+
+
+def test_pages_and_api_answers_carry_the_security_headers(web):
+    client = web.test_client()
+    anonymous = [client.get("/login"), client.get("/api/profile"), client.get("/static/js/lote.js")]
+    headers = bearer(client, "clerk")
+    api = [
+        client.get("/api/profile", headers=headers),
+        client.get("/api/services/999999", headers=headers),
+    ]
+    sign_in(client, "clerk")
+    pages = [client.get("/"), client.get("/services/"), client.get("/services/999999")]
+
+    statuses = [r.status_code for r in anonymous + api + pages]
+    assert statuses == [200, 401, 200, 200, 404, 200, 200, 404]
+    for response in anonymous + api + pages:
+        directives = csp_directives(response)
+        assert directives["script-src"] == {"'self'"}, response.request.path
+        assert directives["frame-ancestors"] == {"'none'"}
+        assert directives["default-src"] == {"'self'"}
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] in SAFE_REFERRER_POLICIES
+
+
+def test_pages_run_only_the_apps_own_script_files(web):
+    """The CSP blocks inline scripts, so a page must not rely on any."""
+    client = web.test_client()
+    sign_in(client, "admin")
+    checked = 0
+    for endpoint, url in routes(web, "GET", api=False):
+        if "<" in next(web.url_map.iter_rules(endpoint)).rule or endpoint in (
+            "static",
+            "web.health",
+        ):
+            continue
+        response = client.get(url)
+        if response.mimetype != "text/html":
+            continue
+        html = response.get_data(as_text=True)
+        for tag, body in SCRIPT.findall(html):
+            assert re.search(r'\ssrc="/static/', tag) and not body.strip(), (url, tag)
+        assert not re.search(r"\son[a-z]+\s*=", html, flags=re.IGNORECASE), url
+        assert "javascript:" not in html.lower(), url
+        checked += 1
+    assert checked >= 8
+
+
+# Passwords and tokens -----------------------------------------------------------------------
+
+
+def test_passwords_are_stored_as_salted_hashes_of_a_current_algorithm(app, users):
+    from werkzeug.security import check_password_hash
+
+    from webapp.extensions import db
+    from webapp.models import User
+
+    db.session.rollback()
+    hashes = db.session.scalars(select(User.password_hash).order_by(User.id)).all()
+
+    assert len(hashes) == 3 and len(set(hashes)) == 3  # same password, different salts
+    for stored in hashes:
+        assert PASSWORD not in stored
+        method = stored.split("$", 1)[0]
+        if method.startswith("scrypt"):
+            assert int(method.split(":")[1]) >= 2**14
+        else:
+            assert method.startswith("pbkdf2:sha256:") or method.startswith("pbkdf2:sha512:")
+            assert int(method.split(":")[2]) >= 600_000
+        assert check_password_hash(stored, PASSWORD)
+        assert not check_password_hash(stored, PASSWORD + "x")
+
+
+def test_an_api_token_expires(make_app, users):
+    client = make_app(TOKEN_MAX_AGE_SECONDS=1).test_client()
+    response = client.post("/api/auth/login", json={"username": "clerk", "password": PASSWORD})
+    assert response.get_json()["expiresIn"] == 1
+    headers = {"Authorization": f"Bearer {response.get_json()['accessToken']}"}
+    assert client.get("/api/profile", headers=headers).status_code == 200
+
+    time.sleep(2.2)
+    expired = client.get("/api/profile", headers=headers)
+
+    assert expired.status_code == 401
+    assert "expired" in expired.get_json()["message"]
+
+
+def test_a_forged_or_foreign_token_is_refused(make_app, users):
+    issuer = make_app(SECRET_KEY="another-deployment")
+    foreign = bearer(issuer.test_client(), "clerk")
+    client = make_app().test_client()
+    genuine = bearer(client, "clerk")
+    tampered = {"Authorization": genuine["Authorization"][:-2] + "xx"}
+
+    for headers in (foreign, tampered, {"Authorization": "Basic Y2xlcms6eA=="}):
+        assert client.get("/api/profile", headers=headers).status_code == 401
+
+
+def test_a_deactivated_users_token_and_session_are_refused(web, users):
+    from webapp.billing import users as user_ops
+
+    api_client, page_client = web.test_client(), web.test_client()
+    headers = bearer(api_client, "clerk")
+    sign_in(page_client, "clerk")
+    assert api_client.get("/api/profile", headers=headers).status_code == 200
+    assert page_client.get("/").status_code == 200
+
+    user_ops.set_active("admin", users["clerk"].id, False)
+
+    assert api_client.get("/api/profile", headers=headers).status_code == 401
+    write = api_client.post(
+        "/api/services",
+        headers=headers,
+        json={"serviceDate": "2026-01-10", "customerId": 1, "amount": "10.00"},
+    )
+    assert write.status_code == 401
+    assert page_client.get("/").status_code == 302
+    again = api_client.post("/api/auth/login", json={"username": "clerk", "password": PASSWORD})
+    assert again.status_code == 401
+
+
+def test_a_nul_character_in_the_sign_in_form_is_not_a_server_error(web):
+    """The sign-in form is open to anyone; PostgreSQL refuses NUL in text."""
+    client = web.test_client()
+
+    response = client.post("/login", data={"username": "clerk\x00", "password": PASSWORD})
+
+    assert response.status_code in (200, 400)
+    assert client.get("/").status_code == 302
+
+
+# Errors reveal nothing ----------------------------------------------------------------------
+
+
+def assert_reveals_nothing(response, *secrets: str):
+    body = response.get_data(as_text=True)
+    for leak in (*LEAKS, *secrets):
+        assert leak not in body, (response.request.path, leak)
+
+
+def failing_view(kind: str, secret: str):
+    """A view that fails the way a bug would: bad SQL, a commit refused by a constraint (which
+    leaves the session needing a rollback), or a plain exception; each message holds secrets."""
+    from webapp.extensions import db
+    from webapp.models import Service
+
+    def view():
+        if kind == "sql":
+            db.session.execute(text(f"SELECT '{secret}' FROM no_such_table_{kind}"))
+        if kind == "constraint":
+            db.session.add(
+                Service(service_date=date(2026, 1, 1), customer_id=1, amount=-1, description=secret)
+            )
+            db.session.commit()
+        raise RuntimeError(f"unexpected failure, key {secret}")
+
+    return view
+
+
+@pytest.mark.parametrize("kind", ["sql", "constraint", "exception"])
+def test_an_unexpected_error_shows_no_trace_sql_or_secret(make_app, users, kind):
+    secret = f"secret-{uuid.uuid4().hex}"
+    app = make_app(TESTING=False, SECRET_KEY=secret)
+    app.add_url_rule("/test-failure", "test_failure_page", failing_view(kind, secret))
+    app.add_url_rule("/api/test-failure", "test_failure_api", failing_view(kind, secret))
+    client = app.test_client()
+    headers = bearer(client, "clerk")
+    sign_in(client, "clerk")
+
+    page = client.get("/test-failure")
+    api = client.get("/api/test-failure", headers=headers)
+
+    assert (page.status_code, api.status_code) == (500, 500)
+    assert api.get_json()["statusCode"] == 500
+    for response in (page, api):
+        assert_reveals_nothing(response, secret, "no_such_table")
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_an_unreachable_database_shows_no_trace_sql_or_secret(make_app):
+    password = f"db-{uuid.uuid4().hex}"
+    url = f"postgresql+psycopg://lote:{password}@127.0.0.1:9/lote"
+    secret = f"secret-{uuid.uuid4().hex}"
+    client = make_app(TESTING=False, SECRET_KEY=secret, SQLALCHEMY_DATABASE_URI=url).test_client()
+    credentials = {"username": "clerk", "password": PASSWORD}
+
+    api = client.post("/api/auth/login", json=credentials)
+    page = client.post("/login", data=credentials)
+    health = client.get("/health")
+
+    assert (api.status_code, page.status_code, health.status_code) == (500, 500, 503)
+    assert health.get_json()["database"] == "down"
+    for response in (api, page, health):
+        assert_reveals_nothing(response, secret, password, "127.0.0.1:9", "lote:")

@@ -1,0 +1,68 @@
+"""Billing batches: the list, and the batch page whose status fragment htmx polls while the batch
+is queued or running, then shows its invoices; retry on ERROR."""
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+
+from webapp.auth import actor
+from webapp.billing import audit, batches, invoices
+from webapp.billing.errors import Conflict
+from webapp.models import BatchStatus
+from webapp.web.forms import run_listing
+from webapp.web.messages import domain_message
+from webapp.web.rendering import QueryArgs, render_page_or_fragment
+
+bp = Blueprint("batches", __name__)
+
+
+@bp.get("/")
+def index():
+    args = QueryArgs()
+    filters = batches.BatchFilters(
+        status=args.choice("status", BatchStatus),
+        receipt_book=(args.text("receiptBook") or "").upper() or None,
+        date_from=args.date("dateFrom"),
+        date_to=args.date("dateTo"),
+    )
+    page, limit = args.page()
+    result, filter_form, status = run_listing(args, batches.list_batches, filters, page, limit)
+    page_html = render_template(
+        "batches/index.html",
+        result=result,
+        filters=filter_form,
+        statuses=list(BatchStatus),
+        books=batches.receipt_books(),
+    )
+    return page_html, status
+
+
+@bp.get("/<int:batch_id>")
+def show(batch_id: int):
+    """The whole batch page, or (for htmx polling) its status fragment alone."""
+    batch = batches.get_batch(batch_id)
+    args = QueryArgs()
+    batch_invoices = None
+    if batch.status == BatchStatus.PROCESSED:
+        page, limit = args.page()
+        batch_invoices, _page_form, _status = run_listing(
+            args, invoices.list_invoices, invoices.InvoiceFilters(batch_id=batch_id), page, limit
+        )
+    return render_page_or_fragment(
+        "batches/show.html",
+        "batches/_status.html",
+        batch=batch,
+        running=batch.status in batches.QUEUED_OR_RUNNING,
+        batch_invoices=batch_invoices,
+        events=audit.events_for("batch", batch_id),
+    )
+
+
+@bp.post("/<int:batch_id>/retry")
+def retry(batch_id: int):
+    try:
+        batches.retry_batch(actor(), batch_id)
+    except Conflict as exc:
+        flash(domain_message(exc.message), "error")
+    else:
+        flash(_("Batch %(id)s is queued again.", id=batch_id), "success")
+    return redirect(url_for("batches.show", batch_id=batch_id))

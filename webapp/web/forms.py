@@ -1,0 +1,85 @@
+"""What every page form shares: the values the clerk typed, kept for the next render, and the
+domain's errors placed next to the fields they name.
+
+Views convert what they can (digits to int, ISO text to dates) and hand anything else to the
+domain unchanged: the domain checks every field and names each problem, so no rule is written
+twice."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from flask import request
+
+from webapp.billing.errors import DomainError
+from webapp.web.messages import domain_message
+from webapp.web.rendering import QueryArgs
+
+MAX_REFUSED_SHOWN = 50
+
+
+@dataclass
+class FormState:
+    """A form's typed values, its errors by field name, and an error about the whole form."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    message: str | None = None
+    refused: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def from_request(cls, *names: str) -> "FormState":
+        return cls(values={name: request.form.get(name, "").strip() for name in names})
+
+    def fail(self, exc: DomainError) -> "FormState":
+        """Places a domain error: field details next to their fields, refused ids in a list, and
+        the message on top."""
+        self.message = domain_message(exc.message)
+        for detail in exc.details or []:
+            if "field" in detail:
+                self.errors.setdefault(detail["field"], domain_message(detail["message"]))
+            elif "id" in detail:
+                self.refused.append(
+                    {"id": detail["id"], "reason": domain_message(detail.get("reason"))}
+                )
+        return self
+
+    @property
+    def refused_hidden(self) -> int:
+        return max(0, len(self.refused) - MAX_REFUSED_SHOWN)
+
+
+def int_or_raw(raw: str):
+    """An int when the text is one; otherwise the text, for the domain to refuse by name."""
+    raw = (raw or "").strip()
+    return int(raw) if raw.isdigit() else raw
+
+
+def date_or_raw(raw: str):
+    raw = (raw or "").strip()
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return raw
+
+
+def selected_ids(name: str = "ids") -> list:
+    return [int_or_raw(value) for value in request.form.getlist(name)]
+
+
+def run_listing(args: QueryArgs, listing, *params):
+    """Runs a domain list query unless a filter was unreadable. Returns the result (None when the
+    filters are wrong), the filter form (what was asked and what is wrong with it), and the HTTP
+    status to answer with."""
+    filters = FormState(
+        values=args.args.to_dict(),
+        errors={name: domain_message(message) for name, message in args.errors.items()},
+    )
+    if filters.errors:
+        return None, filters, 400
+    try:
+        return listing(*params), filters, 200
+    except DomainError as exc:
+        filters.fail(exc)
+        if not filters.errors:
+            filters.errors["page"] = filters.message
+        return None, filters, exc.status_code

@@ -1,0 +1,157 @@
+"""Billing pendings: the filterable list, the summary by customer, creating a batch from the
+selected pendings (or every available one matching the filters), and cancelling."""
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from webapp.auth import actor
+from webapp.billing import batches, clock, pendings
+from webapp.billing.errors import Conflict, InvalidInput, TooLarge
+from webapp.models import PendingStatus
+from webapp.web import local_number
+from webapp.web.forms import FormState, date_or_raw, run_listing, selected_ids
+from webapp.web.messages import domain_message
+from webapp.web.rendering import QueryArgs, render_page_or_fragment
+
+bp = Blueprint("pendings", __name__)
+BATCH_FIELDS = ("issueDate", "receiptBook")
+
+
+def _filters(args: QueryArgs) -> pendings.PendingFilters:
+    return pendings.PendingFilters(
+        status=args.choice("status", PendingStatus),
+        customer_id=args.int("customerId"),
+        date_from=args.date("dateFrom"),
+        date_to=args.date("dateTo"),
+        available_only=args.text("available") == "1",
+    )
+
+
+def _next_number(code: str) -> dict:
+    """The next invoice number of a receipt book, or why the code is not one."""
+    if not code:
+        return {"number": None, "error": None}
+    try:
+        _book, number = batches.next_invoice_number(code)
+    except InvalidInput as exc:
+        return {"number": None, "error": domain_message(exc.details[0]["message"])}
+    return {"number": number, "error": None}
+
+
+def _render_index(batch_form: FormState | None = None, status: int = 200):
+    args = QueryArgs()
+    filters = _filters(args)
+    page, limit = args.page()
+    result, filter_form, listing_status = run_listing(
+        args, pendings.list_pendings, filters, page, limit
+    )
+    books = batches.receipt_books()
+    if batch_form is None:
+        batch_form = FormState(
+            values={
+                "issueDate": clock.today().isoformat(),
+                "receiptBook": books[0].code if books else "",
+            }
+        )
+    summary = available = None
+    if result is not None:
+        summary = pendings.summarize_pendings(
+            pendings.PendingFilters(
+                customer_id=filters.customer_id,
+                date_from=filters.date_from,
+                date_to=filters.date_to,
+            )
+        )
+        available = pendings.count_available(
+            pendings.PendingFilters(
+                customer_id=filters.customer_id,
+                date_from=filters.date_from,
+                date_to=filters.date_to,
+            )
+        )
+    page_html = render_template(
+        "pendings/index.html",
+        result=result,
+        filters=filter_form,
+        statuses=list(PendingStatus),
+        summary=summary,
+        available=available,
+        books=[(book, batches.next_invoice_number(book.code)[1]) for book in books],
+        batch_form=batch_form,
+        next_number=_next_number(batch_form.values.get("receiptBook", "")),
+        chosen={str(i) for i in request.form.getlist("ids")},
+    )
+    return page_html, status if status != 200 else listing_status
+
+
+@bp.get("/")
+def index():
+    return _render_index()
+
+
+@bp.post("/batch")
+def create_batch():
+    """Creates a batch from the selected pendings, or from every available pending that matches
+    the filters in the query string (the list the clerk is looking at)."""
+    form = FormState.from_request(*BATCH_FIELDS)
+    matching = request.form.get("scope") == "matching"
+    ids = []
+    try:
+        if matching:
+            args = QueryArgs()
+            filters = _filters(args)
+            if args.errors:
+                return _render_index(form, 400)
+            ids = pendings.available_pending_ids(filters)
+        else:
+            ids = selected_ids()
+        batch = batches.submit_batch(
+            actor(), date_or_raw(form.values["issueDate"]), form.values["receiptBook"], ids
+        )
+    except (InvalidInput, Conflict, TooLarge) as exc:
+        form.fail(exc)
+        if matching and not ids:
+            form.message = _("No pending that matches the filters is free for a new batch.")
+        return _render_index(form, exc.status_code)
+    flash(
+        _(
+            "Batch %(id)s created with %(count)s pendings; it is being invoiced now.",
+            id=batch.id,
+            count=local_number(batch.pending_count),
+        ),
+        "success",
+    )
+    return redirect(url_for("batches.show", batch_id=batch.id))
+
+
+@bp.get("/next-number")
+def next_number():
+    """The next invoice number of the receipt book being typed: a fragment for htmx, a small
+    page otherwise."""
+    code = request.args.get("receiptBook", "").strip()
+    return render_page_or_fragment(
+        "pendings/next_number.html",
+        "pendings/_next_number.html",
+        next_number=_next_number(code),
+        code=code,
+    )
+
+
+@bp.route("/<int:pending_id>/cancel", methods=["GET", "POST"])
+def cancel(pending_id: int):
+    if request.method == "GET":
+        return render_template("pendings/cancel.html", pending=pendings.get_pending(pending_id))
+    try:
+        pending = pendings.cancel_pending(actor(), pending_id)
+    except Conflict as exc:
+        flash(domain_message(exc.message), "error")
+        return redirect(url_for("pendings.index"))
+    flash(
+        _(
+            "Pending %(id)s cancelled; service %(service)s is Created again and can be edited.",
+            id=pending_id,
+            service=pending.service_id,
+        ),
+        "success",
+    )
+    return redirect(url_for("pendings.index"))

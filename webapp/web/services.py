@@ -1,0 +1,141 @@
+"""Services: the filterable list, create and edit forms, delete, and send to billing."""
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+
+from webapp.auth import actor
+from webapp.billing import audit, clock, services
+from webapp.billing.errors import Conflict, InvalidInput
+from webapp.models import ServiceStatus
+from webapp.web.forms import FormState, date_or_raw, int_or_raw, run_listing, selected_ids
+from webapp.web.messages import domain_message
+from webapp.web.rendering import QueryArgs
+
+bp = Blueprint("services", __name__)
+FIELDS = ("serviceDate", "customerId", "amount", "description")
+
+
+def _render_index(selection: FormState | None = None, status: int = 200):
+    args = QueryArgs()
+    filters = services.ServiceFilters(
+        customer_id=args.int("customerId"),
+        status=args.choice("status", ServiceStatus),
+        date_from=args.date("dateFrom"),
+        date_to=args.date("dateTo"),
+    )
+    page, limit = args.page()
+    result, filter_form, listing_status = run_listing(
+        args, services.list_services, filters, page, limit
+    )
+    selection = selection or FormState()
+    chosen = {str(i) for i in request.form.getlist("ids")}
+    page_html = render_template(
+        "services/index.html",
+        result=result,
+        filters=filter_form,
+        statuses=list(ServiceStatus),
+        selection=selection,
+        chosen=chosen,
+    )
+    return page_html, status if status != 200 else listing_status
+
+
+@bp.get("/")
+def index():
+    return _render_index()
+
+
+@bp.post("/send-to-billing")
+def send_to_billing():
+    ids = selected_ids()
+    try:
+        pendings = services.send_to_billing(
+            actor(), ids, limit=current_app.config["MAX_PENDINGS_PER_BATCH"]
+        )
+    except (InvalidInput, Conflict) as exc:
+        return _render_index(FormState().fail(exc), exc.status_code)
+    flash(
+        ngettext(
+            "%(num)s service sent to billing. Group it into a batch on the Pendings page.",
+            "%(num)s services sent to billing. Group them into a batch on the Pendings page.",
+            len(pendings),
+        ),
+        "success",
+    )
+    return redirect(url_for("services.index", **request.args))
+
+
+def _values_of(service) -> dict[str, str]:
+    return {
+        "serviceDate": service.service_date.isoformat(),
+        "customerId": str(service.customer_id),
+        "amount": str(service.amount),
+        "description": service.description,
+    }
+
+
+def _typed_fields(form: FormState) -> dict:
+    return {
+        "service_date": date_or_raw(form.values["serviceDate"]),
+        "customer_id": int_or_raw(form.values["customerId"]),
+        "amount": form.values["amount"],
+        "description": form.values["description"],
+    }
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def create():
+    if request.method == "GET":
+        form = FormState(values={"serviceDate": clock.today().isoformat()})
+        return render_template("services/form.html", form=form, service=None)
+    form = FormState.from_request(*FIELDS)
+    try:
+        service = services.create_service(actor(), **_typed_fields(form))
+    except InvalidInput as exc:
+        return render_template("services/form.html", form=form.fail(exc), service=None), 400
+    flash(_("Service %(id)s registered.", id=service.id), "success")
+    if request.form.get("then") == "another":
+        return redirect(url_for("services.create"))
+    return redirect(url_for("services.index"))
+
+
+@bp.get("/<int:service_id>")
+def show(service_id: int):
+    service = services.get_service(service_id)
+    return render_template(
+        "services/show.html", service=service, events=audit.events_for("service", service_id)
+    )
+
+
+@bp.route("/<int:service_id>/edit", methods=["GET", "POST"])
+def edit(service_id: int):
+    service = services.get_service(service_id)
+    if request.method == "GET":
+        return render_template(
+            "services/form.html", form=FormState(_values_of(service)), service=service
+        )
+    form = FormState.from_request(*FIELDS)
+    try:
+        services.update_service(actor(), service_id, **_typed_fields(form))
+    except InvalidInput as exc:
+        return render_template("services/form.html", form=form.fail(exc), service=service), 400
+    except Conflict as exc:
+        flash(domain_message(exc.message), "error")
+        return redirect(url_for("services.show", service_id=service_id))
+    flash(_("Service %(id)s saved.", id=service_id), "success")
+    return redirect(url_for("services.show", service_id=service_id))
+
+
+@bp.route("/<int:service_id>/delete", methods=["GET", "POST"])
+def delete(service_id: int):
+    if request.method == "GET":
+        service = services.get_service(service_id)
+        return render_template("services/delete.html", service=service)
+    try:
+        services.delete_service(actor(), service_id)
+    except Conflict as exc:
+        flash(domain_message(exc.message), "error")
+        return redirect(url_for("services.show", service_id=service_id))
+    flash(_("Service %(id)s deleted.", id=service_id), "success")
+    return redirect(url_for("services.index"))
