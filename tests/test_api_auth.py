@@ -7,8 +7,9 @@ from datetime import timedelta
 
 import pytest
 
+from tests.api_checks import ENVELOPE_KEYS, assert_envelope, fields_named
+
 PASSWORD = "correct-horse-9"  # the password tests/conftest.py gives every user
-ENVELOPE_KEYS = {"statusCode", "error", "message", "path", "timestamp"}
 
 # Every /api path of DESIGN section 7 with its methods; path parameters are written {}.
 DESIGN_PATHS = {
@@ -81,21 +82,6 @@ READS = [
     "/api/erp-sync/history/SYNC-2026-000001",
     "/api/openapi.json",
 ]
-
-
-def assert_envelope(response, status):
-    assert response.status_code == status, response.get_json()
-    payload = response.get_json()
-    assert payload.keys() >= ENVELOPE_KEYS
-    assert payload["statusCode"] == status
-    assert payload["path"] == response.request.path
-    assert payload["message"]
-    assert "Traceback" not in response.get_data(as_text=True)
-    return payload
-
-
-def fields_named(response) -> set[str]:
-    return {detail["field"] for detail in response.get_json().get("details", [])}
 
 
 def login(client, username, password=PASSWORD):

@@ -2,33 +2,12 @@
 receipt books and next numbers. The queue runs in immediate mode, so a created batch is invoiced
 before the POST answers."""
 
-import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-MONEY = re.compile(r"^\d+\.\d{2}$")
-ENVELOPE_KEYS = {"statusCode", "error", "message", "path", "timestamp"}
-
-
-def today():
-    from webapp.billing import clock
-
-    return clock.today()
-
-
-def assert_envelope(response, status):
-    assert response.status_code == status, response.get_json()
-    payload = response.get_json()
-    assert payload.keys() >= ENVELOPE_KEYS
-    assert payload["statusCode"] == status
-    assert payload["message"]
-    return payload
-
-
-def fields_named(response) -> set[str]:
-    return {detail["field"] for detail in response.get_json().get("details", [])}
+from tests.api_checks import MONEY, assert_envelope, fields_named, today
 
 
 def batch_body(pending_ids, receipt_book="A-0001", issue_date=None):

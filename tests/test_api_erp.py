@@ -6,23 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-MONEY = re.compile(r"^\d+\.\d{2}$")
+from tests.api_checks import MONEY, assert_envelope, fields_named
+
 SYNC_ID = re.compile(r"^SYNC-\d{4}-\d{6}$")
-ENVELOPE_KEYS = {"statusCode", "error", "message", "path", "timestamp"}
 ACCOUNTS = {"1.1.3.01", "4.1.1.01", "2.1.5.01"}
-
-
-def assert_envelope(response, status):
-    assert response.status_code == status, response.get_json()
-    payload = response.get_json()
-    assert payload.keys() >= ENVELOPE_KEYS
-    assert payload["statusCode"] == status
-    assert payload["message"]
-    return payload
-
-
-def fields_named(response) -> set[str]:
-    return {detail["field"] for detail in response.get_json().get("details", [])}
 
 
 def history(client, headers, query="") -> dict:

@@ -7,13 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-ENVELOPE_KEYS = {"statusCode", "error", "message", "path", "timestamp"}
-
-
-def today():
-    from webapp.billing import clock
-
-    return clock.today()
+from tests.api_checks import assert_envelope, today
 
 
 def service_body(amount="100.00", customer_id=1001):
@@ -30,15 +24,6 @@ def batch_body(pending_ids):
 
 def keyed(headers, key):
     return {**headers, "Idempotency-Key": key}
-
-
-def assert_envelope(response, status):
-    assert response.status_code == status, response.get_json()
-    payload = response.get_json()
-    assert payload.keys() >= ENVELOPE_KEYS
-    assert payload["statusCode"] == status
-    assert payload["message"]
-    return payload
 
 
 def total(client, headers, path) -> int:

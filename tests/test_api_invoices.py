@@ -7,29 +7,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-MONEY = re.compile(r"^\d+\.\d{2}$")
+from tests.api_checks import MONEY, assert_envelope, fields_named, today
+
 MONEY_FIELDS = ("amount", "netAmount", "vatAmount")
-ENVELOPE_KEYS = {"statusCode", "error", "message", "path", "timestamp"}
 CENT = Decimal("0.01")
-
-
-def today():
-    from webapp.billing import clock
-
-    return clock.today()
-
-
-def assert_envelope(response, status):
-    assert response.status_code == status, response.get_json()
-    payload = response.get_json()
-    assert payload.keys() >= ENVELOPE_KEYS
-    assert payload["statusCode"] == status
-    assert payload["message"]
-    return payload
-
-
-def fields_named(response) -> set[str]:
-    return {detail["field"] for detail in response.get_json().get("details", [])}
 
 
 def all_invoices(client, headers, query="") -> list[dict]:

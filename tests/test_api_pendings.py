@@ -1,32 +1,11 @@
 """/api/billing-pendings: list, summary, available, detail and cancel (DESIGN section 7)."""
 
-import re
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-MONEY = re.compile(r"^\d+\.\d{2}$")
-ENVELOPE_KEYS = {"statusCode", "error", "message", "path", "timestamp"}
-
-
-def today():
-    from webapp.billing import clock
-
-    return clock.today()
-
-
-def assert_envelope(response, status):
-    assert response.status_code == status, response.get_json()
-    payload = response.get_json()
-    assert payload.keys() >= ENVELOPE_KEYS
-    assert payload["statusCode"] == status
-    assert payload["message"]
-    return payload
-
-
-def fields_named(response) -> set[str]:
-    return {detail["field"] for detail in response.get_json().get("details", [])}
+from tests.api_checks import MONEY, assert_envelope, fields_named, today
 
 
 def listed_ids(client, headers, path) -> set[int]:

@@ -5,15 +5,9 @@ from datetime import timedelta
 
 import pytest
 
-MONEY = re.compile(r"^\d+\.\d{2}$")
+from tests.api_checks import MONEY, assert_envelope, fields_named, today
+
 UTC_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-ENVELOPE_KEYS = {"statusCode", "error", "message", "path", "timestamp"}
-
-
-def today():
-    from webapp.billing import clock
-
-    return clock.today()
 
 
 def body(**overrides):
@@ -25,20 +19,6 @@ def body(**overrides):
     }
     data.update(overrides)
     return data
-
-
-def fields_named(response) -> set[str]:
-    return {detail["field"] for detail in response.get_json().get("details", [])}
-
-
-def assert_envelope(response, status):
-    assert response.status_code == status, response.get_json()
-    payload = response.get_json()
-    assert payload.keys() >= ENVELOPE_KEYS
-    assert payload["statusCode"] == status
-    assert payload["path"] == response.request.path
-    assert payload["message"]
-    return payload
 
 
 def total_services(client, headers) -> int:
