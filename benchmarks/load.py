@@ -60,8 +60,9 @@ class Client:
 def clerk_loop(port, deadline, seed, results, issue_date):
     rng = random.Random(seed)
     client = Client(port)
+    # One user per client: sign-in is rate-limited per user and address.
     status, body = client.call(
-        "POST", "/api/auth/login", {"username": "loadclerk", "password": PASSWORD}
+        "POST", "/api/auth/login", {"username": f"loadclerk{seed}", "password": PASSWORD}
     )
     client.headers["Authorization"] = f"Bearer {body['accessToken']}"
     while time.monotonic() < deadline:
@@ -161,12 +162,19 @@ def main():
         subprocess.run(
             [*flask, "db", "upgrade"], env=env, check=True, cwd=ROOT, capture_output=True
         )
+        create_clerks = (
+            "import sys\n"
+            "from webapp import create_app\n"
+            "from webapp.billing import users\n"
+            "with create_app().app_context():\n"
+            "    for n in range(int(sys.argv[1])):\n"
+            "        users.create_user('load', f'loadclerk{n}', sys.argv[2], 'clerk')\n"
+        )
         subprocess.run(
-            [*flask, "create-user", "loadclerk", "--role", "clerk", "--password", PASSWORD],
+            [str(BIN / "python"), "-c", create_clerks, str(args.clients), PASSWORD],
             env=env,
             check=True,
             cwd=ROOT,
-            capture_output=True,
         )
         subprocess.run(
             [

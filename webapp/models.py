@@ -71,9 +71,6 @@ class BatchStatus(enum.StrEnum):
     ERROR = "ERROR"
 
 
-OPEN_BATCH_STATUSES = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS, BatchStatus.ERROR)
-
-
 class SyncStatus(enum.StrEnum):
     SENT = "SENT"
     ERROR = "ERROR"

@@ -1,17 +1,16 @@
 """Marshmallow schemas of the JSON API: camelCase on the wire, snake_case in Python, money as
 two-decimal strings, unknown fields refused."""
 
-import re
 from datetime import UTC
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
+from webapp.billing.batches import RECEIPT_BOOK_HINT, RECEIPT_BOOK_PATTERN
 from webapp.billing.money import as_text, parse_amount
 from webapp.billing.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from webapp.models import BatchStatus, PendingStatus, Role, ServiceStatus, SyncStatus
 
 MAX_ID = 2_147_483_647
-IdField = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
 
 
 def camel(name: str) -> str:
@@ -229,14 +228,12 @@ class PendingSummaryOut(CamelSchema):
 
 # Batches ------------------------------------------------------------------------------------
 
-RECEIPT_BOOK_PATTERN = re.compile(r"^[ABC]-\d{4,5}$")
-
 
 class BatchIn(CamelSchema):
     issue_date = fields.Date(required=True)
     receipt_book = fields.String(
         required=True,
-        validate=validate.Regexp(RECEIPT_BOOK_PATTERN, error="must look like A-0001"),
+        validate=validate.Regexp(RECEIPT_BOOK_PATTERN, error=RECEIPT_BOOK_HINT),
         metadata={"example": "A-0001"},
     )
     pending_ids = fields.List(
@@ -390,11 +387,6 @@ class InvoiceStatisticsOut(CamelSchema):
 
 
 # ERP ----------------------------------------------------------------------------------------
-
-
-class ErpSelectionIn(CamelSchema):
-    invoice_ids = ids("Invoices to send", 10_000)
-    batch_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
 
 
 class ErpInvoicesIn(CamelSchema):
