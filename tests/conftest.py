@@ -83,13 +83,13 @@ def _empty_tables(db) -> None:
 
 
 class IsolatedClient(FlaskClient):
-    """A test client whose requests do not inherit who signed in from earlier requests. The app
-    fixture keeps one app context open for the whole test, and requests reuse it, so the signed-in
-    user cached in ``g`` would otherwise leak from one client to another."""
+    """A test client whose requests do not inherit what earlier requests cached. The app fixture
+    keeps one app context open for the whole test, and requests reuse it, so the signed-in user
+    and the chosen language cached in ``g`` would otherwise leak from one request to the next."""
 
     def open(self, *args, **kwargs):
         if has_app_context():
-            for name in ("_login_user", "user"):
+            for name in ("_login_user", "user", "_flask_babel"):
                 g.pop(name, None)
         return super().open(*args, **kwargs)
 

@@ -3,7 +3,7 @@ read but never change data."""
 
 import re
 
-PUBLIC = {"web.login", "web.health", "api.login", "static"}
+PUBLIC = {"web.login", "web.health", "web.set_language", "api.login", "static"}
 SAMPLE_VALUES = {"book": "A-0001", "number": "A-0001-00000001", "sync_id": "SYNC-2026-000001"}
 
 
@@ -37,6 +37,9 @@ def test_every_private_route_refuses_anonymous_callers(app, client):
 
 def test_public_routes_answer_without_credentials(client):
     assert client.get("/login").status_code == 200
+    switched = client.post("/language", data={"lang": "en", "next": "/login"})
+    assert switched.status_code == 302 and switched.headers["Location"] == "/login"
+    assert "Sign in to Lote" in client.get("/login").get_data(as_text=True)
     assert client.get("/health").status_code == 200
     assert (
         client.post("/api/auth/login", json={"username": "x", "password": "y"}).status_code == 401

@@ -11,7 +11,7 @@ from webapp.billing.errors import DomainError
 from webapp.extensions import db, login_manager
 from webapp.models import Role, User
 
-PUBLIC_ENDPOINTS = {"static", "web.login", "web.health", "api.login"}
+PUBLIC_ENDPOINTS = {"static", "web.login", "web.health", "web.set_language", "api.login"}
 # POSTs a viewer may make: they change nothing but the viewer's own session, or only read.
 VIEWER_POSTS = {"web.logout", "web.set_language", "api.preview"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
