@@ -158,6 +158,14 @@ def auth(client, users):
 
 
 @pytest.fixture
+def clerk(client, auth):
+    """The test client, signed in as the clerk, with pages in English."""
+    auth.login("clerk")
+    client.post("/language", data={"lang": "en"})
+    return client
+
+
+@pytest.fixture
 def token(client, users):
     """Bearer headers for a role: ``token("clerk")``."""
 

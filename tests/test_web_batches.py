@@ -12,13 +12,6 @@ POLLING = 'hx-trigger="every 1s"'
 
 
 @pytest.fixture
-def clerk(client, auth):
-    auth.login("clerk")
-    client.post("/language", data={"lang": "en"})
-    return client
-
-
-@pytest.fixture
 def failing_cae(app):
     """The tax authority stops answering until the test sets it back."""
     authority = app.extensions["lote.cae"]

@@ -9,13 +9,6 @@ from webapp.models import ErpSync, SyncStatus
 
 
 @pytest.fixture
-def clerk(client, auth):
-    auth.login("clerk")
-    client.post("/language", data={"lang": "en"})
-    return client
-
-
-@pytest.fixture
 def failing_erp(app):
     erp = app.extensions["lote.erp"]
     erp.failure_rate = 1.0

@@ -11,13 +11,6 @@ from webapp.extensions import db
 from webapp.models import Invoice
 
 
-@pytest.fixture
-def clerk(client, auth):
-    auth.login("clerk")
-    client.post("/language", data={"lang": "en"})
-    return client
-
-
 def today():
     from webapp.billing import clock
 

@@ -4,8 +4,6 @@ from every available pending matching the filters, the next invoice number, and 
 import re
 from datetime import timedelta
 
-import pytest
-
 from webapp.extensions import db
 from webapp.models import (
     BatchStatus,
@@ -15,13 +13,6 @@ from webapp.models import (
     Service,
     ServiceStatus,
 )
-
-
-@pytest.fixture
-def clerk(client, auth):
-    auth.login("clerk")
-    client.post("/language", data={"lang": "en"})
-    return client
 
 
 def today():

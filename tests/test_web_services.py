@@ -10,13 +10,6 @@ from webapp.extensions import db
 from webapp.models import BillingPending, Service, ServiceStatus
 
 
-@pytest.fixture
-def clerk(client, auth):
-    auth.login("clerk")
-    client.post("/language", data={"lang": "en"})
-    return client
-
-
 def today():
     from webapp.billing import clock
 
