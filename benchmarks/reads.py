@@ -84,7 +84,7 @@ def run(args, database_url: str) -> None:
     probes = [
         (path, target, lambda path=path: _get(client, headers, path))
         for path, target in _endpoints(samples)
-    ] + _cursor_probes(app, client, headers, samples)
+    ] + _cursor_probes(client, headers, samples)
 
     print(f"\n{args.repeat} timed calls per endpoint after 3 warm-up calls (milliseconds)\n")
     print(f"{'endpoint':<78} {'p50':>7} {'p95':>7} {'target':>7}  total")
@@ -117,41 +117,23 @@ def _get(client, headers, path: str) -> dict:
     return response.get_json()
 
 
-def _cursor_probes(app, client, headers, samples) -> list:
-    """Deep pages by keyset (``after``, the id where the previous page ended). Through the API
-    when it takes the parameter; until then through the domain function the API calls, whose
-    time leaves out only the JSON serialization of the 20 rows."""
-    from webapp.billing import invoices, pendings, services
-    from webapp.extensions import db
-
-    lists = {
-        "services": ("/api/services", services.list_services, services.ServiceFilters),
-        "pendings": ("/api/billing-pendings", pendings.list_pendings, pendings.PendingFilters),
-        "invoices": ("/api/invoices", invoices.list_invoices, invoices.InvoiceFilters),
+def _cursor_probes(client, headers, samples) -> list:
+    """Deep pages by keyset: ``after``, the id where the previous page ended."""
+    paths = {
+        "services": "/api/services",
+        "pendings": "/api/billing-pendings",
+        "invoices": "/api/invoices",
     }
     probes = []
-    for name, (path, list_function, filters) in lists.items():
-        after = samples["cursor"][name]
-        url = f"{path}?after={after}"
-        answer = _get(client, headers, f"{url}&limit=1")["data"]
-        if answer and answer[0]["id"] < after:
-            probes.append((url, LIST_TARGET_MS, lambda url=url: _get(client, headers, url)))
-            continue
-
-        def call(list_function=list_function, filters=filters, after=after):
-            with app.app_context():
-                page = list_function(filters(), 1, 20, after=after)
-                db.session.remove()
-            return {"total": page.total}
-
-        label = f"{list_function.__name__}(after={after}) [domain; API has no cursor yet]"
-        probes.append((label, LIST_TARGET_MS, call))
+    for name, path in paths.items():
+        url = f"{path}?after={samples['cursor'][name]}"
+        probes.append((url, LIST_TARGET_MS, lambda url=url: _get(client, headers, url)))
     return probes
 
 
 def _samples(app, client, headers) -> dict:
-    """Real values to filter by, read from the loaded data; deep pages are 80% of the way
-    through each list, from the exact row counts."""
+    """Real values to filter by, read from the loaded data. Deep pages are 80% of the way
+    through each list; the middle page, the farthest from both ends, is the slowest by number."""
     from sqlalchemy import func, select
 
     from webapp.extensions import db
@@ -185,6 +167,7 @@ def _samples(app, client, headers) -> dict:
         "book": invoice["receiptBook"],
         "issue_date": invoice["issueDate"],
         "deep": {name: max(1, n * 4 // 5 // 20) for name, n in counts.items()},
+        "middle": {name: max(1, n // 2 // 20) for name, n in counts.items()},
         "cursor": cursor,
     }
 
@@ -193,6 +176,7 @@ def _endpoints(s: dict) -> list[tuple[str, int]]:
     lists = [
         "/api/services",
         f"/api/services?page={s['deep']['services']}",
+        f"/api/services?page={s['middle']['services']}",
         f"/api/services?customerId={s['customer']}",
         f"/api/services?customerId={s['customer']}&page=40",
         "/api/services?status=CREATED",
@@ -202,6 +186,7 @@ def _endpoints(s: dict) -> list[tuple[str, int]]:
         f"/api/services?status=CREATED&customerId={s['customer']}",
         "/api/billing-pendings",
         f"/api/billing-pendings?page={s['deep']['pendings']}",
+        f"/api/billing-pendings?page={s['middle']['pendings']}",
         "/api/billing-pendings?status=PENDING",
         "/api/billing-pendings?status=INVOICED",
         f"/api/billing-pendings?customerId={s['customer']}",
@@ -209,6 +194,7 @@ def _endpoints(s: dict) -> list[tuple[str, int]]:
         "/api/billing-pendings/available",
         "/api/invoices",
         f"/api/invoices?page={s['deep']['invoices']}",
+        f"/api/invoices?page={s['middle']['invoices']}",
         f"/api/invoices?batchId={s['batch']}",
         f"/api/invoices?customerId={s['customer']}",
         f"/api/invoices?invoiceNumber={s['invoice_number']}",

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -271,6 +272,25 @@ class InvoiceDailyTotal(db.Model):
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     invoice_count: Mapped[int] = mapped_column(Integer)
     total_amount: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+
+
+class StatusCount(db.Model):
+    """How many services and billing pendings are in each status, so that list totals stay exact
+    without counting a million rows. Database triggers (migration 0003) keep it in the same
+    transaction as every insert, status change, delete or truncate, whoever writes.
+
+    On PostgreSQL each statement appends its changes as delta rows, so concurrent transactions
+    never wait for one another on a counter row, and ``status_counts.compact`` folds them from
+    time to time; SQLite, which has one writer at a time, keeps one row per status. Either way
+    the count of a status is the sum of its rows' ``delta``."""
+
+    __tablename__ = "status_counts"
+    __table_args__ = (Index("ix_status_counts_table_name_status", "table_name", "status"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    table_name: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(24))
+    delta: Mapped[int] = mapped_column(BigInteger)
 
 
 class ErpSync(TimestampMixin, db.Model):

@@ -6,7 +6,7 @@ import logging
 from flask import current_app, has_app_context
 from huey import crontab
 
-from webapp.billing import batches
+from webapp.billing import batches, status_counts
 from webapp.extensions import huey
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,13 @@ def reap_on_start():
 @huey.periodic_task(crontab(minute="*"))
 def reap_every_minute():
     reap_lost_batches()
+
+
+@huey.periodic_task(crontab(minute="*"))
+def compact_status_counts():
+    """Folds the status counts' delta rows, so list totals keep adding up a handful of rows."""
+    with app_context():
+        status_counts.compact()
 
 
 def queue_stats() -> dict:

@@ -73,7 +73,13 @@ def list_invoices(
 ) -> Page:
     """Invoices newest first; ``after`` (an id) pages by keyset, see ``pagination``."""
     filters.check()
-    return paginate_newest_first(filters.apply(select(Invoice)), Invoice.id, page, limit, after)
+    total = None
+    if filters.answered_by_daily_totals():
+        invoice_count = func.coalesce(func.sum(InvoiceDailyTotal.invoice_count), 0)
+        total = db.session.scalar(filters.apply(select(invoice_count), InvoiceDailyTotal))
+    return paginate_newest_first(
+        filters.apply(select(Invoice)), Invoice.id, page, limit, after, total
+    )
 
 
 def iter_invoices(filters: InvoiceFilters, chunk: int = 1000):

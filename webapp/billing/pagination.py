@@ -1,11 +1,12 @@
 """One way to page a list: ``page`` from 1, ``limit`` 1-100, a stable order ending in the id.
 
-``total`` is always exact, counted in SQL (on a million rows the count is the costliest part of a
-first page, tens of milliseconds).
+``total`` is always exact. The services and pendings lists, unfiltered or by status alone, read it
+from kept counts (``status_counts``) and the invoices list from the daily totals; any other filter
+counts in SQL.
 
 Lists kept newest first by their id can also be paged by keyset: ``after`` is the id of the last
 row already seen, and each page gives ``next_after`` for the following one, so a deep page costs
-what the first one does; a page number makes the database skip the rows before it."""
+what the first one does; a page number makes the database skip the rows on one side of it."""
 
 import math
 from dataclasses import dataclass
@@ -51,44 +52,67 @@ def check_page(page: int, limit: int) -> None:
 def paginate(query: Select, page: int = 1, limit: int = DEFAULT_LIMIT) -> Page:
     """Runs ``query`` (already filtered and ordered by a unique key) for one page."""
     check_page(page, limit)
-    offset = (page - 1) * limit
-    rows = db.session.scalars(query.limit(limit + 1).offset(offset)).all()
-    return _page(query, rows, page, limit)
+    skipped = (page - 1) * limit
+    items = list(db.session.scalars(query.limit(limit).offset(skipped)))
+    total = count(query)
+    return Page(items, total, page, limit, has_next=skipped + len(items) < total)
 
 
 def paginate_newest_first(
-    query: Select, key, page: int = 1, limit: int = DEFAULT_LIMIT, after: int | None = None
+    query: Select,
+    key,
+    page: int = 1,
+    limit: int = DEFAULT_LIMIT,
+    after: int | None = None,
+    total: int | None = None,
 ) -> Page:
     """Runs ``query`` (filtered, not ordered) for one page, newest first by ``key``, the
-    table's id. The page's ids are found first, from an index alone where one covers the
-    filters, and only those rows are read in full; ``after`` pages by keyset instead."""
+    table's id. ``total`` is the number of rows matching, when the caller can read it from kept
+    counts; otherwise it is counted here.
+
+    The page's ids are found first, from an index alone where one covers the filters, and only
+    those rows are read in full. A page past the middle of the list is found from its oldest
+    end, so the database skips at most half the rows whatever the page number; ``after`` pages
+    by keyset instead and skips none."""
     check_page(page, limit)
     if after is not None and after < 1:
         raise InvalidInput("Invalid pagination", [{"field": "after", "message": "must be an id"}])
-    ids = query.with_only_columns(key, maintain_column_froms=True).order_by(key.desc())
-    ids = ids.offset((page - 1) * limit) if after is None else ids.where(key < after)
+    if total is None:
+        total = count(query)
+    ids = query.with_only_columns(key, maintain_column_froms=True)
+    skipped = (page - 1) * limit
+    if after is not None:
+        ids = ids.where(key < after).order_by(key.desc()).limit(limit + 1)
+    elif skipped >= total:
+        return Page(items=[], total=total, page=page, limit=limit)
+    else:
+        size = min(limit, total - skipped)
+        older = total - skipped - size
+        if older < skipped:
+            ids = ids.order_by(key.asc()).offset(older).limit(size)
+        else:
+            ids = ids.order_by(key.desc()).offset(skipped).limit(limit)
     rows = db.session.scalars(
-        query.where(key.in_(ids.limit(limit + 1).scalar_subquery())).order_by(key.desc())
+        query.where(key.in_(ids.scalar_subquery())).order_by(key.desc())
     ).all()
-    return _page(query, rows, page, limit, key=key)
-
-
-def _page(query: Select, rows, page: int, limit: int, key=None) -> Page:
-    has_next = len(rows) > limit
     items = list(rows[:limit])
-    total = db.session.scalar(
-        select(func.count()).select_from(
-            query.order_by(None)
-            .with_only_columns(literal_column("1"), maintain_column_froms=True)
-            .subquery()
-        )
-    )
-    next_after = getattr(items[-1], key.key) if key is not None and has_next else None
+    has_next = len(rows) > limit if after is not None else skipped + len(items) < total
     return Page(
         items=items,
         total=total,
         page=page,
         limit=limit,
         has_next=has_next,
-        next_after=next_after,
+        next_after=getattr(items[-1], key.key) if has_next and items else None,
+    )
+
+
+def count(query: Select) -> int:
+    """The exact number of rows ``query`` matches, counted in SQL."""
+    return db.session.scalar(
+        select(func.count()).select_from(
+            query.order_by(None)
+            .with_only_columns(literal_column("1"), maintain_column_froms=True)
+            .subquery()
+        )
     )

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import Select, func, select
 
-from webapp.billing import audit
+from webapp.billing import audit, status_counts
 from webapp.billing.errors import Conflict, NotFound
 from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.billing.services import check_date_range
@@ -37,6 +37,15 @@ class PendingFilters:
             query = query.where(BillingPending.service_date <= self.date_to)
         return query
 
+    def status_only(self) -> bool:
+        """Whether no filter but the status is set, so the status counts answer the total."""
+        return (
+            not self.available_only
+            and self.customer_id is None
+            and self.date_from is None
+            and self.date_to is None
+        )
+
 
 def list_pendings(
     filters: PendingFilters, page: int = 1, limit: int = 20, after: int | None = None
@@ -44,7 +53,8 @@ def list_pendings(
     """Pendings newest first; ``after`` (an id) pages by keyset, see ``pagination``."""
     check_date_range(filters.date_from, filters.date_to)
     query = filters.apply(select(BillingPending))
-    return paginate_newest_first(query, BillingPending.id, page, limit, after)
+    total = status_counts.count(BillingPending, filters.status) if filters.status_only() else None
+    return paginate_newest_first(query, BillingPending.id, page, limit, after, total)
 
 
 def available_pending_ids(filters: PendingFilters) -> list[int]:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import Select, insert, select, update
 
-from webapp.billing import audit
+from webapp.billing import audit, status_counts
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import chunked, unique_ids
 from webapp.billing.money import parse_amount
@@ -37,6 +37,10 @@ class ServiceFilters:
         if self.date_to is not None:
             query = query.where(Service.service_date <= self.date_to)
         return query
+
+    def status_only(self) -> bool:
+        """Whether no filter but the status is set, so the status counts answer the total."""
+        return self.customer_id is None and self.date_from is None and self.date_to is None
 
 
 def check_date_range(date_from: date | None, date_to: date | None) -> None:
@@ -114,7 +118,10 @@ def list_services(
 ) -> Page:
     """Services newest first; ``after`` (an id) pages by keyset, see ``pagination``."""
     check_date_range(filters.date_from, filters.date_to)
-    return paginate_newest_first(filters.apply(select(Service)), Service.id, page, limit, after)
+    total = status_counts.count(Service, filters.status) if filters.status_only() else None
+    return paginate_newest_first(
+        filters.apply(select(Service)), Service.id, page, limit, after, total
+    )
 
 
 def _locked_created_service(service_id: int, verb: str) -> Service:

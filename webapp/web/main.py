@@ -22,9 +22,15 @@ from sqlalchemy import func, select, text
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from webapp.billing import batches, erp, users
+from webapp.billing import batches, erp, status_counts, users
 from webapp.extensions import db, huey, limiter
-from webapp.models import BillingPending, Invoice, PendingStatus, Service, ServiceStatus
+from webapp.models import (
+    BillingPending,
+    InvoiceDailyTotal,
+    PendingStatus,
+    Service,
+    ServiceStatus,
+)
 
 bp = Blueprint("web", __name__)
 LOGIN_RATE = "10 per minute"
@@ -106,24 +112,23 @@ def health():
     return jsonify(body), 200 if healthy else 503
 
 
-def _counts(model, column, statuses) -> dict:
-    counts = dict.fromkeys(statuses, 0)
-    counts.update(dict(db.session.execute(select(column, func.count()).group_by(column)).all()))
-    return counts
-
-
 @bp.get("/")
 def dashboard():
     from webapp.tasks import queue_stats
 
-    invoiced_total = db.session.scalar(select(func.coalesce(func.sum(Invoice.amount), 0)))
+    invoice_count, invoiced_total = db.session.execute(
+        select(
+            func.coalesce(func.sum(InvoiceDailyTotal.invoice_count), 0),
+            func.coalesce(func.sum(InvoiceDailyTotal.total_amount), 0),
+        )
+    ).one()
     return render_template(
         "dashboard/index.html",
-        service_counts=_counts(Service, Service.status, ServiceStatus),
-        pending_counts=_counts(BillingPending, BillingPending.status, PendingStatus),
+        service_counts=status_counts.by_status(Service, ServiceStatus),
+        pending_counts=status_counts.by_status(BillingPending, PendingStatus),
         batch_counts=batches.count_by_status(),
         sync_counts=erp.sync_counts(),
-        invoice_count=db.session.scalar(select(func.count()).select_from(Invoice)),
+        invoice_count=invoice_count,
         invoiced_total=invoiced_total,
         queue=queue_stats(),
         last_batches=batches.list_batches(batches.BatchFilters(), 1, 8).items,
