@@ -11,8 +11,9 @@ for each size, a fresh real queue consumer (huey_consumer, as in docker-compose)
 consumer's VmHWM (/proc/<pid>/status) is its peak RSS over the size's runs. Each run:
 
   * baseline: N other pendings are claimed and invoiced by hand-written SQL in one transaction
-    (claim, INSERT ... SELECT of the invoices with numbers and CAEs computed in SQL, pendings and
-    services INVOICED, counter, batch PROCESSED, audit), in receipt book B-0001;
+    (claim, INSERT ... SELECT of the invoices with numbers and CAEs computed in SQL, their daily
+    totals, pendings and services INVOICED, counter, batch PROCESSED, audit), in receipt book
+    B-0001;
   * Lote: the pendings' ids are POSTed over HTTP to the web server, in receipt book A-0001, and
     the batch row is polled (every 20 ms, straight from the database) until PROCESSED;
   * the ratio is Lote's POST->PROCESSED time over the baseline's in that run; the two go first
@@ -75,6 +76,13 @@ BASELINE_STATEMENTS = [
        FROM (SELECT p.*, (SELECT last_number FROM receipt_books WHERE code = :book)
                          + row_number() OVER (ORDER BY p.id) AS seq
              FROM billing_pendings p WHERE batch_id = :batch AND status = 'PENDING') AS numbered""",
+    """INSERT INTO invoice_daily_totals
+           (issue_date, receipt_book, customer_id, invoice_count, total_amount)
+       SELECT issue_date, receipt_book, customer_id, count(*), sum(amount) FROM invoices
+       WHERE batch_id = :batch GROUP BY issue_date, receipt_book, customer_id
+       ON CONFLICT (issue_date, receipt_book, customer_id) DO UPDATE
+       SET invoice_count = invoice_daily_totals.invoice_count + excluded.invoice_count,
+           total_amount = invoice_daily_totals.total_amount + excluded.total_amount""",
     """UPDATE billing_pendings SET status = 'INVOICED', updated_at = now()
        WHERE batch_id = :batch AND status = 'PENDING'""",
     """UPDATE services SET status = 'INVOICED', updated_at = now()

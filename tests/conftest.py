@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from flask import g, has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import func, text
+from sqlalchemy import func, select, text
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
@@ -84,6 +84,38 @@ def _empty_tables(db) -> None:
     db.session.commit()
 
 
+def assert_kept_totals_match_the_rows() -> None:
+    """What Lote keeps instead of counting rows, the status counts and the invoice daily totals,
+    equals what the rows add up to. Checked after every test, whatever it wrote."""
+    from webapp.billing import status_counts
+    from webapp.extensions import db
+    from webapp.models import Invoice, InvoiceDailyTotal, StatusCount
+
+    db.session.rollback()
+    for model in status_counts.COUNTED:
+        kept = db.session.execute(
+            select(StatusCount.status, func.sum(StatusCount.delta))
+            .where(StatusCount.table_name == model.__tablename__)
+            .group_by(StatusCount.status)
+        ).all()
+        counted = db.session.execute(select(model.status, func.count()).group_by(model.status))
+        assert {status: n for status, n in kept if n} == {
+            status.value: n for status, n in counted
+        }, f"status counts of {model.__tablename__}"
+    daily = (InvoiceDailyTotal.issue_date, InvoiceDailyTotal.receipt_book)
+    kept = db.session.execute(
+        select(*daily, InvoiceDailyTotal.customer_id, InvoiceDailyTotal.invoice_count)
+        .add_columns(InvoiceDailyTotal.total_amount)
+        .where(InvoiceDailyTotal.invoice_count != 0)
+        .order_by(*daily, InvoiceDailyTotal.customer_id)
+    ).all()
+    keys = (Invoice.issue_date, Invoice.receipt_book, Invoice.customer_id)
+    counted = db.session.execute(
+        select(*keys, func.count(), func.sum(Invoice.amount)).group_by(*keys).order_by(*keys)
+    ).all()
+    assert [tuple(row) for row in kept] == [tuple(row) for row in counted], "daily totals"
+
+
 class IsolatedClient(FlaskClient):
     """A test client whose requests do not inherit what earlier requests cached. The app fixture
     keeps one app context open for the whole test, and requests reuse it, so the signed-in user
@@ -117,6 +149,9 @@ def make_app(_schema):
         _empty_tables(db)
     yield factory
     huey.immediate = False
+    with first.app_context():
+        db.engine.dispose()
+        assert_kept_totals_match_the_rows()
     for app in apps:
         with app.app_context():
             db.session.remove()

@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from tests.conftest import assert_kept_totals_match_the_rows
 from webapp import cli
 from webapp.billing import batches, clock, invoices, pendings, services
 from webapp.billing.cae import MAX_INVOICES_PER_CALL, CaeUnavailable, SimulatedCaeAuthority
@@ -16,7 +17,6 @@ from webapp.models import (
     BillingBatch,
     BillingPending,
     Invoice,
-    InvoiceDailyTotal,
     PendingStatus,
     ReceiptBook,
     Service,
@@ -63,27 +63,6 @@ def assert_gapless_per_book() -> None:
         assert numbers == list(range(1, book.last_number + 1)), book.code
 
 
-def assert_daily_totals_match_the_invoices() -> None:
-    kept = db.session.execute(
-        select(
-            InvoiceDailyTotal.issue_date,
-            InvoiceDailyTotal.receipt_book,
-            InvoiceDailyTotal.customer_id,
-            InvoiceDailyTotal.invoice_count,
-            InvoiceDailyTotal.total_amount,
-        ).order_by(
-            InvoiceDailyTotal.issue_date,
-            InvoiceDailyTotal.receipt_book,
-            InvoiceDailyTotal.customer_id,
-        )
-    ).all()
-    keys = (Invoice.issue_date, Invoice.receipt_book, Invoice.customer_id)
-    counted = db.session.execute(
-        select(*keys, func.count(), func.sum(Invoice.amount)).group_by(*keys).order_by(*keys)
-    ).all()
-    assert [tuple(row) for row in kept] == [tuple(row) for row in counted]
-
-
 # The volume seed -----------------------------------------------------------------------------
 
 
@@ -123,7 +102,7 @@ def test_volume_seed_loads_services_pendings_and_invoices_that_keep_every_rule(a
     assert all(i.net_amount + i.vat_amount == i.amount for i in invoiced)
     assert {i.receipt_book for i in invoiced} == set(cli.VOLUME_BOOKS)
     assert_gapless_per_book()
-    assert_daily_totals_match_the_invoices()
+    assert_kept_totals_match_the_rows()
     assert db.session.scalar(select(func.count()).select_from(BillingBatch)) == 3
 
 
@@ -210,7 +189,7 @@ def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_a
         db.session.scalar(select(func.count()).where(Service.status == ServiceStatus.INVOICED))
         == 700
     )
-    assert_daily_totals_match_the_invoices()
+    assert_kept_totals_match_the_rows()
 
 
 def test_a_failure_after_some_chunks_leaves_no_invoice_and_consumes_no_number(app, monkeypatch):
@@ -235,7 +214,7 @@ def test_a_failure_after_some_chunks_leaves_no_invoice_and_consumes_no_number(ap
     assert db.session.scalar(
         select(func.count()).where(Service.status == ServiceStatus.SENT_TO_BILL)
     ) == len(ids)
-    assert_daily_totals_match_the_invoices()
+    assert_kept_totals_match_the_rows()
 
 
 # Big batches through the API -----------------------------------------------------------------

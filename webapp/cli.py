@@ -1,4 +1,4 @@
-"""Operator commands: ``flask --app webapp create-user`` and ``flask --app webapp seed``."""
+"""Operator commands: ``flask --app webapp create-user``, ``seed`` and ``recount``."""
 
 import random
 import time
@@ -10,7 +10,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import Date, DateTime, bindparam, func, select, text
 
-from webapp.billing import batches, clock, erp, services, users
+from webapp.billing import batches, clock, erp, invoices, services, status_counts, users
 from webapp.billing.errors import DomainError
 from webapp.extensions import db
 from webapp.models import (
@@ -44,6 +44,7 @@ VOLUME_CUSTOMERS = 1000
 def register_commands(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_command)
+    app.cli.add_command(recount_command)
 
 
 @click.command("create-user")
@@ -58,6 +59,15 @@ def create_user_command(username: str, role: str, password: str) -> None:
         details = "; ".join(f"{d['field']} {d['message']}" for d in exc.details or [])
         raise click.ClickException(f"{exc.message}{': ' + details if details else ''}") from None
     click.echo(f"Created {user.role.value} {user.username}")
+
+
+@click.command("recount")
+def recount_command() -> None:
+    """Count the kept totals again from the rows: services and pendings per status, invoices
+    per day. For after a restore or a load that bypassed Lote's triggers or its invoicing."""
+    status_counts.recount()
+    invoices.rebuild_daily_totals()
+    click.echo("Recounted the status counts and the invoice daily totals")
 
 
 @click.command("seed")

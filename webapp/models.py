@@ -261,8 +261,9 @@ class Invoice(db.Model):
 
 class InvoiceDailyTotal(db.Model):
     """Invoice count and amount per issue date, receipt book and customer. The invoicing
-    transaction that issues a batch's invoices (the only writer of invoices) adds them here, so
-    statistics add up a few rows per day instead of every invoice, and stay exact."""
+    transaction that issues a batch's invoices (Lote's only writer of invoices) adds them here,
+    so statistics and the invoice list's total add up a few rows per day instead of every
+    invoice, and stay exact; ``flask recount`` rebuilds them after a restore."""
 
     __tablename__ = "invoice_daily_totals"
     __table_args__ = (Index("ix_invoice_daily_totals_customer_id", "customer_id", "issue_date"),)
@@ -277,7 +278,8 @@ class InvoiceDailyTotal(db.Model):
 class StatusCount(db.Model):
     """How many services and billing pendings are in each status, so that list totals stay exact
     without counting a million rows. Database triggers (migration 0003) keep it in the same
-    transaction as every insert, status change, delete or truncate, whoever writes.
+    transaction as every insert, status change, delete or truncate, whoever writes; only a
+    write with the triggers disabled escapes them, and ``flask recount`` repairs that.
 
     On PostgreSQL each statement appends its changes as delta rows, so concurrent transactions
     never wait for one another on a counter row, and ``status_counts.compact`` folds them from

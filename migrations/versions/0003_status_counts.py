@@ -3,10 +3,12 @@
 - status_counts: how many services and billing pendings are in each status, kept by triggers in
   the transaction of every write, so that the totals of the unfiltered and status-filtered
   lists are read from a few rows instead of counted over every row. Filled here from the rows
-  already stored.
+  already stored, after the triggers exist: creating them waits for the writers at work and
+  holds off new ones until this migration commits, so no write is missed.
 - PostgreSQL: one statement-level trigger per table and event; each reads the statement's
   transition tables and appends one delta row per status it changed (inserts only, so
-  concurrent writers never queue on a counter row). TRUNCATE clears the table's counts.
+  concurrent writers never queue on a counter row). TRUNCATE clears the table's counts, under
+  the same advisory lock as the compaction that folds the delta rows.
 - SQLite: row-level triggers add to one row per status (SQLite has one writer at a time).
 
 A later migration that rebuilds services or billing_pendings with batch_alter_table on SQLite
@@ -47,6 +49,7 @@ BEGIN
         GROUP BY status
         HAVING sum(change) <> 0;
     ELSE
+        PERFORM pg_advisory_xact_lock(hashtext('status_counts'));
         DELETE FROM status_counts WHERE table_name = TG_TABLE_NAME;
     END IF;
     RETURN NULL;
@@ -67,7 +70,8 @@ SQLITE_ADD = """
     WHERE NOT EXISTS (SELECT 1 FROM status_counts
                       WHERE table_name = '{table}' AND status = {row}.status);
     UPDATE status_counts SET delta = delta {sign} 1
-    WHERE table_name = '{table}' AND status = {row}.status;
+    WHERE id = (SELECT min(id) FROM status_counts
+                WHERE table_name = '{table}' AND status = {row}.status);
 """
 
 SQLITE_TRIGGERS = {
@@ -91,11 +95,6 @@ def upgrade():
     with op.batch_alter_table('status_counts', schema=None) as batch_op:
         batch_op.create_index('ix_status_counts_table_name_status', ['table_name', 'status'], unique=False)
 
-    for table in COUNTED_TABLES:
-        op.execute(
-            f"INSERT INTO status_counts (table_name, status, delta) "
-            f"SELECT '{table}', status, count(*) FROM {table} GROUP BY status"
-        )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(POSTGRESQL_FUNCTION)
         for table in COUNTED_TABLES:
@@ -114,6 +113,11 @@ def upgrade():
                     f"CREATE TRIGGER {table}_count_{event} {when.format(table=table)} "
                     f"BEGIN {body} END"
                 )
+    for table in COUNTED_TABLES:
+        op.execute(
+            f"INSERT INTO status_counts (table_name, status, delta) "
+            f"SELECT '{table}', status, count(*) FROM {table} GROUP BY status"
+        )
 
 
 def downgrade():

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, insert, select, text
 
 from webapp.billing.errors import InvalidInput, NotFound
 from webapp.billing.money import CENT
@@ -172,3 +172,20 @@ def invoice_statistics(filters: InvoiceFilters | None = None) -> InvoiceStatisti
         else Decimal("0.00")
     )
     return InvoiceStatistics(invoice_count, total_amount, average, by_month, by_customer)
+
+
+def rebuild_daily_totals() -> None:
+    """Adds up the invoices per issue date, receipt book and customer again and replaces the
+    daily totals, for after a restore that bypassed the invoicing transaction. Invoicing waits
+    meanwhile; readers do not."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("LOCK TABLE invoices IN SHARE MODE"))
+    keys = (Invoice.issue_date, Invoice.receipt_book, Invoice.customer_id)
+    db.session.execute(delete(InvoiceDailyTotal))
+    db.session.execute(
+        insert(InvoiceDailyTotal).from_select(
+            ["issue_date", "receipt_book", "customer_id", "invoice_count", "total_amount"],
+            select(*keys, func.count(), func.sum(Invoice.amount)).group_by(*keys),
+        )
+    )
+    db.session.commit()

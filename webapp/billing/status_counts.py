@@ -3,11 +3,15 @@
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, insert, literal, select, text
 
 from webapp.extensions import db
-from webapp.models import StatusCount
+from webapp.models import BillingPending, Service, StatusCount
 
+COUNTED = (Service, BillingPending)
+# Taken by the compaction and by the TRUNCATE trigger (migration 0003), so that neither misses
+# the rows the other writes.
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('status_counts'))"
 _FOLD_DELTAS = """
 WITH folded AS (DELETE FROM status_counts RETURNING table_name, status, delta)
 INSERT INTO status_counts (table_name, status, delta)
@@ -43,5 +47,25 @@ def compact() -> None:
     the rows it deletes, so writers committing meanwhile keep their rows and every count stays
     exact. SQLite's triggers already keep one row per status."""
     if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(_LOCK))
         db.session.execute(text(_FOLD_DELTAS))
         db.session.commit()
+
+
+def recount() -> None:
+    """Counts the rows per status again and replaces the kept counts, for after a restore or a
+    load that ran with the triggers disabled. Writers wait meanwhile; readers do not."""
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("LOCK TABLE services, billing_pendings IN SHARE MODE"))
+        db.session.execute(text(_LOCK))
+    db.session.execute(delete(StatusCount))
+    for model in COUNTED:
+        db.session.execute(
+            insert(StatusCount).from_select(
+                ["table_name", "status", "delta"],
+                select(literal(model.__tablename__), model.status, func.count()).group_by(
+                    model.status
+                ),
+            )
+        )
+    db.session.commit()
