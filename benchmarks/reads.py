@@ -1,5 +1,6 @@
 """Read latency at volume: p50 and p95 of every list, filter, deep page and aggregate of the JSON
-API, with 1,000,000 services, 300,000 pendings and 200,000 invoices (by default).
+API, and of the pages a clerk opens, with 1,000,000 services, 300,000 pendings and 200,000
+invoices (by default).
 
     .venv/bin/python benchmarks/reads.py [--repeat 40] [--services N --pendings M --invoices K]
 
@@ -30,6 +31,7 @@ from benchmarks._common import (  # noqa: E402
 
 LIST_TARGET_MS = 50
 AGGREGATE_TARGET_MS = 200
+PAGE_TARGET_MS = 200
 
 
 def main() -> None:
@@ -76,15 +78,24 @@ def run(args, database_url: str) -> None:
     os.environ.update(bench_env(database_url, args.redis_url))
     from webapp import create_app
 
-    app = create_app({"RATELIMIT_ENABLED": False})
+    app = create_app({"RATELIMIT_ENABLED": False, "WTF_CSRF_ENABLED": False})
     client = app.test_client()
     token = client.post("/api/auth/login", json={"username": "admin", "password": "lote-demo"})
     headers = {"Authorization": f"Bearer {token.get_json()['accessToken']}"}
+    browser = app.test_client()
+    browser.post("/login", data={"username": "clerk", "password": "lote-demo"})
     samples = _samples(app, client, headers)
-    probes = [
-        (path, target, lambda path=path: _get(client, headers, path))
-        for path, target in _endpoints(samples)
-    ] + _cursor_probes(client, headers, samples)
+    probes = (
+        [
+            (path, target, lambda path=path: _get(client, headers, path))
+            for path, target in _endpoints(samples)
+        ]
+        + _cursor_probes(client, headers, samples)
+        + [
+            (f"page {path}", PAGE_TARGET_MS, lambda path=path: _open(browser, path))
+            for path in _pages(samples)
+        ]
+    )
 
     print(f"\n{args.repeat} timed calls per endpoint after 3 warm-up calls (milliseconds)\n")
     print(f"{'endpoint':<78} {'p50':>7} {'p95':>7} {'target':>7}  total")
@@ -115,6 +126,26 @@ def _get(client, headers, path: str) -> dict:
     if response.status_code != 200:
         raise SystemExit(f"GET {path} answered {response.status_code}: {response.get_data()[:300]}")
     return response.get_json()
+
+
+def _open(browser, path: str) -> dict:
+    """A whole HTML page, rendered for a signed-in clerk."""
+    response = browser.get(path)
+    if response.status_code != 200:
+        raise SystemExit(f"GET {path} answered {response.status_code}")
+    return {}
+
+
+def _pages(s: dict) -> list[str]:
+    return [
+        "/",
+        "/services/",
+        f"/services/?page={s['middle']['services']}",
+        "/services/?status=CREATED",
+        "/pendings/",
+        "/invoices/",
+        "/invoices/statistics",
+    ]
 
 
 def _cursor_probes(client, headers, samples) -> list:
