@@ -55,6 +55,20 @@ def test_the_list_and_the_summary_by_customer(clerk, factory):
     assert 'Total</th><td class="num">3</td><td class="num">$ 4,500.50</td>' in html
 
 
+def test_the_summary_names_the_customers_owed_most_and_adds_up_the_rest(clerk, factory):
+    for n in range(12):  # customer 1000 + n is owed 100 * (n + 1)
+        factory.pendings(1, amount=f"{100 * (n + 1)}.00", customer_id=1000 + n)
+    html = clerk.get("/pendings/").get_data(as_text=True)
+    summary = html[html.index('id="summary-title"') : html.index("</table>")]
+    named = re.findall(r"customerId=(\d+)", summary)
+    assert named == [str(1000 + n) for n in range(11, 1, -1)]
+    assert re.search(
+        r'2 more customers</td>\s*<td class="num">2</td>\s*<td class="num">\$ 300.00</td>',
+        summary,
+    )
+    assert 'Total</th><td class="num">12</td><td class="num">$ 7,800.00</td>' in html
+
+
 def test_filters_by_status_customer_and_availability(clerk, factory):
     mine = factory.pendings(2, customer_id=1001)
     others = factory.pendings(1, customer_id=1002)

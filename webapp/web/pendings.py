@@ -15,6 +15,8 @@ from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
 bp = Blueprint("pendings", __name__)
 BATCH_FIELDS = ("issueDate", "receiptBook")
+# The summary names the customers owed the most; the others share one row.
+SUMMARY_CUSTOMERS = 10
 
 
 def _filters(args: QueryArgs) -> pendings.PendingFilters:
@@ -38,6 +40,20 @@ def _next_number(code: str) -> dict:
     return {"number": number, "error": None}
 
 
+def _largest_first(summary: pendings.PendingSummary) -> tuple[list, dict | None]:
+    """The customers owed the most, largest first, and the others added up in one row."""
+    largest = sorted(summary.by_customer, key=lambda c: (-c.total_amount, c.customer_id))
+    rest = largest[SUMMARY_CUSTOMERS:]
+    others = None
+    if rest:
+        others = {
+            "customers": len(rest),
+            "count": sum(c.count for c in rest),
+            "total_amount": sum(c.total_amount for c in rest),
+        }
+    return largest[:SUMMARY_CUSTOMERS], others
+
+
 def _render_index(batch_form: FormState | None = None, status: int = 200):
     args = QueryArgs()
     filters = _filters(args)
@@ -54,6 +70,7 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
             }
         )
     summary = available = None
+    largest, others = [], None
     if result is not None:
         summary = pendings.summarize_pendings(
             pendings.PendingFilters(
@@ -62,6 +79,7 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
                 date_to=filters.date_to,
             )
         )
+        largest, others = _largest_first(summary)
         available = pendings.count_available(
             pendings.PendingFilters(
                 customer_id=filters.customer_id,
@@ -75,6 +93,8 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
         filters=filter_form,
         statuses=list(PendingStatus),
         summary=summary,
+        largest_customers=largest,
+        other_customers=others,
         available=available,
         books=[(book, batches.next_invoice_number(book.code)[1]) for book in books],
         batch_form=batch_form,
