@@ -3,7 +3,8 @@
 Each client signs in, then loops for the given time over the clerk's flow: create services, send
 them to billing, batch the available pendings, and read the lists. At the end it prints requests
 per second, latency percentiles, the 5xx count (must be 0) and an audit of the database (every
-pending invoiced at most once, numbers gapless per receipt book).
+pending invoiced at most once, numbers gapless per receipt book, the kept status counts and daily
+totals equal to what the rows add up to).
 
     .venv/bin/python benchmarks/load.py --clients 16 --seconds 60
 
@@ -134,6 +135,14 @@ with app.app_context():
     for book, n, low, high in gaps:
         gapless = low == 1 and high == n and books.get(book) == n
         print(f"book {book}: {n} invoices, numbers {low}..{high}, gapless: {gapless}")
+    kept = q("SELECT table_name, status, sum(delta) FROM status_counts "
+             "GROUP BY table_name, status HAVING sum(delta) <> 0")
+    counted = q("SELECT 'services', status, count(*) FROM services GROUP BY status UNION ALL "
+                "SELECT 'billing_pendings', status, count(*) FROM billing_pendings GROUP BY status")
+    print("status counts equal the rows:", sorted(kept) == sorted(counted), sorted(counted))
+    daily = q("SELECT sum(invoice_count), sum(total_amount) FROM invoice_daily_totals")
+    invoiced = q("SELECT count(*), sum(amount) FROM invoices")
+    print("daily totals equal the invoices:", daily == invoiced, invoiced[0])
 """
     subprocess.run([str(BIN / "python"), "-c", script], env=env, check=True, cwd=ROOT)
 
