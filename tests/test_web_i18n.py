@@ -209,6 +209,13 @@ def test_every_domain_message_a_clerk_meets_is_worded_in_spanish(spanish_app, fa
                 assert domain_message(text) != text, text
 
 
+def test_counts_in_sentences_carry_the_thousands_separator(spanish_app, factory):
+    factory.bulk_pendings(1001)
+    html = signed_in(spanish_app).get("/pendings/").get_data(as_text=True)
+    assert "1.001 resultados" in html
+    assert "con los 1.001 pendientes disponibles" in html
+
+
 @pytest.mark.parametrize("language, shown", [("es-AR", "6.001"), ("en-US", "6,001")])
 def test_counts_carry_the_locales_thousands_separator(app, language, shown):
     from webapp.web import local_number

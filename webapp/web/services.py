@@ -8,6 +8,7 @@ from webapp.auth import actor
 from webapp.billing import audit, clock, services
 from webapp.billing.errors import Conflict, InvalidInput
 from webapp.models import ServiceStatus
+from webapp.web import local_number
 from webapp.web.forms import FormState, date_or_raw, int_or_raw, run_listing, selected_ids
 from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs
@@ -57,9 +58,10 @@ def send_to_billing():
         return _render_index(FormState().fail(exc), exc.status_code)
     flash(
         ngettext(
-            "%(num)s service sent to billing. Group it into a batch on the Pendings page.",
-            "%(num)s services sent to billing. Group them into a batch on the Pendings page.",
+            "%(count)s service sent to billing. Group it into a batch on the Pendings page.",
+            "%(count)s services sent to billing. Group them into a batch on the Pendings page.",
             len(pendings),
+            count=local_number(len(pendings)),
         ),
         "success",
     )
