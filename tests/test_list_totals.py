@@ -219,3 +219,17 @@ def test_pages_of_the_pendings_and_invoices_by_number_match_the_cursor(client, f
             by_number += [row["id"] for row in body["data"]]
             assert body["hasNext"] == (len(by_number) < len(ids))
         assert by_cursor == by_number == ids
+
+
+def test_recount_rebuilds_counts_and_daily_totals_left_wrong(app, factory):
+    factory.batch(pendings=factory.pendings(3))
+    factory.pendings(2, customer_id=1002)
+    db.session.execute(text("UPDATE invoice_daily_totals SET invoice_count = invoice_count + 5"))
+    db.session.execute(text("DELETE FROM status_counts WHERE status = 'PENDING'"))
+    db.session.commit()
+    with pytest.raises(AssertionError):
+        assert_kept_totals_match_the_rows()
+    result = app.test_cli_runner().invoke(args=["recount"])
+    assert result.exit_code == 0, result.output
+    assert status_counts.count(BillingPending, PendingStatus.PENDING) == 2
+    assert_counts_match_the_rows()

@@ -1,4 +1,5 @@
-"""The migrations build the schema from empty and remove it again, on PostgreSQL."""
+"""The migrations build the schema from empty, start what they add from the rows already stored,
+and remove it all again, on PostgreSQL."""
 
 import os
 import subprocess
@@ -27,13 +28,13 @@ def counting_triggers(engine) -> set[str]:
     """The user triggers in the database, and the function they run if it is still there."""
     with engine.connect() as conn:
         names = conn.scalars(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))
-        functions = conn.scalars(
-            text("SELECT proname FROM pg_proc WHERE proname = 'count_statuses'")
-        )
-        return set(names) | ({"count_statuses()"} if functions.all() else set())
+        function = conn.scalar(text("SELECT count(*) FROM pg_proc WHERE proname='count_statuses'"))
+        return set(names) | ({"count_statuses()"} if function else set())
 
 
-def test_upgrade_builds_the_schema_and_downgrade_removes_it():
+@pytest.fixture
+def empty_database():
+    """A database of its own, created empty and dropped afterwards: its URL and an engine."""
     server = make_url(os.environ["TEST_DATABASE_URL"])
     name = f"lote_migration_{uuid.uuid4().hex[:8]}"
     admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -42,27 +43,67 @@ def test_upgrade_builds_the_schema_and_downgrade_removes_it():
     url = server.set(database=name)
     engine = create_engine(url)
     try:
-        flask_db(url.render_as_string(hide_password=False), "upgrade")
-        tables = set(inspect(engine).get_table_names())
-        assert {
-            "services",
-            "billing_pendings",
-            "billing_batches",
-            "invoices",
-            "receipt_books",
-        } <= tables
-        indexes = {i["name"]: i for i in inspect(engine).get_indexes("billing_pendings")}
-        assert indexes["uq_billing_pendings_one_pending_per_service"]["unique"]
-        assert {
-            f"{table}_count_{event}"
-            for table in ("services", "billing_pendings")
-            for event in ("insert", "update", "delete", "truncate")
-        } | {"count_statuses()"} == counting_triggers(engine)
-        flask_db(url.render_as_string(hide_password=False), "downgrade", "base")
-        assert set(inspect(engine).get_table_names()) == {"alembic_version"}
-        assert counting_triggers(engine) == set()
+        yield url.render_as_string(hide_password=False), engine
     finally:
         engine.dispose()
         with admin.connect() as conn:
             conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         admin.dispose()
+
+
+def test_upgrade_builds_the_schema_and_downgrade_removes_it(empty_database):
+    url, engine = empty_database
+    flask_db(url, "upgrade")
+    tables = set(inspect(engine).get_table_names())
+    assert {
+        "services",
+        "billing_pendings",
+        "billing_batches",
+        "invoices",
+        "receipt_books",
+    } <= tables
+    indexes = {i["name"]: i for i in inspect(engine).get_indexes("billing_pendings")}
+    assert indexes["uq_billing_pendings_one_pending_per_service"]["unique"]
+    assert {
+        f"{table}_count_{event}"
+        for table in ("services", "billing_pendings")
+        for event in ("insert", "update", "delete", "truncate")
+    } | {"count_statuses()"} == counting_triggers(engine)
+    flask_db(url, "downgrade", "base")
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    assert counting_triggers(engine) == set()
+
+
+def test_the_status_counts_start_from_the_rows_already_stored(empty_database):
+    url, engine = empty_database
+    flask_db(url, "upgrade", "0002")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO services (service_date, customer_id, amount, description, "
+                "status, created_at, updated_at) SELECT current_date, 1001, 10, '', "
+                "CASE WHEN n <= 4 THEN 'SENT_TO_BILL' ELSE 'CREATED' END, now(), now() "
+                "FROM generate_series(1, 7) AS n"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO billing_pendings (service_id, customer_id, service_date, "
+                "amount, status, created_at, updated_at) SELECT id, customer_id, "
+                "service_date, amount, 'PENDING', now(), now() FROM services "
+                "WHERE status = 'SENT_TO_BILL'"
+            )
+        )
+    flask_db(url, "upgrade")
+    with engine.connect() as conn:
+        counts = conn.execute(
+            text(
+                "SELECT table_name, status, sum(delta) FROM status_counts "
+                "GROUP BY table_name, status ORDER BY table_name, status"
+            )
+        ).all()
+    assert [tuple(row) for row in counts] == [
+        ("billing_pendings", "PENDING", 4),
+        ("services", "CREATED", 3),
+        ("services", "SENT_TO_BILL", 4),
+    ]

@@ -64,7 +64,8 @@ def create_user_command(username: str, role: str, password: str) -> None:
 @click.command("recount")
 def recount_command() -> None:
     """Count the kept totals again from the rows: services and pendings per status, invoices
-    per day. For after a restore or a load that bypassed Lote's triggers or its invoicing."""
+    per day. For after a data-only restore or a load that bypassed Lote's triggers or its
+    invoicing; run it with the web app and the consumers stopped."""
     status_counts.recount()
     invoices.rebuild_daily_totals()
     click.echo("Recounted the status counts and the invoice daily totals")

@@ -176,8 +176,8 @@ def invoice_statistics(filters: InvoiceFilters | None = None) -> InvoiceStatisti
 
 def rebuild_daily_totals() -> None:
     """Adds up the invoices per issue date, receipt book and customer again and replaces the
-    daily totals, for after a restore that bypassed the invoicing transaction. Invoicing waits
-    meanwhile; readers do not."""
+    daily totals, for after a restore that bypassed the invoicing transaction. Writes to the
+    invoices wait meanwhile; readers do not."""
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("LOCK TABLE invoices IN SHARE MODE"))
     keys = (Invoice.issue_date, Invoice.receipt_book, Invoice.customer_id)

@@ -9,8 +9,8 @@ from webapp.extensions import db
 from webapp.models import BillingPending, Service, StatusCount
 
 COUNTED = (Service, BillingPending)
-# Taken by the compaction and by the TRUNCATE trigger (migration 0003), so that neither misses
-# the rows the other writes.
+# Taken by the compaction, the recount and the TRUNCATE trigger (migration 0003), so that none
+# misses the rows another writes.
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('status_counts'))"
 _FOLD_DELTAS = """
 WITH folded AS (DELETE FROM status_counts RETURNING table_name, status, delta)
@@ -54,7 +54,8 @@ def compact() -> None:
 
 def recount() -> None:
     """Counts the rows per status again and replaces the kept counts, for after a restore or a
-    load that ran with the triggers disabled. Writers wait meanwhile; readers do not."""
+    load that bypassed the triggers. Writers wait meanwhile; readers do not. Run it with the web
+    app and the consumers stopped: it locks both tables, which writers also lock in turn."""
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("LOCK TABLE services, billing_pendings IN SHARE MODE"))
         db.session.execute(text(_LOCK))

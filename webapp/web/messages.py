@@ -12,6 +12,7 @@ from datetime import date
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
+from webapp.web import local_number
 from webapp.web.i18n import local_date
 
 STATUS_LABELS = {
@@ -265,6 +266,8 @@ def _present(name: str, value: str) -> str:
     """A captured part of a domain message, shown the clerk's way."""
     if name == "status":
         return str(STATUS_LABELS.get(value, value))
+    if name in ("count", "refused", "limit"):
+        return local_number(int(value))
     if name.endswith("date"):
         try:
             return local_date(date.fromisoformat(value))
