@@ -5,10 +5,10 @@ still ends PROCESSED, every pending invoiced exactly once, numbers gapless."""
 import os
 import shutil
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.conftest import wait_for
 from webapp.billing import batches, clock
@@ -105,6 +105,23 @@ def test_a_batch_whose_task_redis_lost_is_recovered_when_a_consumer_starts(
         message="the lost batch to be processed",
     )
     assert_invoiced_once(batch_id, pending_ids)
+
+
+def test_a_batch_queued_just_now_is_not_taken_for_lost_until_its_claim_grace_passes(factory):
+    """A worker that has just taken a task from the queue has not claimed its batch yet, so the
+    queue shows no task for it: the reaper leaves it alone for the claim grace and asks to look
+    again once the grace has passed."""
+    batch_id = batch_of(factory.bulk_pendings(2))
+    assert batches.lost_batches(queued_batch_ids=set()) == []
+    assert batches.follow_up_delay() == batches.CLAIM_GRACE.seconds + 1
+    db.session.execute(
+        update(BillingBatch)
+        .where(BillingBatch.id == batch_id)
+        .values(enqueued_at=utcnow() - batches.CLAIM_GRACE - timedelta(seconds=1))
+    )
+    db.session.commit()
+    assert batches.lost_batches(queued_batch_ids=set()) == [batch_id]
+    assert batches.follow_up_delay() is None
 
 
 def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(factory, start_consumer):

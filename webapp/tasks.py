@@ -58,14 +58,14 @@ def queued_batch_ids() -> set[int]:
 def reap_lost_batches() -> list[int]:
     """Re-queues batches that should be running but have no live task (DESIGN rule 7). While a
     batch runs, another look is scheduled for when its lease would run out, so a worker that
-    died is replaced within the lease rather than at the next periodic run."""
+    died is replaced within the lease rather than at the next periodic run; while a batch was
+    queued just now, for when its claim grace has passed."""
     with app_context():
         lost = batches.lost_batches(queued_batch_ids())
         for batch_id in lost:
             log.warning("batch %s had no live task; re-queued", batch_id)
             enqueue_batch(batch_id)
-        if batches.has_running_batches():
-            schedule_follow_up_reap()
+        schedule_follow_up_reap()
         return lost
 
 
@@ -75,11 +75,11 @@ def reap_lost_batches_task():
 
 
 def schedule_follow_up_reap() -> None:
-    """One pending follow-up at a time, one lease (plus a second) from now."""
+    """Another look when ``batches.follow_up_delay`` asks for one; one pending at a time."""
     with app_context():
-        lease = current_app.config["BATCH_LEASE_SECONDS"]
-    if not any(task.name == REAP_TASK_NAME for task in huey.scheduled()):
-        reap_lost_batches_task.schedule(delay=lease + 1)
+        delay = batches.follow_up_delay()
+    if delay and not any(task.name == REAP_TASK_NAME for task in huey.scheduled()):
+        reap_lost_batches_task.schedule(delay=delay)
 
 
 @huey.on_startup()

@@ -49,6 +49,10 @@ QUEUED_OR_RUNNING = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS)
 # heartbeat; a round slower than the interval also reports between its CAE calls.
 INVOICES_PER_CHUNK = 2_000
 PROGRESS_INTERVAL_SECONDS = 0.5
+# A worker that has just taken a batch's task from the queue has not claimed the batch yet: for
+# this long after a batch was queued, the reaper does not take it for lost when the queue no
+# longer shows its task.
+CLAIM_GRACE = timedelta(seconds=5)
 
 
 class BatchRejected(Exception):
@@ -589,21 +593,46 @@ def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
     return BatchStatus.PROCESSED
 
 
-def has_running_batches() -> bool:
-    exists = db.session.scalar(
-        select(BillingBatch.id).where(BillingBatch.status == BatchStatus.IN_PROCESS).limit(1)
+def follow_up_delay() -> int | None:
+    """Seconds until the reaper should look again, if it should: once the claim grace of a batch
+    queued just now has passed, else once the lease of a running batch could have run out."""
+    statuses = set(
+        db.session.scalars(
+            select(BillingBatch.status)
+            .where(
+                or_(
+                    and_(
+                        BillingBatch.status == BatchStatus.PENDING_PROCESSING,
+                        BillingBatch.enqueued_at >= utcnow() - CLAIM_GRACE,
+                    ),
+                    BillingBatch.status == BatchStatus.IN_PROCESS,
+                )
+            )
+            .distinct()
+        )
     )
     db.session.commit()
-    return exists is not None
+    if BatchStatus.PENDING_PROCESSING in statuses:
+        return int(CLAIM_GRACE.total_seconds()) + 1
+    if BatchStatus.IN_PROCESS in statuses:
+        return current_app.config["BATCH_LEASE_SECONDS"] + 1
+    return None
 
 
 def lost_batches(queued_batch_ids: set[int]) -> list[int]:
-    """Batches that should be running but have no live task: queued ones the queue does not hold,
-    and running ones whose heartbeat is older than the lease (DESIGN rule 7)."""
+    """Batches that should be running but have no live task: queued ones the queue does not hold
+    (once the claim grace has passed), and running ones whose heartbeat is older than the lease
+    (DESIGN rule 7)."""
     rows = db.session.scalars(
         select(BillingBatch.id).where(
             or_(
-                BillingBatch.status == BatchStatus.PENDING_PROCESSING,
+                and_(
+                    BillingBatch.status == BatchStatus.PENDING_PROCESSING,
+                    or_(
+                        BillingBatch.enqueued_at.is_(None),
+                        BillingBatch.enqueued_at < utcnow() - CLAIM_GRACE,
+                    ),
+                ),
                 and_(
                     BillingBatch.status == BatchStatus.IN_PROCESS,
                     or_(
