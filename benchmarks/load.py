@@ -145,7 +145,7 @@ with app.app_context():
     invoiced = q("SELECT issue_date, receipt_book, customer_id, count(*), sum(amount) "
                  "FROM invoices GROUP BY issue_date, receipt_book, customer_id")
     print("daily totals equal the invoices:", sorted(daily) == sorted(invoiced),
-          f"({len(invoiced)} days x books x customers)")
+          f"({len(invoiced)} rows by issue date, receipt book and customer)")
 """
     subprocess.run([str(BIN / "python"), "-c", script], env=env, check=True, cwd=ROOT)
 
