@@ -239,7 +239,7 @@ class Factory:
         from webapp.billing import services
 
         ids = [self.service(amount=amount, customer_id=customer_id).id for _ in range(count)]
-        return services.send_to_billing("tests", ids, limit=len(ids))
+        return services.send_to_billing("tests", ids)
 
     def bulk_pendings(self, count: int) -> list[int]:
         """``count`` pendings made set-based: services inserted at once, then sent to billing."""
@@ -268,7 +268,7 @@ class Factory:
         )
         db.session.commit()
         ids = db.session.scalars(select(Service.id).where(Service.id >= first_new)).all()
-        return [p.id for p in services.send_to_billing("tests", ids, limit=len(ids))]
+        return [p.id for p in services.send_to_billing("tests", ids)]
 
     def batch(self, pendings=None, receipt_book="A-0001", issue_date=None, process=True):
         from webapp.billing import batches, clock

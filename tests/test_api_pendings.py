@@ -57,7 +57,7 @@ def test_list_pendings_filters_by_status_customer_and_service_date(client, token
     old = factory.service(customer_id=1, days_ago=8)
     recent = factory.service(customer_id=2, days_ago=2)
     cancelled_service = factory.service(customer_id=1, days_ago=2)
-    sent = services.send_to_billing("tests", [old.id, recent.id, cancelled_service.id], limit=3)
+    sent = services.send_to_billing("tests", [old.id, recent.id, cancelled_service.id])
     by_service = {p.service_id: p.id for p in sent}
     headers = token()
     cancelled = by_service[cancelled_service.id]

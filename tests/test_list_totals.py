@@ -43,7 +43,7 @@ def test_counts_follow_every_status_change(app, factory):
     services.update_service("tests", created[0].id, description="Flete refrigerado")
     services.delete_service("tests", created[1].id)
     assert_counts_match_the_rows()
-    sent = services.send_to_billing("tests", [s.id for s in created[2:]], limit=10)
+    sent = services.send_to_billing("tests", [s.id for s in created[2:]])
     assert status_counts.count(BillingPending, PendingStatus.PENDING) == 4
     assert status_counts.count(Service, ServiceStatus.SENT_TO_BILL) == 4
     pendings.cancel_pending("tests", sent[0].id)
@@ -170,7 +170,7 @@ def _service_fields() -> dict:
 def test_every_page_from_either_end_holds_the_rows_in_order(client, factory, token, query):
     headers = token()
     made = [factory.service(customer_id=1001 + n % 2) for n in range(47)]
-    services.send_to_billing("tests", [s.id for s in made[:31]], limit=47)
+    services.send_to_billing("tests", [s.id for s in made[:31]])
     expected = [
         s.id
         for s in reversed(made)

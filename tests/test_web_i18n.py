@@ -164,7 +164,7 @@ def domain_errors(factory):
         lambda: services.update_service("t", sent.service_id, amount="1.00"),
         lambda: services.delete_service("t", sent.service_id),
         lambda: services.get_service(999_999),
-        lambda: services.send_to_billing("t", [sent.service_id], limit=5),
+        lambda: services.send_to_billing("t", [sent.service_id]),
         lambda: services.create_service("t", clock_today(), 1, "1.999"),
         lambda: services.create_service("t", clock_today(), 1, "0"),
         lambda: services.create_service("t", clock_today(), 1, "abc"),

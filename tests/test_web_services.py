@@ -64,7 +64,7 @@ def test_filters_by_customer_status_and_date_range(clerk, factory):
     other = factory.service(customer_id=6, days_ago=1)
     from webapp.billing import services
 
-    services.send_to_billing("tests", [recent.id], limit=10)
+    services.send_to_billing("tests", [recent.id])
 
     assert row_ids(clerk.get("/services/?customerId=5").get_data(as_text=True)) == [
         recent.id,

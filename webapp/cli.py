@@ -10,7 +10,16 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import Date, DateTime, bindparam, func, select, text
 
-from webapp.billing import batches, clock, erp, invoices, services, status_counts, users
+from webapp.billing import (
+    batches,
+    clock,
+    erp,
+    invoices,
+    pendings,
+    services,
+    status_counts,
+    users,
+)
 from webapp.billing.errors import DomainError
 from webapp.extensions import db
 from webapp.models import (
@@ -140,14 +149,8 @@ def _seed_billing_flow() -> None:
             ).id
         )
     to_bill = created[:36]
-    services.send_to_billing("seed", to_bill, limit=len(to_bill))
-    pending_ids = list(
-        db.session.scalars(
-            select(BillingPending.id)
-            .where(BillingPending.service_id.in_(to_bill))
-            .order_by(BillingPending.id)
-        )
-    )
+    pending_ids = sorted(p.id for p in services.send_to_billing("seed", to_bill))
+    batch_ids = []
     for book, issue_date, chunk in (
         ("A-0001", today - timedelta(days=4), pending_ids[:10]),
         ("B-0001", today - timedelta(days=2), pending_ids[10:16]),
@@ -155,17 +158,9 @@ def _seed_billing_flow() -> None:
     ):
         batch = batches.create_batch("seed", issue_date, book, chunk)
         batches.process_batch(batch.id, final_attempt=True)
-    cancelled = db.session.scalar(
-        select(BillingPending.id).where(
-            BillingPending.id == pending_ids[-1], BillingPending.status == PendingStatus.PENDING
-        )
-    )
-    if cancelled:
-        from webapp.billing import pendings
-
-        pendings.cancel_pending("seed", cancelled)
-    first_batch = batches.list_batches(batches.BatchFilters(), 1, 100).items[-1]
-    record = erp.sync("seed", erp.SimulatedErp(failure_rate=0), batch_id=first_batch.id)
+        batch_ids.append(batch.id)
+    pendings.cancel_pending("seed", pending_ids[-1])
+    record = erp.sync("seed", erp.SimulatedErp(failure_rate=0), batch_id=batch_ids[0])
     erp.confirm("seed", record.sync_id)
 
 

@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from webapp.billing.errors import DomainError, InvalidInput, NotFound
 from webapp.extensions import db
+from webapp.models import MAX_ID
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +105,6 @@ def handle_unexpected(exc: Exception):
     if wants_json():
         return envelope(500, "Internal Server Error", message)
     return _page(500, "Internal Server Error", message)
-
-
-MAX_ID = 2_147_483_647
 
 
 def refuse_ids_out_of_range():

@@ -29,6 +29,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from webapp.extensions import db
 
 Money = Numeric(12, 2)
+# The largest value of an Integer column: ids and customer numbers above it cannot exist.
+MAX_ID = 2_147_483_647
 
 
 def utcnow() -> datetime:

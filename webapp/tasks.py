@@ -99,12 +99,13 @@ def compact_status_counts():
         status_counts.compact()
 
 
-def queue_stats() -> dict:
+def queue_stats(counts: dict | None = None) -> dict:
     """Queue figures in the shape of the system Lote replaces: waiting and delayed come from the
-    queue, active, completed and failed from the batches (the database is the source of truth)."""
+    queue, active, completed and failed from the batches (the database is the source of truth);
+    ``counts`` are the batches by status when the caller has them already."""
     from webapp.models import BatchStatus
 
-    counts = batches.count_by_status()
+    counts = counts or batches.count_by_status()
     return {
         "waiting": huey.pending_count(),
         "active": counts[BatchStatus.IN_PROCESS],

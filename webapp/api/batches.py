@@ -91,8 +91,6 @@ def create_batch_and_wait(data):
 @blp.response(200, page_of(BatchOut, "BatchPage"))
 def list_batches(query):
     page, limit = query.pop("page"), query.pop("limit")
-    if query.get("receipt_book"):
-        query["receipt_book"] = query["receipt_book"].strip().upper()
     return batches.list_batches(batches.BatchFilters(**query), page, limit)
 
 
@@ -112,7 +110,7 @@ def receipt_books():
             "code": book.code,
             "last_number": book.last_number,
             "last_issue_date": book.last_issue_date,
-            "next_invoice_number": batches.invoice_number(book.code, book.last_number + 1),
+            "next_invoice_number": batches.next_number_of(book),
         }
         for book in batches.receipt_books()
     ]

@@ -6,11 +6,11 @@ from datetime import UTC
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from webapp.billing.batches import RECEIPT_BOOK_HINT, RECEIPT_BOOK_PATTERN
+from webapp.billing.erp import MAX_INVOICES_PER_SYNC
 from webapp.billing.money import as_text, parse_amount
 from webapp.billing.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from webapp.models import BatchStatus, PendingStatus, Role, ServiceStatus, SyncStatus
-
-MAX_ID = 2_147_483_647
+from webapp.billing.services import DESCRIPTION_MAX
+from webapp.models import MAX_ID, BatchStatus, PendingStatus, Role, ServiceStatus, SyncStatus
 
 
 def camel(name: str) -> str:
@@ -162,14 +162,14 @@ class ServiceIn(CamelSchema):
     service_date = fields.Date(required=True)
     customer_id = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ID))
     amount = amount_in(required=True)
-    description = fields.String(load_default="", validate=validate.Length(max=500))
+    description = fields.String(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
 
 
 class ServicePatch(CamelSchema):
     service_date = fields.Date()
     customer_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
     amount = amount_in()
-    description = fields.String(validate=validate.Length(max=500))
+    description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
 
 
 class ServiceOut(Timestamps):
@@ -390,7 +390,7 @@ class InvoiceStatisticsOut(CamelSchema):
 
 
 class ErpInvoicesIn(CamelSchema):
-    invoice_ids = ids("Invoices to send", 10_000)
+    invoice_ids = ids("Invoices to send", MAX_INVOICES_PER_SYNC)
 
 
 class ErpBatchIn(CamelSchema):
@@ -400,7 +400,7 @@ class ErpBatchIn(CamelSchema):
 class ErpPreviewIn(CamelSchema):
     invoice_ids = fields.List(
         fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
-        validate=validate.Length(min=1, max=10_000),
+        validate=validate.Length(min=1, max=MAX_INVOICES_PER_SYNC),
     )
     batch_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
 

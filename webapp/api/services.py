@@ -1,7 +1,5 @@
 """/api/services: billable services and sending them to billing."""
 
-from flask import current_app
-
 from webapp.api import blp, idempotent, route
 from webapp.api.schemas import (
     SendToBillingIn,
@@ -63,7 +61,5 @@ def delete_service(service_id):
 @blp.response(201, SendToBillingOut)
 def send_to_billing(data):
     """Create a billing pending per service, all or nothing; a 409 lists each refused id."""
-    pendings = services.send_to_billing(
-        actor(), data["service_ids"], limit=current_app.config["MAX_PENDINGS_PER_BATCH"]
-    )
+    pendings = services.send_to_billing(actor(), data["service_ids"])
     return {"sent": len(pendings), "pendings": pendings}

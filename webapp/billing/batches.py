@@ -18,6 +18,7 @@ from webapp.billing import audit, clock
 from webapp.billing.cae import (
     MAX_INVOICES_PER_CALL,
     Authorization,
+    CaeAuthority,
     CaeRequest,
     CaeUnavailable,
 )
@@ -260,7 +261,7 @@ class BatchFilters:
         if self.status is not None:
             query = query.where(BillingBatch.status == self.status)
         if self.receipt_book:
-            query = query.where(BillingBatch.receipt_book == self.receipt_book)
+            query = query.where(BillingBatch.receipt_book == self.receipt_book.strip().upper())
         if self.date_from is not None:
             query = query.where(BillingBatch.issue_date >= self.date_from)
         if self.date_to is not None:
@@ -284,6 +285,11 @@ def next_invoice_number(receipt_book: str) -> tuple[str, str]:
     code = check_receipt_book(receipt_book)
     book = db.session.get(ReceiptBook, code)
     return code, invoice_number(code, (book.last_number if book else 0) + 1)
+
+
+def next_number_of(book: ReceiptBook) -> str:
+    """The number the next invoice of a known book will get."""
+    return invoice_number(book.code, book.last_number + 1)
 
 
 def count_by_status() -> dict[BatchStatus, int]:
@@ -369,7 +375,7 @@ class ProgressReporter:
 
 
 def _authorize(
-    authority, requests: list[CaeRequest], reporter: ProgressReporter, done: int
+    authority: CaeAuthority, requests: list[CaeRequest], reporter: ProgressReporter, done: int
 ) -> list[Authorization]:
     """The tax authority takes at most MAX_INVOICES_PER_CALL invoices per call."""
     authorizations: list[Authorization] = []

@@ -174,6 +174,17 @@ def invoice_statistics(filters: InvoiceFilters | None = None) -> InvoiceStatisti
     return InvoiceStatistics(invoice_count, total_amount, average, by_month, by_customer)
 
 
+def overall_totals() -> tuple[int, Decimal]:
+    """How many invoices there are and their amount, from the daily totals."""
+    count, amount = db.session.execute(
+        select(
+            func.coalesce(func.sum(InvoiceDailyTotal.invoice_count), 0),
+            func.coalesce(func.sum(InvoiceDailyTotal.total_amount), 0),
+        )
+    ).one()
+    return int(count), Decimal(amount)
+
+
 def rebuild_daily_totals() -> None:
     """Adds up the invoices per issue date, receipt book and customer again and replaces the
     daily totals, for after a restore that bypassed the invoicing transaction. Writes to the

@@ -84,15 +84,36 @@ class CustomerTotal:
 
 
 @dataclass
+class OtherCustomers:
+    customers: int
+    count: int
+    total_amount: Decimal
+
+
+@dataclass
 class PendingSummary:
     total_pending: int
     total_amount: Decimal
     by_customer: list[CustomerTotal]
 
+    def largest(self, n: int) -> tuple[list[CustomerTotal], OtherCustomers | None]:
+        """The ``n`` customers owed the most, largest first, and the others added up."""
+        ranked = sorted(self.by_customer, key=lambda c: (-c.total_amount, c.customer_id))
+        rest = ranked[n:]
+        others = None
+        if rest:
+            others = OtherCustomers(
+                len(rest),
+                sum(c.count for c in rest),
+                sum((c.total_amount for c in rest), Decimal("0.00")),
+            )
+        return ranked[:n], others
+
 
 def summarize_pendings(filters: PendingFilters | None = None) -> PendingSummary:
-    """Count and amount of PENDING pendings, overall and per customer, aggregated in SQL."""
-    filters = filters or PendingFilters()
+    """Count and amount of PENDING pendings, overall and per customer, aggregated in SQL; the
+    status and availability filters do not apply (the summary is of what waits)."""
+    filters = replace(filters or PendingFilters(), status=None, available_only=False)
     base = filters.apply(
         select(
             BillingPending.customer_id,

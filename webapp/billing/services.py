@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import Select, insert, select, update
 
 from webapp.billing import audit, status_counts
@@ -14,9 +15,8 @@ from webapp.billing.ids import chunked, unique_ids
 from webapp.billing.money import parse_amount
 from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.extensions import db
-from webapp.models import BillingPending, PendingStatus, Service, ServiceStatus, utcnow
+from webapp.models import MAX_ID, BillingPending, PendingStatus, Service, ServiceStatus, utcnow
 
-MAX_CUSTOMER_ID = 2_147_483_647
 DESCRIPTION_MAX = 500
 
 
@@ -64,7 +64,7 @@ def _clean_fields(fields: dict) -> dict:
         if (
             not isinstance(customer_id, int)
             or isinstance(customer_id, bool)
-            or not 1 <= customer_id <= MAX_CUSTOMER_ID
+            or not 1 <= customer_id <= MAX_ID
         ):
             details.append({"field": "customerId", "message": "must be a positive whole number"})
         else:
@@ -163,10 +163,11 @@ def delete_service(actor: str, service_id: int) -> None:
     db.session.commit()
 
 
-def send_to_billing(actor: str, service_ids: Iterable[int], limit: int) -> list[BillingPending]:
+def send_to_billing(actor: str, service_ids: Iterable[int]) -> list[BillingPending]:
     """Creates one PENDING pending per service, all or nothing: if any service does not exist or
-    is not CREATED, nothing changes and each refused id is listed with its reason."""
-    ids = unique_ids(service_ids, "serviceIds", limit)
+    is not CREATED, nothing changes and each refused id is listed with its reason. At most
+    MAX_PENDINGS_PER_BATCH services at once: more could never be batched together."""
+    ids = unique_ids(service_ids, "serviceIds", current_app.config["MAX_PENDINGS_PER_BATCH"])
     found: dict[int, Service] = {}
     for chunk in chunked(ids):
         rows = db.session.scalars(

@@ -1,5 +1,7 @@
 """Users, roles and sign-in."""
 
+import functools
+
 from sqlalchemy import select
 
 from webapp.billing import audit
@@ -9,16 +11,23 @@ from webapp.extensions import db
 from webapp.models import Role, User
 
 MIN_PASSWORD_LENGTH = 8
-# Checked when a username is unknown, so a wrong username costs as much time as a wrong password.
-_UNKNOWN_USER = User(username="", password_hash="")
-_UNKNOWN_USER.set_password("not-a-real-password")
+ROLE_PROBLEM = "must be admin, clerk or viewer"
+
+
+@functools.cache
+def _unknown_user() -> User:
+    """Checked when a username is unknown, so a wrong username costs as much time as a wrong
+    password; hashed on first use rather than at import."""
+    user = User(username="", password_hash="")
+    user.set_password("not-a-real-password")
+    return user
 
 
 def authenticate(username: str, password: str) -> User | None:
     """The active user with this username and password, or None."""
     user = db.session.scalar(select(User).where(User.username == (username or "").strip()))
     if user is None:
-        _UNKNOWN_USER.check_password(password or "")
+        _unknown_user().check_password(password or "")
         return None
     if not user.check_password(password or "") or not user.active:
         return None
@@ -44,7 +53,7 @@ def _check_new_user(username: str, password: str, role: str) -> tuple[str, Role]
         parsed_role = Role(role)
     except ValueError:
         parsed_role = None
-        details.append({"field": "role", "message": "must be admin, clerk or viewer"})
+        details.append({"field": "role", "message": ROLE_PROBLEM})
     if details:
         raise InvalidInput("The user has invalid fields", details)
     return username, parsed_role
@@ -82,9 +91,7 @@ def change_role(actor: str, user_id: int, role: str) -> User:
     try:
         user.role = Role(role)
     except ValueError:
-        raise InvalidInput(
-            "Invalid role", [{"field": "role", "message": "must be admin, clerk or viewer"}]
-        ) from None
+        raise InvalidInput("Invalid role", [{"field": "role", "message": ROLE_PROBLEM}]) from None
     if user.username == actor and user.role != Role.ADMIN:
         db.session.rollback()
         raise Conflict("You cannot remove your own admin role")

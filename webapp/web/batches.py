@@ -20,7 +20,7 @@ def index():
     args = QueryArgs()
     filters = batches.BatchFilters(
         status=args.choice("status", BatchStatus),
-        receipt_book=(args.text("receiptBook") or "").upper() or None,
+        receipt_book=args.text("receiptBook"),
         date_from=args.date("dateFrom"),
         date_to=args.date("dateTo"),
     )

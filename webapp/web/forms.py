@@ -66,6 +66,11 @@ def selected_ids(name: str = "ids") -> list:
     return [int_or_raw(value) for value in request.form.getlist(name)]
 
 
+def chosen_ids() -> set[str]:
+    """The rows ticked in the form just posted, to keep them ticked when it is shown again."""
+    return set(request.form.getlist("ids"))
+
+
 def run_listing(args: QueryArgs, listing, *params):
     """Runs a domain list query unless a filter was unreadable. Returns the result (None when the
     filters are wrong), the filter form (what was asked and what is wrong with it), and the HTTP

@@ -18,15 +18,14 @@ from flask_babel import gettext as _
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from webapp.billing import batches, erp, status_counts, users
+from webapp.billing import batches, erp, invoices, status_counts, users
 from webapp.extensions import db, huey, limiter
 from webapp.models import (
     BillingPending,
-    InvoiceDailyTotal,
     PendingStatus,
     Service,
     ServiceStatus,
@@ -116,20 +115,16 @@ def health():
 def dashboard():
     from webapp.tasks import queue_stats
 
-    invoice_count, invoiced_total = db.session.execute(
-        select(
-            func.coalesce(func.sum(InvoiceDailyTotal.invoice_count), 0),
-            func.coalesce(func.sum(InvoiceDailyTotal.total_amount), 0),
-        )
-    ).one()
+    invoice_count, invoiced_total = invoices.overall_totals()
+    batch_counts = batches.count_by_status()
     return render_template(
         "dashboard/index.html",
         service_counts=status_counts.by_status(Service, ServiceStatus),
         pending_counts=status_counts.by_status(BillingPending, PendingStatus),
-        batch_counts=batches.count_by_status(),
+        batch_counts=batch_counts,
         sync_counts=erp.sync_counts(),
         invoice_count=invoice_count,
         invoiced_total=invoiced_total,
-        queue=queue_stats(),
+        queue=queue_stats(batch_counts),
         last_batches=batches.list_batches(batches.BatchFilters(), 1, 8).items,
     )

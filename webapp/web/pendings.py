@@ -9,7 +9,7 @@ from webapp.billing import batches, clock, pendings
 from webapp.billing.errors import Conflict, InvalidInput, TooLarge
 from webapp.models import PendingStatus
 from webapp.web import local_number
-from webapp.web.forms import FormState, date_or_raw, run_listing, selected_ids
+from webapp.web.forms import FormState, chosen_ids, date_or_raw, run_listing, selected_ids
 from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
@@ -40,20 +40,6 @@ def _next_number(code: str) -> dict:
     return {"number": number, "error": None}
 
 
-def _largest_first(summary: pendings.PendingSummary) -> tuple[list, dict | None]:
-    """The customers owed the most, largest first, and the others added up in one row."""
-    largest = sorted(summary.by_customer, key=lambda c: (-c.total_amount, c.customer_id))
-    rest = largest[SUMMARY_CUSTOMERS:]
-    others = None
-    if rest:
-        others = {
-            "customers": len(rest),
-            "count": sum(c.count for c in rest),
-            "total_amount": sum(c.total_amount for c in rest),
-        }
-    return largest[:SUMMARY_CUSTOMERS], others
-
-
 def _render_index(batch_form: FormState | None = None, status: int = 200):
     args = QueryArgs()
     filters = _filters(args)
@@ -72,21 +58,9 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
     summary = available = None
     largest, others = [], None
     if result is not None:
-        summary = pendings.summarize_pendings(
-            pendings.PendingFilters(
-                customer_id=filters.customer_id,
-                date_from=filters.date_from,
-                date_to=filters.date_to,
-            )
-        )
-        largest, others = _largest_first(summary)
-        available = pendings.count_available(
-            pendings.PendingFilters(
-                customer_id=filters.customer_id,
-                date_from=filters.date_from,
-                date_to=filters.date_to,
-            )
-        )
+        summary = pendings.summarize_pendings(filters)
+        largest, others = summary.largest(SUMMARY_CUSTOMERS)
+        available = pendings.count_available(filters)
     page_html = render_template(
         "pendings/index.html",
         result=result,
@@ -96,10 +70,10 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
         largest_customers=largest,
         other_customers=others,
         available=available,
-        books=[(book, batches.next_invoice_number(book.code)[1]) for book in books],
+        books=[(book, batches.next_number_of(book)) for book in books],
         batch_form=batch_form,
         next_number=_next_number(batch_form.values.get("receiptBook", "")),
-        chosen={str(i) for i in request.form.getlist("ids")},
+        chosen=chosen_ids(),
     )
     return page_html, status if status != 200 else listing_status
 

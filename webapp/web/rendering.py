@@ -5,6 +5,7 @@ from datetime import date
 from flask import make_response, render_template, request
 
 from webapp.billing.pagination import DEFAULT_LIMIT
+from webapp.models import MAX_ID
 
 
 def render_page_or_fragment(page: str, fragment: str, **context):
@@ -27,7 +28,7 @@ class QueryArgs:
         raw = self.args.get(name, "").strip()
         if not raw:
             return None
-        if not raw.isdigit() or int(raw) < minimum or int(raw) > 2_147_483_647:
+        if not raw.isdigit() or int(raw) < minimum or int(raw) > MAX_ID:
             self.errors[name] = "must be a positive whole number"
             return None
         return int(raw)

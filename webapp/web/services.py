@@ -1,6 +1,6 @@
 """Services: the filterable list, create and edit forms, delete, and send to billing."""
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -9,7 +9,14 @@ from webapp.billing import audit, clock, services
 from webapp.billing.errors import Conflict, InvalidInput
 from webapp.models import ServiceStatus
 from webapp.web import local_number
-from webapp.web.forms import FormState, date_or_raw, int_or_raw, run_listing, selected_ids
+from webapp.web.forms import (
+    FormState,
+    chosen_ids,
+    date_or_raw,
+    int_or_raw,
+    run_listing,
+    selected_ids,
+)
 from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs
 
@@ -30,7 +37,7 @@ def _render_index(selection: FormState | None = None, status: int = 200):
         args, services.list_services, filters, page, limit
     )
     selection = selection or FormState()
-    chosen = {str(i) for i in request.form.getlist("ids")}
+    chosen = chosen_ids()
     page_html = render_template(
         "services/index.html",
         result=result,
@@ -51,9 +58,7 @@ def index():
 def send_to_billing():
     ids = selected_ids()
     try:
-        pendings = services.send_to_billing(
-            actor(), ids, limit=current_app.config["MAX_PENDINGS_PER_BATCH"]
-        )
+        pendings = services.send_to_billing(actor(), ids)
     except (InvalidInput, Conflict) as exc:
         return _render_index(FormState().fail(exc), exc.status_code)
     flash(
