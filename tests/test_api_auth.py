@@ -239,13 +239,15 @@ def test_the_bearer_scheme_is_case_insensitive(client, users):
     assert response.status_code == 200
 
 
-def test_a_browser_session_does_not_authorize_api_writes(client, auth):
+def test_a_browser_session_does_not_authorize_api_writes(client, auth, token):
     assert auth.login("clerk").status_code in (302, 303)
 
     response = client.post("/api/services", json=service_body())
 
     assert_envelope(response, 401)
-    assert client.get("/api/services", headers={}).get_json().get("total", 0) == 0
+    listed = client.get("/api/services", headers=token())
+    assert listed.status_code == 200
+    assert listed.get_json()["total"] == 0
 
 
 # Roles ---------------------------------------------------------------------------------------

@@ -195,6 +195,11 @@ def test_sync_of_chosen_invoices_sends_only_those(client, token, batch_id):
     remaining = invoice_ids(client, headers, batch_id)[2:]
     preview = client.post("/api/erp-sync/preview", json={"invoiceIds": remaining}, headers=headers)
     assert preview.status_code == 200
+    listed = client.get(f"/api/invoices?batchId={batch_id}&limit=100", headers=headers).get_json()
+    held = {i["id"]: i["erpSyncId"] for i in listed["data"]}
+    assert len({held[i] for i in chosen}) == 1 and held[chosen[0]] is not None
+    assert all(held[i] is None for i in remaining)
+    assert history(client, headers)["total"] == 1
 
 
 def test_an_invoice_is_sent_to_the_erp_once(client, token, batch_id):

@@ -93,6 +93,7 @@ def test_every_invoice_amount_is_net_plus_vat_with_net_rounded_half_up(client, t
 def test_every_invoice_has_a_unique_14_digit_cae_due_10_days_after_issue(client, token, invoiced):
     invoices = all_invoices(client, token())
 
+    assert len(invoices) == 9
     caes = [i["cae"] for i in invoices]
     assert all(re.fullmatch(r"\d{14}", cae) for cae in caes)
     assert len(set(caes)) == len(caes)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from webapp.billing import clock
 from webapp.extensions import db
-from webapp.models import AuditEvent, Invoice
+from webapp.models import AuditEvent, Invoice, utcnow
 
 
 def actions_on(entity_type, entity_id):
@@ -33,6 +33,7 @@ def test_each_step_of_the_flow_is_recorded_with_who_did_it_and_shown_on_the_page
     client, token, auth, factory
 ):
     clerk = token("clerk")
+    started = utcnow()
     service_id = client.post(
         "/api/services",
         headers=clerk,
@@ -66,8 +67,17 @@ def test_each_step_of_the_flow_is_recorded_with_who_did_it_and_shown_on_the_page
         ("worker", "invoiced"),
         ("clerk", "erp_sent"),
     ]
-    every_event = db.session.scalars(select(AuditEvent)).all()
-    assert all(e.occurred_at is not None for e in every_event)
+    flow_events = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type.in_(["service", "pending", "batch"]))
+    ).all()
+    assert len(flow_events) == 8
+    finished = utcnow()
+    # SQLite hands back UTC times without their zone; compare both as UTC wall times.
+    assert all(
+        started.replace(tzinfo=None) <= e.occurred_at.replace(tzinfo=None)
+        and e.occurred_at.replace(tzinfo=None) <= finished.replace(tzinfo=None)
+        for e in flow_events
+    )
 
     auth.login("viewer")
     batch_page = client.get(f"/batches/{batch_id}", headers={"Accept-Language": "en"})

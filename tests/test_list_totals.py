@@ -193,6 +193,13 @@ def test_every_page_from_either_end_holds_the_rows_in_order(client, factory, tok
                 break
             page += 1
         assert seen == expected, (limit, query)
+        backwards = []
+        for page in range(body["totalPages"], 0, -1):
+            body = client.get(
+                f"/api/services?limit={limit}&page={page}&{query}", headers=headers
+            ).get_json()
+            backwards = [row["id"] for row in body["data"]] + backwards
+        assert backwards == expected, (limit, query)
     beyond = client.get(f"/api/services?limit=10&page=9&{query}", headers=headers).get_json()
     assert beyond["data"] == [] and beyond["total"] == len(expected)
 

@@ -206,6 +206,7 @@ def test_every_domain_message_a_clerk_meets_is_worded_in_spanish(spanish_app, fa
         for exc in errors:
             texts = [exc.message] + [d.get("message") or d.get("reason") for d in exc.details or []]
             for text in texts:
+                assert text, exc.message
                 assert domain_message(text) != text, text
 
 

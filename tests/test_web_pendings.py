@@ -232,6 +232,7 @@ def test_an_unreadable_issue_date_is_refused(clerk, factory):
     response = clerk.post("/pendings/batch", data=batch_form(issueDate="", ids=[chosen[0].id]))
     assert response.status_code == 400
     assert 'id="b-issueDate-error">must be a date</p>' in response.get_data(as_text=True)
+    assert batches_count() == 0
 
 
 def test_creating_a_batch_without_a_selection_asks_for_one(clerk, factory):
@@ -241,6 +242,7 @@ def test_creating_a_batch_without_a_selection_asks_for_one(clerk, factory):
     assert response.status_code == 400
     assert "Nothing was selected" in html
     assert 'id="b-pendingIds-error">select at least one row</p>' in html
+    assert batches_count() == 0
 
 
 def test_a_pending_claimed_meanwhile_refuses_the_batch_and_says_by_whom(clerk, factory):

@@ -56,7 +56,10 @@ def test_consumer_invoices_a_batch_created_through_the_api(client, token, factor
     assert all(len(c) == 14 and c.isdigit() for c in caes)
     assert len(set(caes)) == len(caes)
     assert all(i.net_amount + i.vat_amount == i.amount for i in invoices)
-    assert earlier.id != body["batch"]["id"]
+    earlier_numbers = db.session.scalars(
+        select(Invoice.sequence_number).where(Invoice.batch_id == earlier.id)
+    ).all()
+    assert sorted(earlier_numbers) == [1, 2]
 
 
 def test_failing_cae_authority_retries_then_errors_and_a_manual_retry_recovers(
