@@ -93,9 +93,13 @@ def _typed_fields(form: FormState) -> dict:
 
 @bp.route("/new", methods=["GET", "POST"])
 def create():
-    if request.method == "GET":
-        form = FormState(values={"serviceDate": clock.today().isoformat()})
-        return render_template("services/form.html", form=form, service=None)
+    if request.method == "POST":
+        return _register()
+    form = FormState(values={"serviceDate": clock.today().isoformat()})
+    return render_template("services/form.html", form=form, service=None)
+
+
+def _register():
     form = FormState.from_request(*FIELDS)
     try:
         service = services.create_service(actor(), **_typed_fields(form))
@@ -118,10 +122,15 @@ def show(service_id: int):
 @bp.route("/<int:service_id>/edit", methods=["GET", "POST"])
 def edit(service_id: int):
     service = services.get_service(service_id)
-    if request.method == "GET":
-        return render_template(
-            "services/form.html", form=FormState(_values_of(service)), service=service
-        )
+    if request.method == "POST":
+        return _save(service)
+    return render_template(
+        "services/form.html", form=FormState(_values_of(service)), service=service
+    )
+
+
+def _save(service):
+    service_id = service.id
     form = FormState.from_request(*FIELDS)
     try:
         services.update_service(actor(), service_id, **_typed_fields(form))
@@ -136,9 +145,12 @@ def edit(service_id: int):
 
 @bp.route("/<int:service_id>/delete", methods=["GET", "POST"])
 def delete(service_id: int):
-    if request.method == "GET":
-        service = services.get_service(service_id)
-        return render_template("services/delete.html", service=service)
+    if request.method == "POST":
+        return _delete(service_id)
+    return render_template("services/delete.html", service=services.get_service(service_id))
+
+
+def _delete(service_id: int):
     try:
         services.delete_service(actor(), service_id)
     except Conflict as exc:
