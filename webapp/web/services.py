@@ -18,20 +18,24 @@ from webapp.web.forms import (
     selected_ids,
 )
 from webapp.web.messages import domain_message
-from webapp.web.rendering import QueryArgs
+from webapp.web.rendering import QueryArgs, page_url_args
 
 bp = Blueprint("services", __name__)
 FIELDS = ("serviceDate", "customerId", "amount", "description")
 
 
-def _render_index(selection: FormState | None = None, status: int = 200):
-    args = QueryArgs()
-    filters = services.ServiceFilters(
+def _filters(args: QueryArgs) -> services.ServiceFilters:
+    return services.ServiceFilters(
         customer_id=args.int("customerId"),
         status=args.choice("status", ServiceStatus),
         date_from=args.date("dateFrom"),
         date_to=args.date("dateTo"),
     )
+
+
+def _render_index(selection: FormState | None = None, status: int = 200):
+    args = QueryArgs()
+    filters = _filters(args)
     page, limit = args.page()
     result, filter_form, listing_status = run_listing(
         args, services.list_services, filters, page, limit
@@ -70,7 +74,11 @@ def send_to_billing():
         ),
         "success",
     )
-    return redirect(url_for("services.index", **request.args))
+    # Back to the list the clerk was looking at: its filters and page, read as the list reads them.
+    args = QueryArgs()
+    _filters(args)
+    args.page()
+    return redirect(url_for("services.index", **page_url_args(exclude=None)))
 
 
 def _values_of(service) -> dict[str, str]:
