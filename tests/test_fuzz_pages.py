@@ -53,6 +53,7 @@ TRICKY_VALUES = [
     "A-٠٠٠١",
     "99999999999999999999",
     "9" * 5000,
+    "0" * 5000 + "1",
     "2147483648",
     "0",
     "-1",
@@ -176,6 +177,13 @@ def test_a_number_not_written_in_ascii_digits_or_beyond_the_database_is_a_400(cl
     response = clerk.get(url)
     assert response.status_code == 400, url
     assert "Correct the marked filters" in response.get_data(as_text=True)
+
+
+def test_a_number_with_thousands_of_leading_zeros_is_read_as_the_number(clerk, factory):
+    factory.service(customer_id=7)
+    response = clerk.get("/services/?customerId=" + "0" * 5000 + "7")
+    assert response.status_code == 200
+    assert ">7<" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("ids", ["²", "99999999999999999999", "١"])

@@ -21,9 +21,12 @@ _ASCII_NUMBER = re.compile(ASCII_DIGITS)
 def whole_number(text: str) -> int | None:
     """The number ``text`` writes in ASCII digits when the database's integers hold it (0 to
     MAX_ID); None for anything else, so no caller meets an int the database would overflow on."""
-    if not _ASCII_NUMBER.fullmatch(text) or len(text.lstrip("0")) > len(str(MAX_ID)):
+    if not _ASCII_NUMBER.fullmatch(text):
         return None
-    number = int(text)
+    significant = text.lstrip("0") or "0"
+    if len(significant) > len(str(MAX_ID)):
+        return None
+    number = int(significant)
     return number if number <= MAX_ID else None
 
 
