@@ -1,20 +1,14 @@
 """Every route needs a signed-in user except the sign-in pages, /health and static files; viewers
 read but never change data."""
 
-import re
+from tests.web_checks import concrete_routes as concrete_rules
 
 PUBLIC = {"web.login", "web.health", "web.set_language", "api.login", "static"}
-SAMPLE_VALUES = {"book": "A-0001", "number": "A-0001-00000001", "sync_id": "SYNC-2026-000001"}
 
 
 def concrete_routes(app):
-    """Each (method, url) of the URL map, with sample values for its variables."""
-    for rule in app.url_map.iter_rules():
-        url = re.sub(
-            r"<(?:(\w+):)?(\w+)>",
-            lambda m: SAMPLE_VALUES.get(m.group(2), "1"),
-            rule.rule,
-        )
+    """Each (endpoint, method, url) of the URL map, with sample values for its variables."""
+    for rule, url in concrete_rules(app):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield rule.endpoint, method, url
 

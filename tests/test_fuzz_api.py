@@ -7,7 +7,6 @@ content type, body schema), and a request answered 4xx must leave the database a
 """
 
 import functools
-import hashlib
 import json
 import os
 import re
@@ -24,9 +23,9 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from sqlalchemy import select
 
 from tests.conftest import PASSWORD, Factory, base_config
+from tests.web_checks import changed_tables, database_fingerprint
 from webapp.models import MAX_ID
 
 # CI runs 25 per operation (about a minute and a half); LOTE_FUZZ_EXAMPLES=500 digs deeper.
@@ -89,22 +88,6 @@ OPERATIONS = sorted(
 )
 TEXT_INPUTS = {op: text_inputs(DOCUMENT, *op) for op in OPERATIONS if text_inputs(DOCUMENT, *op)}
 NUL_TEXT = "nul\x00byte"
-
-
-def database_fingerprint(engine, skip: frozenset[str] = frozenset()) -> dict[str, str]:
-    """Row count and a digest of every committed row, per table (but ``skip``): equal
-    fingerprints, unchanged database."""
-    from webapp.extensions import db
-
-    fingerprint = {}
-    with engine.connect() as connection:
-        for table in db.metadata.sorted_tables:
-            if table.name in skip:
-                continue
-            rows = connection.execute(select(table).order_by(*table.primary_key.columns)).all()
-            digest = hashlib.sha256(repr(rows).encode()).hexdigest()[:16]
-            fingerprint[table.name] = f"{len(rows)} rows, {digest}"
-    return fingerprint
 
 
 @pytest.fixture
@@ -243,10 +226,7 @@ def fuzz_target(seeded, method: str, path: str):
         response = case.call(headers=headers, app=app)
         case.validate_response(response, checks=CHECKS, headers=headers)
         if 400 <= response.status_code < 500:
-            after = database_fingerprint(engine, skip)
-            changed = {
-                name: (before[name], after[name]) for name in before if before[name] != after[name]
-            }
+            changed = changed_tables(before, database_fingerprint(engine, skip))
             assert not changed, (
                 f"{method} {path} answered {response.status_code} but changed {changed}: "
                 f"{case.as_curl_command(headers=headers)}"

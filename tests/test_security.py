@@ -18,8 +18,8 @@ from limits import parse
 from sqlalchemy import func, select, text
 
 from tests.conftest import PASSWORD, TEST_DATABASE_URL, base_config
+from tests.web_checks import concrete_routes
 
-SAMPLE_VALUES = {"book": "A-0001", "number": "A-0001-00000001", "sync_id": "SYNC-2026-000001"}
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 SAFE_REFERRER_POLICIES = {
     "no-referrer",
@@ -34,11 +34,9 @@ LEAKS = ("Traceback", "SELECT", "sqlalchemy", "psycopg", 'File "')
 def routes(app, method: str, api: bool):
     """(endpoint, url) of each rule answering ``method``, under /api or not, with sample values
     for its variables."""
-    for rule in app.url_map.iter_rules():
-        if method not in rule.methods or rule.rule.startswith("/api/") != api:
-            continue
-        url = re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: SAMPLE_VALUES.get(m.group(2), "1"), rule.rule)
-        yield rule.endpoint, url
+    for rule, url in concrete_routes(app, api=api):
+        if method in rule.methods:
+            yield rule.endpoint, url
 
 
 def csrf_token(client) -> str:
@@ -406,11 +404,8 @@ def test_pages_run_only_the_apps_own_script_files(web):
     client = web.test_client()
     sign_in(client, "admin")
     checked = 0
-    for endpoint, url in routes(web, "GET", api=False):
-        if "<" in next(web.url_map.iter_rules(endpoint)).rule or endpoint in (
-            "static",
-            "web.health",
-        ):
+    for rule, url in concrete_routes(web, api=False):
+        if "GET" not in rule.methods or rule.arguments or rule.endpoint in ("static", "web.health"):
             continue
         response = client.get(url)
         if response.mimetype != "text/html":

@@ -28,6 +28,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     _refuse_unsafe_production(app)
 
     _init_extensions(app)
+
+    from webapp.routing import register_converters
+
+    register_converters(app)
     _register_blueprints(app)
 
     from webapp.errors import register_error_handlers

@@ -21,6 +21,12 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _list(name: str) -> list[str] | None:
+    """A comma-separated setting as a list; None when it is unset or empty."""
+    items = [item.strip() for item in os.environ.get(name, "").split(",")]
+    return [item for item in items if item] or None
+
+
 def queue_settings() -> dict:
     """Where the queue lives: Redis when REDIS_URL is set, a SQLite file otherwise."""
     redis_url = os.environ.get("REDIS_URL")
@@ -45,6 +51,10 @@ class Config:
     ERP_RANDOM_SEED = os.environ.get("ERP_RANDOM_SEED")
     TOKEN_MAX_AGE_SECONDS = _int("TOKEN_MAX_AGE_SECONDS", 8 * 3600)
     MAX_PENDINGS_PER_BATCH = _int("MAX_PENDINGS_PER_BATCH", 100_000)
+
+    # The host names the site answers to (".lote.example" covers its subdomains); any other Host
+    # header is a 400. Unset, every Host is accepted: set it in production.
+    TRUSTED_HOSTS = _list("TRUSTED_HOSTS")
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

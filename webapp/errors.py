@@ -2,10 +2,11 @@
 Nothing internal (stack traces, SQL, secrets) is ever sent."""
 
 import logging
+import re
 from datetime import UTC, datetime
 
 from flask import jsonify, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from webapp.billing.errors import DomainError, InvalidInput, NotFound
 from webapp.extensions import db
@@ -94,6 +95,15 @@ def handle_http_error(exc: HTTPException):
     return response, code, headers
 
 
+def handle_untrusted_host(exc: SecurityError):
+    """A Host header outside TRUSTED_HOSTS: no URL can be built for it, so the answer is plain
+    text rather than the page, whose links would fail."""
+    message = "This site does not answer to that host name"
+    if wants_json():
+        return envelope(400, "Bad Request", message)
+    return message, 400, {"Content-Type": "text/plain; charset=utf-8"}
+
+
 def handle_unexpected(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     try:
@@ -116,38 +126,74 @@ def refuse_ids_out_of_range():
             raise NotFound(f"There is no record {value}")
 
 
-def refuse_nul_characters():
-    """Runs before every request: a NUL character is never valid input, and PostgreSQL refuses
-    it in text, so it is turned away here with a 400 naming where it was."""
+# Deeper than any request the API reads; walking (or decoding) a deeper document is refused
+# before it can exhaust the stack.
+MAX_JSON_DEPTH = 32
+# No database stores a lone surrogate (a JSON "\\ud800" decodes to one), and PostgreSQL refuses
+# NUL in text.
+NUL = "\x00"
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def refuse_unstorable_text():
+    """Runs before every request, signed in or not: a NUL character or a lone surrogate is never
+    valid input, and JSON nested deeper than MAX_JSON_DEPTH is not read; each is a 400 naming
+    where it was."""
     places = [("path", request.path)]
     places += [(name, value) for name, value in request.args.items(multi=True)]
     places += [(name, value) for name, value in request.form.items(multi=True)]
     places += [(name, value) for name, value in request.headers.items()]
     if request.is_json:
-        places += list(_json_strings(request.get_json(silent=True)))
+        places += list(_json_strings(_json_body()))
     for field, value in places:
-        if "\x00" in str(field) or "\x00" in str(value):
+        field, value = str(field), str(value)
+        if NUL in field or NUL in value:
             raise InvalidInput(
                 "The request contains a NUL character",
-                [{"field": str(field).replace("\x00", ""), "message": "must not contain NUL"}],
+                [{"field": field.replace(NUL, ""), "message": "must not contain NUL"}],
+            )
+        if LONE_SURROGATE.search(field) or LONE_SURROGATE.search(value):
+            raise InvalidInput(
+                "The request contains text that is not valid Unicode",
+                [{"field": LONE_SURROGATE.sub("", field), "message": "must be valid Unicode"}],
             )
 
 
-def _json_strings(value, path="body"):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _json_strings(item, f"{key}" if path == "body" else f"{path}.{key}")
-            yield path, key
-    elif isinstance(value, list):
-        for item in value:
-            yield from _json_strings(item, path)
-    elif isinstance(value, str):
-        yield path, value
+def _too_deep() -> InvalidInput:
+    return InvalidInput(
+        "The request body is nested too deeply",
+        [{"field": "body", "message": f"must nest at most {MAX_JSON_DEPTH} levels"}],
+    )
+
+
+def _json_body():
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _json_strings(document):
+    """(place, text) of each key and string of a JSON document, walked without recursion."""
+    pending = [(document, "body", 0)]
+    while pending:
+        value, path, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                yield path, key
+                pending.append((item, key if path == "body" else f"{path}.{key}", depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, path, depth + 1) for item in value)
+        elif isinstance(value, str):
+            yield path, value
 
 
 def register_error_handlers(app) -> None:
-    app.before_request(refuse_nul_characters)
+    app.before_request(refuse_unstorable_text)
     app.before_request(refuse_ids_out_of_range)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(SecurityError, handle_untrusted_host)
     app.register_error_handler(Exception, handle_unexpected)

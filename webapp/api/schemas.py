@@ -1,12 +1,14 @@
 """Marshmallow schemas of the JSON API: camelCase on the wire, snake_case in Python, money as
 two-decimal strings, unknown fields refused."""
 
+import re
 from datetime import UTC
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from webapp.billing.batches import RECEIPT_BOOK_HINT, RECEIPT_BOOK_PATTERN
 from webapp.billing.erp import MAX_INVOICES_PER_SYNC
+from webapp.billing.ids import ASCII_DIGITS
 from webapp.billing.money import as_text, parse_amount
 from webapp.billing.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from webapp.billing.services import DESCRIPTION_MAX
@@ -28,8 +30,8 @@ class CamelSchema(Schema):
 
 # How the document describes money: written with two decimals ("1500.00"); read as an amount
 # > 0 with at most two decimals that fits Numeric(12, 2) (a JSON number is read as well).
-MONEY_TEXT_PATTERN = r"^\d+\.\d{2}$"
-AMOUNT_PATTERN = r"^(?:[1-9]\d{0,9}(?:\.\d{1,2})?|0\.(?:0[1-9]|[1-9]\d?))$"
+MONEY_TEXT_PATTERN = r"^[0-9]+\.[0-9]{2}$"
+AMOUNT_PATTERN = r"^(?:[1-9][0-9]{0,9}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
 
 
 class Money(fields.Field):
@@ -48,6 +50,16 @@ class Money(fields.Field):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else as_text(value)
+
+
+class WholeNumber(fields.Integer):
+    """An integer of the query string, written in ASCII digits: marshmallow's int() also reads
+    other scripts' digits ("１" would be 1)."""
+
+    def _validated(self, value):
+        if isinstance(value, str) and not re.fullmatch(rf"-?{ASCII_DIGITS}", value):
+            raise self.make_error("invalid")
+        return super()._validated(value)
 
 
 def amount_in(**kwargs) -> Money:
@@ -117,8 +129,8 @@ class PageQuery(CamelSchema):
     class Meta:
         unknown = EXCLUDE
 
-    page = fields.Integer(load_default=1, validate=validate.Range(1, 10_000_000))
-    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
+    page = WholeNumber(load_default=1, validate=validate.Range(1, 10_000_000))
+    limit = WholeNumber(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
 
 
 class DateRangeQuery(PageQuery):
@@ -127,7 +139,7 @@ class DateRangeQuery(PageQuery):
 
 
 class KeysetQuery(DateRangeQuery):
-    after = fields.Integer(
+    after = WholeNumber(
         validate=validate.Range(1, MAX_ID),
         metadata={
             "description": "The nextAfter of the previous page: pages newest first by id from "
@@ -182,7 +194,7 @@ class ServiceOut(Timestamps):
 
 
 class ServiceQuery(KeysetQuery):
-    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
     status = enum_of(ServiceStatus)
 
 
@@ -210,7 +222,7 @@ class SendToBillingOut(CamelSchema):
 
 
 class PendingQuery(KeysetQuery):
-    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
     status = enum_of(PendingStatus)
 
 
@@ -348,8 +360,8 @@ class InvoiceOut(CamelSchema):
 
 
 class InvoiceQuery(KeysetQuery):
-    batch_id = fields.Integer(validate=validate.Range(1, MAX_ID))
-    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    batch_id = WholeNumber(validate=validate.Range(1, MAX_ID))
+    customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
     invoice_number = fields.String(validate=validate.Length(max=32))
     receipt_book = fields.String(validate=validate.Length(max=12))
     min_amount = amount_in()
@@ -362,7 +374,7 @@ class InvoiceStatsQuery(CamelSchema):
 
     date_from = fields.Date()
     date_to = fields.Date()
-    customer_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
     receipt_book = fields.String(validate=validate.Length(max=12))
 
 

@@ -43,7 +43,7 @@ from webapp.models import (
 
 log = logging.getLogger(__name__)
 
-RECEIPT_BOOK_PATTERN = re.compile(r"^[ABC]-\d{4,5}$")
+RECEIPT_BOOK_PATTERN = re.compile(r"^[ABC]-[0-9]{4,5}$")
 RECEIPT_BOOK_HINT = "must look like A-0001: letter A, B or C, a dash, a 4- or 5-digit point of sale"
 QUEUED_OR_RUNNING = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS)
 # Pendings invoiced per round: a few CAE calls, one INSERT and two UPDATEs, then progress and

@@ -1,13 +1,33 @@
-"""Lists of ids in requests: checked once, processed in chunks, locked in a fixed order."""
+"""Ids in requests: read from text in ASCII digits, lists checked once, processed in chunks,
+locked in a fixed order."""
 
+import re
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import select
 
 from webapp.billing.errors import InvalidInput, TooLarge
 from webapp.extensions import db
+from webapp.models import MAX_ID
 
 IDS_PER_STATEMENT = 5_000
+# Only ASCII digits write a number in a request: int() also reads other scripts' digits ("١",
+# "１"), so "/services/１" would name service 1, and str.isdigit() passes digits int() refuses
+# ("²").
+ASCII_DIGITS = "[0-9]+"
+_ASCII_NUMBER = re.compile(ASCII_DIGITS)
+
+
+def whole_number(text: str) -> int | None:
+    """The number ``text`` writes in ASCII digits when the database's integers hold it (0 to
+    MAX_ID); None for anything else, so no caller meets an int the database would overflow on."""
+    if not _ASCII_NUMBER.fullmatch(text):
+        return None
+    significant = text.lstrip("0") or "0"
+    if len(significant) > len(str(MAX_ID)):
+        return None
+    number = int(significant)
+    return number if number <= MAX_ID else None
 
 
 def chunked(ids: list[int], size: int = IDS_PER_STATEMENT) -> Iterator[list[int]]:

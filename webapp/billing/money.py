@@ -1,17 +1,22 @@
 """Money is exact: Decimal with two places, IVA split with half-up rounding (DESIGN rule 1-2)."""
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 VAT_RATE = Decimal("0.21")
 MAX_AMOUNT = Decimal("9999999999.99")
+# Typed amounts are ASCII digits: Decimal() also reads other scripts' digits ("١.00") and "_".
+AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 
 
 def parse_amount(value) -> Decimal:
     """An amount is a number > 0 with at most two decimals that fits Numeric(12, 2).
 
     Raises ValueError with a message fit for a clerk."""
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (
+        isinstance(value, str) and not AMOUNT_TEXT.fullmatch(value.strip())
+    ):
         raise ValueError("must be a number such as 1500.00")
     try:
         amount = Decimal(str(value).strip())

@@ -11,6 +11,7 @@ from datetime import date
 from flask import request
 
 from webapp.billing.errors import DomainError
+from webapp.billing.ids import whole_number
 from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs
 
@@ -49,9 +50,11 @@ class FormState:
 
 
 def int_or_raw(raw: str):
-    """An int when the text is one; otherwise the text, for the domain to refuse by name."""
+    """An int when the text writes one the database holds; otherwise the text, for the domain to
+    refuse by name."""
     raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() else raw
+    number = whole_number(raw)
+    return raw if number is None else number
 
 
 def date_or_raw(raw: str):

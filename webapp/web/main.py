@@ -69,7 +69,7 @@ def login():
             session.permanent = False
             return redirect(_safe_next(request.args.get("next")))
         flash(_("Wrong username or password, or the user is deactivated."), "error")
-    status = 200 if request.method == "GET" or not form.errors else 400
+    status = 400 if request.method == "POST" and form.errors else 200
     return render_template("auth/login.html", form=form), status
 
 

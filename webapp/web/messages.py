@@ -128,6 +128,11 @@ FIXED_MESSAGES = {
         "The request contains a character that is not allowed"
     ),
     "must not contain NUL": _l("must not contain invisible control characters"),
+    "The request contains text that is not valid Unicode": _l(
+        "The request contains a character that is not allowed"
+    ),
+    "must be valid Unicode": _l("must be valid text"),
+    "The request body is nested too deeply": _l("The request is nested too deeply to be read"),
     "Your role (viewer) can read but not change data": _l(
         "Your role (viewer) can read but not change data"
     ),
@@ -162,6 +167,7 @@ PATTERNED_MESSAGES = [
         ),
         (r"must be at most (?P<amount>\d+\.\d\d)", _l("must be at most %(amount)s")),
         (r"must be between 1 and (?P<count>\d+)", _l("must be between 1 and %(count)s")),
+        (r"must nest at most (?P<count>\d+) levels", _l("must nest at most %(count)s levels")),
         (r"Service (?P<id>\d+) not found", _l("Service %(id)s does not exist")),
         (
             r"Service (?P<id>\d+) is (?P<status>\w+); only a CREATED service can be edited",

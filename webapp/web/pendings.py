@@ -133,8 +133,12 @@ def next_number():
 
 @bp.route("/<int:pending_id>/cancel", methods=["GET", "POST"])
 def cancel(pending_id: int):
-    if request.method == "GET":
-        return render_template("pendings/cancel.html", pending=pendings.get_pending(pending_id))
+    if request.method == "POST":
+        return _cancel(pending_id)
+    return render_template("pendings/cancel.html", pending=pendings.get_pending(pending_id))
+
+
+def _cancel(pending_id: int):
     try:
         pending = pendings.cancel_pending(actor(), pending_id)
     except Conflict as exc:

@@ -4,8 +4,11 @@ from datetime import date
 
 from flask import make_response, render_template, request
 
+from webapp.billing.ids import whole_number
 from webapp.billing.pagination import DEFAULT_LIMIT
-from webapp.models import MAX_ID
+
+# Where a request keeps the filters its list read (the WSGI environ lives exactly one request).
+LIST_FILTERS = "lote.list_filters"
 
 
 def render_page_or_fragment(page: str, fragment: str, **context):
@@ -18,23 +21,31 @@ def render_page_or_fragment(page: str, fragment: str, **context):
 
 
 class QueryArgs:
-    """Reads filters from the query string; a bad value is reported, never a 500."""
+    """Reads filters from the query string; a bad value is reported, never a 500. Each filter
+    read is noted for the page's links (``page_url_args``)."""
 
-    def __init__(self, args=None):
-        self.args = args if args is not None else request.args
+    def __init__(self):
+        self.args = request.args
         self.errors: dict[str, str] = {}
 
-    def int(self, name: str, minimum: int = 1) -> int | None:
+    def _raw(self, name: str) -> str:
         raw = self.args.get(name, "").strip()
+        if raw:
+            request.environ.setdefault(LIST_FILTERS, {})[name] = raw
+        return raw
+
+    def int(self, name: str, minimum: int = 1) -> int | None:
+        raw = self._raw(name)
         if not raw:
             return None
-        if not raw.isdigit() or int(raw) < minimum or int(raw) > MAX_ID:
+        number = whole_number(raw)
+        if number is None or number < minimum:
             self.errors[name] = "must be a positive whole number"
             return None
-        return int(raw)
+        return number
 
     def date(self, name: str) -> date | None:
-        raw = self.args.get(name, "").strip()
+        raw = self._raw(name)
         if not raw:
             return None
         try:
@@ -44,7 +55,7 @@ class QueryArgs:
             return None
 
     def choice(self, name: str, enum_cls):
-        raw = self.args.get(name, "").strip()
+        raw = self._raw(name)
         if not raw:
             return None
         try:
@@ -54,12 +65,15 @@ class QueryArgs:
             return None
 
     def text(self, name: str) -> str | None:
-        return self.args.get(name, "").strip() or None
+        return self._raw(name) or None
 
     def page(self) -> tuple[int, int]:
         return self.int("page") or 1, DEFAULT_LIMIT
 
 
-def page_url_args(exclude: str = "page") -> dict:
-    """The current query string without ``exclude``, for pagination and filter links."""
-    return {k: v for k, v in request.args.items() if k != exclude and v}
+def page_url_args(exclude: str | None = "page") -> dict:
+    """The filters of this page's list, but ``exclude``, for its pagination, filter and form
+    links: only the names the list read through QueryArgs, as typed. Never the raw query string:
+    url_for takes some keys for its own (``_external``, ``_anchor``, ``_scheme``, ``_method``,
+    ``endpoint``), so a crafted link could point elsewhere or fail."""
+    return {k: v for k, v in request.environ.get(LIST_FILTERS, {}).items() if k != exclude}

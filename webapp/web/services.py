@@ -18,20 +18,24 @@ from webapp.web.forms import (
     selected_ids,
 )
 from webapp.web.messages import domain_message
-from webapp.web.rendering import QueryArgs
+from webapp.web.rendering import QueryArgs, page_url_args
 
 bp = Blueprint("services", __name__)
 FIELDS = ("serviceDate", "customerId", "amount", "description")
 
 
-def _render_index(selection: FormState | None = None, status: int = 200):
-    args = QueryArgs()
-    filters = services.ServiceFilters(
+def _filters(args: QueryArgs) -> services.ServiceFilters:
+    return services.ServiceFilters(
         customer_id=args.int("customerId"),
         status=args.choice("status", ServiceStatus),
         date_from=args.date("dateFrom"),
         date_to=args.date("dateTo"),
     )
+
+
+def _render_index(selection: FormState | None = None, status: int = 200):
+    args = QueryArgs()
+    filters = _filters(args)
     page, limit = args.page()
     result, filter_form, listing_status = run_listing(
         args, services.list_services, filters, page, limit
@@ -70,7 +74,11 @@ def send_to_billing():
         ),
         "success",
     )
-    return redirect(url_for("services.index", **request.args))
+    # Back to the list the clerk was looking at: its filters and page, read as the list reads them.
+    args = QueryArgs()
+    _filters(args)
+    args.page()
+    return redirect(url_for("services.index", **page_url_args(exclude=None)))
 
 
 def _values_of(service) -> dict[str, str]:
@@ -93,9 +101,13 @@ def _typed_fields(form: FormState) -> dict:
 
 @bp.route("/new", methods=["GET", "POST"])
 def create():
-    if request.method == "GET":
-        form = FormState(values={"serviceDate": clock.today().isoformat()})
-        return render_template("services/form.html", form=form, service=None)
+    if request.method == "POST":
+        return _register()
+    form = FormState(values={"serviceDate": clock.today().isoformat()})
+    return render_template("services/form.html", form=form, service=None)
+
+
+def _register():
     form = FormState.from_request(*FIELDS)
     try:
         service = services.create_service(actor(), **_typed_fields(form))
@@ -118,10 +130,15 @@ def show(service_id: int):
 @bp.route("/<int:service_id>/edit", methods=["GET", "POST"])
 def edit(service_id: int):
     service = services.get_service(service_id)
-    if request.method == "GET":
-        return render_template(
-            "services/form.html", form=FormState(_values_of(service)), service=service
-        )
+    if request.method == "POST":
+        return _save(service)
+    return render_template(
+        "services/form.html", form=FormState(_values_of(service)), service=service
+    )
+
+
+def _save(service):
+    service_id = service.id
     form = FormState.from_request(*FIELDS)
     try:
         services.update_service(actor(), service_id, **_typed_fields(form))
@@ -136,9 +153,12 @@ def edit(service_id: int):
 
 @bp.route("/<int:service_id>/delete", methods=["GET", "POST"])
 def delete(service_id: int):
-    if request.method == "GET":
-        service = services.get_service(service_id)
-        return render_template("services/delete.html", service=service)
+    if request.method == "POST":
+        return _delete(service_id)
+    return render_template("services/delete.html", service=services.get_service(service_id))
+
+
+def _delete(service_id: int):
     try:
         services.delete_service(actor(), service_id)
     except Conflict as exc:

@@ -34,10 +34,14 @@ def index():
 
 @bp.route("/new", methods=["GET", "POST"])
 def create():
-    if request.method == "GET":
-        return render_template(
-            "users/form.html", form=FormState(values={"role": Role.CLERK.value}), roles=list(Role)
-        )
+    if request.method == "POST":
+        return _create_user()
+    return render_template(
+        "users/form.html", form=FormState(values={"role": Role.CLERK.value}), roles=list(Role)
+    )
+
+
+def _create_user():
     form = FormState.from_request("username", "role")
     try:
         user = users.create_user(
@@ -71,9 +75,9 @@ def change_role(user_id: int):
 
 @bp.route("/<int:user_id>/deactivate", methods=["GET", "POST"])
 def deactivate(user_id: int):
-    if request.method == "GET":
-        return render_template("users/deactivate.html", user=users.get_user(user_id))
-    return _set_active(user_id, active=False)
+    if request.method == "POST":
+        return _set_active(user_id, active=False)
+    return render_template("users/deactivate.html", user=users.get_user(user_id))
 
 
 @bp.post("/<int:user_id>/activate")
