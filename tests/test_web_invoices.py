@@ -70,7 +70,7 @@ def test_filters_by_customer_number_book_and_amount(clerk, factory):
 @pytest.mark.parametrize(
     "query, field, message",
     [
-        ("minAmount=abc", "minAmount", "must be an amount such as 1500.00"),
+        ("minAmount=abc", "minAmount", "must be an amount such as 1,500.50 or 1500.50"),
         ("minAmount=50&maxAmount=10", "maxAmount", "must be at least the minimum amount"),
         ("batchId=-3", "batchId", "must be a positive whole number"),
         ("dateTo=31/01/2026", "dateTo", "must be a date"),

@@ -12,7 +12,8 @@ from flask_babel import gettext as _
 
 from webapp.billing import audit, clock, invoices, services
 from webapp.billing.money import as_text, parse_amount
-from webapp.web.forms import FormState, run_listing
+from webapp.web.forms import FormState, local_amount, run_listing
+from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs
 
 bp = Blueprint("invoices", __name__)
@@ -20,13 +21,17 @@ CSV_ROWS_PER_WRITE = 500
 
 
 def _amount(args: QueryArgs, name: str):
+    """An amount filter, typed the reader's way (``1.500,50`` in Spanish) and checked as money."""
     raw = args.text(name)
     if raw is None:
         return None
+    amount = local_amount(raw, args.errors, name)
+    if amount is None:
+        return None
     try:
-        return parse_amount(raw)
+        return parse_amount(amount)
     except ValueError as exc:
-        args.errors[name] = str(exc)
+        args.errors[name] = domain_message(str(exc))
         return None
 
 
