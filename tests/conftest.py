@@ -224,7 +224,8 @@ def token(client, users):
 class Factory:
     """Builds billing records through the domain, so they obey every rule."""
 
-    def service(self, amount="1500.00", customer_id=1001, days_ago=3, description="Flete"):
+    # Services are dated before the issue-date window, so a batch may be issued on any day of it.
+    def service(self, amount="1500.00", customer_id=1001, days_ago=12, description="Flete"):
         from webapp.billing import clock, services
 
         return services.create_service(
@@ -249,7 +250,7 @@ class Factory:
         from webapp.extensions import db
         from webapp.models import Service, ServiceStatus, utcnow
 
-        now, service_date = utcnow(), clock.today()
+        now, service_date = utcnow(), clock.today() - timedelta(days=12)
         first_new = (db.session.scalar(select(func.max(Service.id))) or 0) + 1
         db.session.execute(
             insert(Service),

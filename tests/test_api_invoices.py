@@ -113,7 +113,7 @@ def test_invoice_carries_its_pending_service_and_batch(client, token, factory):
     assert invoice["serviceId"] == pending.service_id
     assert invoice["batchId"] == batch.id
     assert invoice["customerId"] == 4
-    assert invoice["serviceDate"] == (today() - timedelta(days=3)).isoformat()
+    assert invoice["serviceDate"] == (today() - timedelta(days=12)).isoformat()
     assert invoice["issueDate"] == today().isoformat()
     assert invoice["erpSyncId"] is None
     assert invoice["createdAt"].endswith("Z")

@@ -32,7 +32,7 @@ def test_list_pendings_shows_each_with_its_service(client, token, factory):
     assert item["batchId"] is None
     assert item["customerId"] == 55
     assert item["amount"] == "1210.00"
-    assert item["serviceDate"] == (today() - timedelta(days=3)).isoformat()
+    assert item["serviceDate"] == (today() - timedelta(days=12)).isoformat()
     assert item["service"]["id"] == pending.service_id
     assert item["service"]["status"] == "SENT_TO_BILL"
 

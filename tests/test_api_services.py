@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from tests.api_checks import MONEY, assert_envelope, fields_named, today
+from webapp.billing import services
 
 UTC_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
@@ -248,7 +249,8 @@ def test_list_services_filters_by_customer_status_and_date_range(client, token, 
     a_mid = factory.service(customer_id=1, days_ago=5)
     a_new = factory.service(customer_id=1, days_ago=1)
     b_mid = factory.service(customer_id=2, days_ago=5)
-    sent = factory.pendings(1, customer_id=1)[0].service_id  # service date 3 days ago
+    sent_service = factory.service(customer_id=1, days_ago=3)
+    sent = services.send_to_billing("tests", [sent_service.id])[0].service_id
     headers = token("viewer")
 
     def ids(query):

@@ -4,7 +4,14 @@ from decimal import Decimal
 
 import pytest
 
-from webapp.billing.money import MAX_AMOUNT, as_text, parse_amount, split_vat
+from webapp.billing.money import (
+    MAX_AMOUNT,
+    AmountFormatError,
+    as_text,
+    parse_amount,
+    parse_local_amount,
+    split_vat,
+)
 
 
 def half_up_net_cents(amount_cents: int) -> int:
@@ -132,3 +139,53 @@ def test_parse_amount_refusals_say_what_is_wrong(value, words):
 )
 def test_as_text_writes_money_with_two_decimals(amount, text):
     assert as_text(amount) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "amount"),
+    [
+        ("1500,50", "es_AR", "1500.50"),
+        ("1.500,50", "es_AR", "1500.50"),
+        ("1.500.000", "es_AR", "1500000"),
+        ("12,5", "es_AR", "12.5"),
+        ("1500.50", "en_US", "1500.50"),
+        ("1,500.50", "en_US", "1500.50"),
+        ("1,500,000", "en_US", "1500000"),
+        ("1500", "en_US", "1500"),
+    ],
+)
+def test_an_amount_typed_the_locales_way_keeps_its_magnitude(text, locale, amount):
+    assert parse_local_amount(text, locale) == Decimal(amount)
+
+
+@pytest.mark.parametrize("locale", ["es_AR", "en_US"])
+@pytest.mark.parametrize("text", ["1.500", "1,500"])
+def test_a_lone_separator_before_three_digits_is_refused_with_both_readings(text, locale):
+    with pytest.raises(AmountFormatError) as refused:
+        parse_local_amount(text, locale)
+    assert refused.value.readings == (Decimal("1500"), Decimal("1.500"))
+
+
+@pytest.mark.parametrize(
+    ("text", "locale", "reading"),
+    [
+        ("1500.50", "es_AR", "1500.50"),  # the English form on a Spanish page
+        ("1,500.50", "es_AR", "1500.50"),
+        ("1500,50", "en_US", "1500.50"),  # the defect: it was saved as 150050
+        ("1.500,50", "en_US", "1500.50"),
+        ("1.5", "es_AR", "1.5"),  # a group separator needs three digits after it
+    ],
+)
+def test_an_amount_in_the_other_locales_form_is_refused_naming_what_it_would_be(
+    text, locale, reading
+):
+    with pytest.raises(AmountFormatError) as refused:
+        parse_local_amount(text, locale)
+    assert refused.value.readings == (Decimal(reading),)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1e3", "1 500,50", "$ 1500", "١٥٠٠", "1,5,0", "."])
+def test_what_is_not_a_plain_number_is_refused_with_no_reading(text):
+    with pytest.raises(AmountFormatError) as refused:
+        parse_local_amount(text, "es_AR")
+    assert refused.value.readings == ()

@@ -384,18 +384,12 @@ class MonthTotalOut(CamelSchema):
     total_amount = Money()
 
 
-class CustomerBucketOut(CamelSchema):
-    customer_id = fields.Integer(attribute="key")
-    count = fields.Integer()
-    total_amount = Money()
-
-
 class InvoiceStatisticsOut(CamelSchema):
     total_invoices = fields.Integer()
     total_amount = Money()
     average_amount = fields.Function(lambda s: as_text(s.average_amount), metadata=MONEY_TEXT)
     by_month = fields.List(fields.Nested(MonthTotalOut))
-    by_customer = fields.List(fields.Nested(CustomerBucketOut))
+    by_customer = fields.List(fields.Nested(CustomerTotalOut))
 
 
 # ERP ----------------------------------------------------------------------------------------

@@ -148,6 +148,7 @@ def create_batch(
                 BillingPending.id.in_(chunk),
                 BillingPending.status == PendingStatus.PENDING,
                 BillingPending.batch_id.is_(None),
+                BillingPending.service_date <= issue_date,
             )
             .order_by(BillingPending.id)
             .with_for_update()
@@ -159,7 +160,7 @@ def create_batch(
             .execution_options(synchronize_session=False)
         ).rowcount
     if claimed != len(ids):
-        refused = _refused_pendings(ids, batch.id)
+        refused = _refused_pendings(ids, batch.id, issue_date)
         db.session.rollback()
         raise Conflict(
             f"{len(refused)} of {len(ids)} pendings cannot be batched; no batch was created",
@@ -170,15 +171,20 @@ def create_batch(
     return batch
 
 
-def _refused_pendings(ids: list[int], own_batch_id: int) -> list[dict]:
+def _refused_pendings(ids: list[int], own_batch_id: int, issue_date: date) -> list[dict]:
+    """Why each pending the batch could not claim was refused; a service cannot be invoiced
+    before it was rendered, so one dated after the issue date is refused too."""
     refused = []
     for chunk in chunked(ids):
         rows = {
             p.id: p
             for p in db.session.execute(
-                select(BillingPending.id, BillingPending.status, BillingPending.batch_id).where(
-                    BillingPending.id.in_(chunk)
-                )
+                select(
+                    BillingPending.id,
+                    BillingPending.status,
+                    BillingPending.batch_id,
+                    BillingPending.service_date,
+                ).where(BillingPending.id.in_(chunk))
             )
         }
         for pending_id in chunk:
@@ -187,6 +193,14 @@ def _refused_pendings(ids: list[int], own_batch_id: int) -> list[dict]:
                 refused.append({"id": pending_id, "reason": "does not exist"})
             elif row.status != PendingStatus.PENDING:
                 refused.append({"id": pending_id, "reason": f"is {row.status.value}, not PENDING"})
+            elif row.service_date > issue_date:
+                refused.append(
+                    {
+                        "id": pending_id,
+                        "reason": f"service date {row.service_date.isoformat()} is after the "
+                        f"issue date {issue_date.isoformat()}",
+                    }
+                )
             elif row.batch_id != own_batch_id:
                 refused.append({"id": pending_id, "reason": f"belongs to batch {row.batch_id}"})
     return refused

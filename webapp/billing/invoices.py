@@ -1,17 +1,39 @@
 """Invoice look-ups and statistics, aggregated in SQL."""
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import Select, delete, func, insert, select, text
 
+from webapp.billing.batches import invoice_number
 from webapp.billing.errors import InvalidInput, NotFound
 from webapp.billing.money import CENT
 from webapp.billing.pagination import Page, paginate_newest_first
+from webapp.billing.pendings import CustomerTotal, OtherCustomers, largest_customers
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
-from webapp.models import Invoice, InvoiceDailyTotal
+from webapp.models import Invoice, InvoiceDailyTotal, ReceiptBook
+
+# What a clerk types to find an invoice: its sequence number, with or without the leading zeros,
+# optionally after its receipt book (19, 00000019, A-0001-19, A-0001-00000019).
+INVOICE_NUMBER_SEARCH = re.compile(r"(?:(?P<book>[ABC]-\d{4,5})-)?(?P<sequence>\d{1,8})")
+
+
+def invoice_number_condition(text: str):
+    """The invoices a typed number names: with a receipt book, the one with that sequence number
+    in that book; a bare sequence number, the one with it in each book; anything else is taken
+    as a whole invoice number. Each is an equality on a unique index."""
+    text = text.strip().upper()
+    match = INVOICE_NUMBER_SEARCH.fullmatch(text)
+    if match is None:
+        return Invoice.invoice_number == text
+    sequence = int(match["sequence"])
+    if match["book"]:
+        return (Invoice.receipt_book == match["book"]) & (Invoice.sequence_number == sequence)
+    books = db.session.scalars(select(ReceiptBook.code)).all()
+    return Invoice.invoice_number.in_([invoice_number(book, sequence) for book in books])
 
 
 @dataclass
@@ -54,7 +76,7 @@ class InvoiceFilters:
         if self.customer_id is not None:
             query = query.where(source.customer_id == self.customer_id)
         if self.invoice_number:
-            query = query.where(Invoice.invoice_number == self.invoice_number.strip().upper())
+            query = query.where(invoice_number_condition(self.invoice_number))
         if self.receipt_book:
             query = query.where(source.receipt_book == self.receipt_book.strip().upper())
         if self.date_from is not None:
@@ -129,7 +151,11 @@ class InvoiceStatistics:
     total_amount: Decimal
     average_amount: Decimal
     by_month: list[Bucket] = field(default_factory=list)
-    by_customer: list[Bucket] = field(default_factory=list)
+    by_customer: list[CustomerTotal] = field(default_factory=list)
+
+    def largest(self, n: int) -> tuple[list[CustomerTotal], OtherCustomers | None]:
+        """The ``n`` customers invoiced the most, largest first, and the others added up."""
+        return largest_customers(self.by_customer, n)
 
 
 def invoice_statistics(filters: InvoiceFilters | None = None) -> InvoiceStatistics:
@@ -159,7 +185,7 @@ def invoice_statistics(filters: InvoiceFilters | None = None) -> InvoiceStatisti
     invoice_count = sum(b.count for b in by_month)
     total_amount = sum((b.total_amount for b in by_month), Decimal("0.00"))
     by_customer = [
-        Bucket(c, int(n), Decimal(t).quantize(CENT))
+        CustomerTotal(c, int(n), Decimal(t).quantize(CENT))
         for c, n, t in db.session.execute(
             filters.apply(select(source.customer_id, count, amount), source)
             .group_by(source.customer_id)

@@ -17,8 +17,10 @@ from sqlalchemy import Select, func, literal_column, select
 from webapp.billing.errors import InvalidInput
 from webapp.extensions import db
 
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
+# The page sizes the lists offer; the first is the default, the last the most a page holds.
+PAGE_SIZES = (20, 50, 100)
+DEFAULT_LIMIT = PAGE_SIZES[0]
+MAX_LIMIT = PAGE_SIZES[-1]
 
 
 @dataclass

@@ -98,16 +98,24 @@ class PendingSummary:
 
     def largest(self, n: int) -> tuple[list[CustomerTotal], OtherCustomers | None]:
         """The ``n`` customers owed the most, largest first, and the others added up."""
-        ranked = sorted(self.by_customer, key=lambda c: (-c.total_amount, c.customer_id))
-        rest = ranked[n:]
-        others = None
-        if rest:
-            others = OtherCustomers(
-                len(rest),
-                sum(c.count for c in rest),
-                sum((c.total_amount for c in rest), Decimal("0.00")),
-            )
-        return ranked[:n], others
+        return largest_customers(self.by_customer, n)
+
+
+def largest_customers(
+    by_customer: list[CustomerTotal], n: int
+) -> tuple[list[CustomerTotal], OtherCustomers | None]:
+    """The ``n`` customers with the largest amounts, largest first (ties by customer number),
+    and the others added up into one row, so a summary stays short whatever the customers."""
+    ranked = sorted(by_customer, key=lambda c: (-c.total_amount, c.customer_id))
+    rest = ranked[n:]
+    others = None
+    if rest:
+        others = OtherCustomers(
+            len(rest),
+            sum(c.count for c in rest),
+            sum((c.total_amount for c in rest), Decimal("0.00")),
+        )
+    return ranked[:n], others
 
 
 def summarize_pendings(filters: PendingFilters | None = None) -> PendingSummary:

@@ -3,13 +3,13 @@ billing all or nothing."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from flask import current_app
 from sqlalchemy import Select, insert, select, update
 
-from webapp.billing import audit, status_counts
+from webapp.billing import audit, clock, status_counts
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import chunked, unique_ids
 from webapp.billing.money import parse_amount
@@ -18,6 +18,19 @@ from webapp.extensions import db
 from webapp.models import MAX_ID, BillingPending, PendingStatus, Service, ServiceStatus, utcnow
 
 DESCRIPTION_MAX = 500
+# A service date outside these bounds is a typing slip (2099 for 2029), not a service: none is
+# older than the business, and none is booked more than a year ahead.
+EARLIEST_SERVICE_DATE = date(2000, 1, 1)
+SERVICE_DAYS_AHEAD = 365
+
+
+def service_date_problem(service_date: date) -> str | None:
+    """A service date lies between EARLIEST_SERVICE_DATE and SERVICE_DAYS_AHEAD days after today
+    (in the business time zone); the message names the range."""
+    latest = clock.today() + timedelta(days=SERVICE_DAYS_AHEAD)
+    if EARLIEST_SERVICE_DATE <= service_date <= latest:
+        return None
+    return f"must be between {EARLIEST_SERVICE_DATE.isoformat()} and {latest.isoformat()}"
 
 
 @dataclass
@@ -57,6 +70,8 @@ def _clean_fields(fields: dict) -> dict:
     if "service_date" in fields:
         if not isinstance(fields["service_date"], date):
             details.append({"field": "serviceDate", "message": "must be a date (YYYY-MM-DD)"})
+        elif problem := service_date_problem(fields["service_date"]):
+            details.append({"field": "serviceDate", "message": problem})
         else:
             clean["service_date"] = fields["service_date"]
     if "customer_id" in fields:

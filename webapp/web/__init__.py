@@ -32,6 +32,7 @@ def local_number(count: int | None) -> str:
 
 
 def register_web(app: Flask) -> None:
+    from webapp.billing.pagination import PAGE_SIZES
     from webapp.web import batches, erp, invoices, main, pendings, services, users
     from webapp.web.i18n import register_filters
     from webapp.web.messages import register_labels
@@ -43,6 +44,7 @@ def register_web(app: Flask) -> None:
     app.jinja_env.globals["main_navigation"] = main_navigation
     app.jinja_env.globals["Role"] = Role
     app.jinja_env.globals["page_url_args"] = page_url_args
+    app.jinja_env.globals["PAGE_SIZES"] = PAGE_SIZES
     app.register_blueprint(main.bp)
     app.register_blueprint(services.bp, url_prefix="/services")
     app.register_blueprint(pendings.bp, url_prefix="/pendings")

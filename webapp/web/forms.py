@@ -7,11 +7,16 @@ twice."""
 
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from flask import request
+from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from webapp.billing.errors import DomainError
 from webapp.billing.ids import whole_number
+from webapp.billing.money import AmountFormatError, parse_local_amount
+from webapp.web.i18n import amount_text
 from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs
 
@@ -63,6 +68,46 @@ def date_or_raw(raw: str):
         return date.fromisoformat(raw)
     except ValueError:
         return raw
+
+
+# How a reading of an ambiguous or misspelt amount is shown: every decimal it has, at least two.
+READING_PATTERN = "#,##0.00##########"
+EXAMPLE_AMOUNT = Decimal("1500.50")
+
+
+def local_amount(raw: str, errors: dict, name: str) -> Decimal | None:
+    """The amount typed in the reader's locale (``parse_local_amount``), or None with the reason
+    in ``errors[name]``: what the text could mean, written the reader's way."""
+    try:
+        return parse_local_amount(raw, str(get_locale()))
+    except AmountFormatError as exc:
+        errors[name] = _amount_problem(exc)
+        return None
+
+
+def _amount_problem(exc: AmountFormatError) -> str:
+    if len(exc.readings) == 2:
+        first, second = exc.readings
+        return _(
+            "“%(text)s” could mean %(first)s or %(second)s: type %(first_typed)s or "
+            "%(second_typed)s",
+            text=exc.text,
+            first=amount_text(first),
+            second=amount_text(second, READING_PATTERN),
+            first_typed=amount_text(first, "0.##"),
+            second_typed=amount_text(second, "0.00##########"),
+        )
+    if exc.readings:
+        return _(
+            "“%(text)s” is not how amounts are written here: did you mean %(reading)s?",
+            text=exc.text,
+            reading=amount_text(exc.readings[0], READING_PATTERN),
+        )
+    return _(
+        "must be an amount such as %(grouped)s or %(plain)s",
+        grouped=amount_text(EXAMPLE_AMOUNT),
+        plain=amount_text(EXAMPLE_AMOUNT, "0.00"),
+    )
 
 
 def selected_ids(name: str = "ids") -> list:

@@ -29,7 +29,12 @@ def money(amount: Decimal | None) -> str:
     """``$ 1.500,00`` in Spanish, ``$ 1,500.00`` in English."""
     if amount is None:
         return ""
-    return "$ " + format_decimal(Decimal(amount), format=MONEY_PATTERN, locale=str(get_locale()))
+    return "$ " + amount_text(amount)
+
+
+def amount_text(amount: Decimal, pattern: str = MONEY_PATTERN) -> str:
+    """An amount as the clerk types it, without the currency: ``1.500,00``, ``1,500.00``."""
+    return format_decimal(Decimal(amount), format=pattern, locale=str(get_locale()))
 
 
 def local_date(value: date | None) -> str:
@@ -48,6 +53,7 @@ def local_datetime(value: datetime | None) -> str:
 
 def register_filters(app) -> None:
     app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["amount_text"] = amount_text
     app.jinja_env.filters["local_date"] = local_date
     app.jinja_env.filters["local_datetime"] = local_datetime
     app.jinja_env.globals["current_language"] = current_language

@@ -1,18 +1,25 @@
-"""Invoices: the filterable list, the printable invoice, statistics, and the CSV export of the
-filtered list."""
+"""Invoices: the filterable list, the printable invoice, statistics, and the exports of the
+filtered list (CSV in the reader's locale, and an Excel workbook with typed cells)."""
 
 import csv
 import io
 from datetime import date
 
 from babel.dates import format_date
+from babel.numbers import get_decimal_symbol
 from flask import Blueprint, Response, render_template, stream_with_context
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
 from webapp.billing import audit, clock, invoices, services
-from webapp.billing.money import as_text, parse_amount
-from webapp.web.forms import FormState, run_listing
+from webapp.billing.money import parse_amount
+from webapp.web.forms import FormState, local_amount, run_listing
+from webapp.web.i18n import amount_text, current_language, local_date
+from webapp.web.messages import domain_message
+from webapp.web.pendings import SUMMARY_CUSTOMERS
 from webapp.web.rendering import QueryArgs
 
 bp = Blueprint("invoices", __name__)
@@ -20,13 +27,17 @@ CSV_ROWS_PER_WRITE = 500
 
 
 def _amount(args: QueryArgs, name: str):
+    """An amount filter, typed the reader's way (``1.500,50`` in Spanish) and checked as money."""
     raw = args.text(name)
     if raw is None:
         return None
+    amount = local_amount(raw, args.errors, name)
+    if amount is None:
+        return None
     try:
-        return parse_amount(raw)
+        return parse_amount(amount)
     except ValueError as exc:
-        args.errors[name] = str(exc)
+        args.errors[name] = domain_message(str(exc))
         return None
 
 
@@ -71,67 +82,90 @@ def statistics():
     args = QueryArgs()
     filters = _filters(args)
     stats, filter_form, status = run_listing(args, invoices.invoice_statistics, filters)
-    return render_template("invoices/statistics.html", stats=stats, filters=filter_form), status
+    largest, others = stats.largest(SUMMARY_CUSTOMERS) if stats else ([], None)
+    page_html = render_template(
+        "invoices/statistics.html",
+        stats=stats,
+        filters=filter_form,
+        largest_customers=largest,
+        other_customers=others,
+    )
+    return page_html, status
 
 
-@bp.get("/export.csv")
-def export():
-    """The filtered list as CSV for spreadsheets: UTF-8 with a byte-order mark, amounts as plain
-    decimals (1500.00) and ISO dates, streamed so a long list never sits in memory."""
+# The exported columns, in order: header, invoice attribute, and kind (how a spreadsheet types it).
+EXPORT_COLUMNS = [
+    (_l("Invoice number"), "invoice_number", "text"),
+    (_l("Receipt book"), "receipt_book", "text"),
+    (_l("Issue date"), "issue_date", "date"),
+    (_l("CAE"), "cae", "text"),
+    (_l("CAE due date"), "cae_due_date", "date"),
+    (_l("Customer"), "customer_id", "number"),
+    (_l("Service"), "service_id", "number"),
+    (_l("Service date"), "service_date", "date"),
+    (_l("Net"), "net_amount", "money"),
+    (_l("IVA"), "vat_amount", "money"),
+    (_l("Total"), "amount", "money"),
+    (_l("Batch"), "batch_id", "number"),
+]
+# Spreadsheet cell formats: Excel shows them with the reader's own separators.
+XLSX_FORMATS = {"money": "#,##0.00", "number": "0", "text": "@"}
+XLSX_DATE_FORMATS = {"es": "dd/mm/yyyy", "en": "mm/dd/yyyy"}
+
+
+def _export_rows():
+    """The invoices the filters select, or the list page with its errors (and status) when a
+    filter is unreadable."""
     args = QueryArgs()
     filters = _filters(args)
     checked, filter_form, status = run_listing(args, filters.check)
     if status != 200:
-        return _render_index(checked, filter_form, status)
-    rows = invoices.iter_invoices(filters)
-    filename = f"{_('invoices')}-{clock.today().isoformat()}.csv"
+        return None, _render_index(checked, filter_form, status)
+    return invoices.iter_invoices(filters), None
+
+
+def _attachment(extension: str) -> dict:
+    filename = f"{_('invoices')}-{clock.today().isoformat()}.{extension}"
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+@bp.get("/export.csv")
+def export():
+    """The filtered list as CSV for the reader's spreadsheet: UTF-8 with a byte-order mark, and
+    where the locale writes decimals with a comma (Spanish), fields separated by semicolons;
+    amounts and dates written the reader's way. Streamed, so a long list never sits in memory."""
+    rows, refused = _export_rows()
+    if refused:
+        return refused
     return Response(
         stream_with_context(_csv_lines(rows)),
         content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers=_attachment("csv"),
     )
 
 
 def _csv_lines(rows):
+    locale = str(get_locale())
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    delimiter = ";" if get_decimal_symbol(locale) == "," else ","
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     buffer.write("\ufeff")
-    writer.writerow(
-        [
-            _("Invoice number"),
-            _("Receipt book"),
-            _("Issue date"),
-            _("CAE"),
-            _("CAE due date"),
-            _("Customer"),
-            _("Service"),
-            _("Service date"),
-            _("Net"),
-            _("IVA"),
-            _("Total"),
-            _("Batch"),
-        ]
-    )
+    writer.writerow([str(header) for header, _name, _kind in EXPORT_COLUMNS])
     for count, invoice in enumerate(rows, start=1):
         writer.writerow(
-            [
-                invoice.invoice_number,
-                invoice.receipt_book,
-                invoice.issue_date.isoformat(),
-                invoice.cae,
-                invoice.cae_due_date.isoformat(),
-                invoice.customer_id,
-                invoice.service_id,
-                invoice.service_date.isoformat(),
-                as_text(invoice.net_amount),
-                as_text(invoice.vat_amount),
-                as_text(invoice.amount),
-                invoice.batch_id,
-            ]
+            [_csv_value(getattr(invoice, name), kind) for _header, name, kind in EXPORT_COLUMNS]
         )
         if count % CSV_ROWS_PER_WRITE == 0:
             yield _drain(buffer)
     yield _drain(buffer)
+
+
+def _csv_value(value, kind: str):
+    if kind == "date":
+        return local_date(value)
+    if kind == "money":
+        return amount_text(value, "0.00")
+    return value
 
 
 def _drain(buffer: io.StringIO) -> str:
@@ -139,6 +173,34 @@ def _drain(buffer: io.StringIO) -> str:
     buffer.seek(0)
     buffer.truncate()
     return text
+
+
+@bp.get("/export.xlsx")
+def export_xlsx():
+    """The filtered list as an Excel workbook with typed cells: amounts are numbers with two
+    decimals, dates are dates, and the CAE and the invoice number are text, so the spreadsheet
+    never rounds a CAE into scientific notation. Rows are written as they are read."""
+    rows, refused = _export_rows()
+    if refused:
+        return refused
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(str(_("Invoices")))
+    sheet.append([str(header) for header, _name, _kind in EXPORT_COLUMNS])
+    formats = dict(XLSX_FORMATS, date=XLSX_DATE_FORMATS[current_language()])
+    for invoice in rows:
+        cells = []
+        for _header, name, kind in EXPORT_COLUMNS:
+            cell = WriteOnlyCell(sheet, value=getattr(invoice, name))
+            cell.number_format = formats[kind]
+            cells.append(cell)
+        sheet.append(cells)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return Response(
+        buffer.getvalue(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers=_attachment("xlsx"),
+    )
 
 
 @bp.app_template_filter("local_month")

@@ -189,6 +189,15 @@ PATTERNED_MESSAGES = [
             r"nothing was sent",
             _l("%(refused)s of %(count)s services cannot be sent to billing; nothing was sent"),
         ),
+        (
+            r"must be between (?P<from_date>\d{4}-\d\d-\d\d) and (?P<to_date>\d{4}-\d\d-\d\d)",
+            _l("must be between %(from_date)s and %(to_date)s"),
+        ),
+        (
+            r"service date (?P<service_date>[\d-]+) is after the issue date "
+            r"(?P<issue_date>[\d-]+)",
+            _l("its service date, %(service_date)s, is after the issue date, %(issue_date)s"),
+        ),
         (r"is (?P<status>\w+), not CREATED", _l("is %(status)s, not Created")),
         (r"is (?P<status>\w+), not PENDING", _l("is %(status)s, not Pending")),
         (r"belongs to batch (?P<batch>\d+)", _l("belongs to batch %(batch)s")),

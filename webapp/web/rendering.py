@@ -68,7 +68,8 @@ class QueryArgs:
         return self._raw(name) or None
 
     def page(self) -> tuple[int, int]:
-        return self.int("page") or 1, DEFAULT_LIMIT
+        """The page number and its size (``limit``); the domain refuses a size out of range."""
+        return self.int("page") or 1, self.int("limit") or DEFAULT_LIMIT
 
 
 def page_url_args(exclude: str | None = "page") -> dict:

@@ -14,9 +14,11 @@ from webapp.web.forms import (
     chosen_ids,
     date_or_raw,
     int_or_raw,
+    local_amount,
     run_listing,
     selected_ids,
 )
+from webapp.web.i18n import amount_text
 from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, page_url_args
 
@@ -85,16 +87,18 @@ def _values_of(service) -> dict[str, str]:
     return {
         "serviceDate": service.service_date.isoformat(),
         "customerId": str(service.customer_id),
-        "amount": str(service.amount),
+        "amount": amount_text(service.amount),
         "description": service.description,
     }
 
 
 def _typed_fields(form: FormState) -> dict:
+    """The form's fields for the domain. An amount the reader's locale cannot read is refused
+    here, with its own message, and reaches the domain as None so nothing is saved."""
     return {
         "service_date": date_or_raw(form.values["serviceDate"]),
         "customer_id": int_or_raw(form.values["customerId"]),
-        "amount": form.values["amount"],
+        "amount": local_amount(form.values["amount"], form.errors, "amount"),
         "description": form.values["description"],
     }
 
