@@ -11,6 +11,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import event, func, select
 
 from webapp.billing import clock
@@ -230,3 +231,19 @@ def test_of_four_cancels_of_one_pending_only_one_succeeds(app, token, factory):
         )
         == 1
     )
+
+
+def test_on_sqlite_a_read_does_not_wait_for_an_open_writer(app, token, factory):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    headers = token("clerk")
+    factory.service()
+    writer = sqlite3.connect(db.engine.url.database, isolation_level=None, timeout=0)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        listing = app.test_client().get("/api/services", headers=headers)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert listing.status_code == 200
+    assert listing.get_json()["total"] == 1

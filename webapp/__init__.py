@@ -107,7 +107,9 @@ def _on_pysqlite(conn) -> bool:
 
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
-    if _on_pysqlite(conn):
+    # An AUTOCOMMIT connection never commits, so it must never open a transaction.
+    autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    if _on_pysqlite(conn) and not autocommit:
         conn.info[_SQLITE_TRANSACTION] = "unopened"
 
 
