@@ -79,7 +79,7 @@ def _empty_tables(db) -> None:
     else:
         # The status counts go last: deleting the rows they count runs the triggers.
         tables.remove("status_counts")
-        for name in [*tables, "status_counts"]:
+        for name in [*tables, "status_counts", "sqlite_sequence"]:
             db.session.execute(text(f"DELETE FROM {name}"))
     db.session.commit()
 

@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from webapp.billing import audit, services
 from webapp.extensions import db
 from webapp.models import BillingPending, Invoice, PendingStatus, utcnow
 
@@ -55,3 +56,11 @@ def test_an_invoice_cannot_repeat_a_pending_a_number_or_a_cae(factory, change):
     db.session.execute(delete(Invoice).where(Invoice.invoice_number == "A-0001-00000099"))
     db.session.commit()
     assert refused(Invoice, {**fresh, **change(second)})
+
+
+def test_a_new_service_never_takes_the_id_and_history_of_a_deleted_one(factory):
+    deleted = factory.service().id
+    services.delete_service("tests", deleted)
+    created = factory.service().id
+    assert created != deleted
+    assert [e.action for e in audit.events_for("service", created)] == ["created"]

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Select, event
 from sqlalchemy.engine import Engine
 
 from webapp.config import DEFAULT_SECRET_KEY, Config
@@ -67,10 +67,6 @@ def _init_extensions(app: Flask) -> None:
         Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-            "connect_args": {"timeout": 30},
-        }
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
@@ -90,13 +86,62 @@ def _init_extensions(app: Flask) -> None:
     )
 
 
+# How long a SQLite writer waits for the write lock before giving up: long enough that writers
+# queue behind one another instead of failing with "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_SQLITE_TRANSACTION = "lote.sqlite_transaction"
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     if type(dbapi_connection).__module__.startswith("sqlite3"):
+        # pysqlite's own BEGIN comes only before the first write, after the reads that checked
+        # the rows; the events below open every transaction instead.
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
+
+
+def _on_pysqlite(conn) -> bool:
+    return conn.dialect.name == "sqlite" and conn.dialect.driver == "pysqlite"
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn):
+    # An AUTOCOMMIT connection never commits, so it must never open a transaction.
+    autocommit = conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+    if _on_pysqlite(conn) and not autocommit:
+        conn.info[_SQLITE_TRANSACTION] = "unopened"
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _sqlite_write_lock(conn, cursor, statement, parameters, context, executemany):
+    """On SQLite a transaction takes the write lock (BEGIN IMMEDIATE) before its first statement
+    that writes or locks rows (``with_for_update``, which SQLite itself ignores), so the check
+    that statement makes and the writes that follow hold together, as row locks make them on
+    PostgreSQL. Reads before it run each on its own, seeing the last commit, as every statement
+    does under PostgreSQL's READ COMMITTED: a transaction that only reads never takes the lock
+    nor waits for a writer."""
+    if conn.info.get(_SQLITE_TRANSACTION) == "unopened" and _takes_write_lock(statement, context):
+        conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+        conn.info[_SQLITE_TRANSACTION] = "immediate"
+
+
+def _takes_write_lock(statement: str, context) -> bool:
+    compiled = getattr(context, "compiled", None)
+    if isinstance(getattr(compiled, "statement", None), Select):
+        # SQLite renders no FOR UPDATE, so the intent is read from the statement itself.
+        return compiled.statement._for_update_arg is not None
+    return statement.lstrip()[:6].upper() not in ("SELECT", "PRAGMA")
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _sqlite_end(conn):
+    conn.info.pop(_SQLITE_TRANSACTION, None)
 
 
 def _register_blueprints(app: Flask) -> None:

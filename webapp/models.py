@@ -31,6 +31,9 @@ from webapp.extensions import db
 Money = Numeric(12, 2)
 # The largest value of an Integer column: ids and customer numbers above it cannot exist.
 MAX_ID = 2_147_483_647
+# Tables whose ids the audit trail names: SQLite must never hand a deleted row's id to a new
+# one, which would inherit the old row's history (PostgreSQL's sequences never reuse one).
+NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
 
 
 def utcnow() -> datetime:
@@ -89,6 +92,7 @@ class TimestampMixin:
 
 class User(UserMixin, db.Model):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -120,6 +124,7 @@ class Service(TimestampMixin, db.Model):
         Index("ix_services_status_id", "status", "id"),
         Index("ix_services_customer_id_id", "customer_id", "id"),
         Index("ix_services_service_date_id", "service_date", "id"),
+        NEVER_REUSED_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -165,6 +170,7 @@ class BillingPending(TimestampMixin, db.Model):
             postgresql_where=text("status = 'PENDING'"),
             sqlite_where=text("status = 'PENDING'"),
         ),
+        NEVER_REUSED_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -198,6 +204,7 @@ class BillingBatch(TimestampMixin, db.Model):
         Index("ix_billing_batches_status_id", "status", "id"),
         Index("ix_billing_batches_receipt_book_id", "receipt_book", "id"),
         Index("ix_billing_batches_issue_date_id", "issue_date", "id"),
+        NEVER_REUSED_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -240,6 +247,7 @@ class Invoice(db.Model):
         Index("ix_invoices_customer_id_id", "customer_id", "id"),
         Index("ix_invoices_issue_date_id", "issue_date", "id"),
         Index("ix_invoices_amount_id", "amount", "id"),
+        NEVER_REUSED_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -302,6 +310,7 @@ class ErpSync(TimestampMixin, db.Model):
     SENT or CONFIRMED sync that holds an invoice, which is what makes a second sync a 409."""
 
     __tablename__ = "erp_syncs"
+    __table_args__ = NEVER_REUSED_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sync_id: Mapped[str | None] = mapped_column(String(32), unique=True)

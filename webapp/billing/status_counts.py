@@ -9,8 +9,9 @@ from webapp.extensions import db
 from webapp.models import BillingPending, Service, StatusCount
 
 COUNTED = (Service, BillingPending)
-# Taken by the compaction, the recount and the TRUNCATE trigger (migration 0003), so that none
-# misses the rows another writes.
+COUNTED_TABLES = tuple(model.__tablename__ for model in COUNTED)
+# Taken by the compaction, the recount and the TRUNCATE trigger, so that none misses the rows
+# another writes.
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('status_counts'))"
 _FOLD_DELTAS = """
 WITH folded AS (DELETE FROM status_counts RETURNING table_name, status, delta)
@@ -70,3 +71,102 @@ def recount() -> None:
             )
         )
     db.session.commit()
+
+
+_POSTGRESQL_FUNCTION = """
+CREATE OR REPLACE FUNCTION count_statuses() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO status_counts (table_name, status, delta)
+        SELECT TG_TABLE_NAME, status, count(*) FROM new_rows GROUP BY status;
+    ELSIF TG_OP = 'DELETE' THEN
+        INSERT INTO status_counts (table_name, status, delta)
+        SELECT TG_TABLE_NAME, status, -count(*) FROM old_rows GROUP BY status;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO status_counts (table_name, status, delta)
+        SELECT TG_TABLE_NAME, status, sum(change)
+        FROM (SELECT status, 1 AS change FROM new_rows
+              UNION ALL
+              SELECT status, -1 FROM old_rows) AS changes
+        GROUP BY status
+        HAVING sum(change) <> 0;
+    ELSE
+        PERFORM pg_advisory_xact_lock(hashtext('status_counts'));
+        DELETE FROM status_counts WHERE table_name = TG_TABLE_NAME;
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+
+_POSTGRESQL_TRIGGERS = {
+    "insert": "AFTER INSERT ON {table} REFERENCING NEW TABLE AS new_rows",
+    "update": "AFTER UPDATE ON {table} REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "delete": "AFTER DELETE ON {table} REFERENCING OLD TABLE AS old_rows",
+    "truncate": "AFTER TRUNCATE ON {table}",
+}
+
+_SQLITE_ADD = """
+    INSERT INTO status_counts (table_name, status, delta)
+    SELECT '{table}', {row}.status, 0
+    WHERE NOT EXISTS (SELECT 1 FROM status_counts
+                      WHERE table_name = '{table}' AND status = {row}.status);
+    UPDATE status_counts SET delta = delta {sign} 1
+    WHERE id = (SELECT min(id) FROM status_counts
+                WHERE table_name = '{table}' AND status = {row}.status);
+"""
+
+_SQLITE_TRIGGERS = {
+    "insert": ("AFTER INSERT ON {table}", [("NEW", "+")]),
+    "update": (
+        "AFTER UPDATE OF status ON {table} WHEN OLD.status <> NEW.status",
+        [("OLD", "-"), ("NEW", "+")],
+    ),
+    "delete": ("AFTER DELETE ON {table}", [("OLD", "-")]),
+}
+
+
+def count_trigger_names(dialect: str, tables=COUNTED_TABLES) -> set[str]:
+    """The names of the triggers that keep the counts of ``tables``."""
+    events = _POSTGRESQL_TRIGGERS if dialect == "postgresql" else _SQLITE_TRIGGERS
+    return {f"{table}_count_{event}" for table in tables for event in events}
+
+
+def create_count_triggers(connection, tables=COUNTED_TABLES) -> None:
+    """Creates the triggers that keep the status counts of ``tables``, for the migrations: the one
+    that adds the counts, and every later one that rebuilds a counted table on SQLite, which
+    drops a table's triggers with it. On PostgreSQL each statement appends one delta row per
+    status it changed (inserts only, so concurrent writers never queue on a counter row) and a
+    TRUNCATE clears the table's counts; on SQLite, one writer at a time, each row adds to one
+    row per status."""
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
+        connection.exec_driver_sql(_POSTGRESQL_FUNCTION)
+    for table in tables:
+        if postgresql:
+            for event, when in _POSTGRESQL_TRIGGERS.items():
+                connection.exec_driver_sql(
+                    f"CREATE TRIGGER {table}_count_{event} {when.format(table=table)} "
+                    f"FOR EACH STATEMENT EXECUTE FUNCTION count_statuses()"
+                )
+        else:
+            for event, (when, changes) in _SQLITE_TRIGGERS.items():
+                body = "".join(
+                    _SQLITE_ADD.format(table=table, row=row, sign=sign) for row, sign in changes
+                )
+                connection.exec_driver_sql(
+                    f"CREATE TRIGGER {table}_count_{event} {when.format(table=table)} "
+                    f"BEGIN {body} END"
+                )
+
+
+def drop_count_triggers(connection) -> None:
+    """Drops every counting trigger, and on PostgreSQL the function they run."""
+    postgresql = connection.dialect.name == "postgresql"
+    for table in COUNTED_TABLES:
+        for name in sorted(count_trigger_names(connection.dialect.name, [table])):
+            connection.exec_driver_sql(
+                f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgresql else "")
+            )
+    if postgresql:
+        connection.exec_driver_sql("DROP FUNCTION IF EXISTS count_statuses()")
