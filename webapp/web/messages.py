@@ -8,12 +8,15 @@ other unchanged, so a new domain message is never lost, only untranslated until 
 
 import re
 from datetime import date
+from decimal import Decimal
 
 from flask import Flask
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from webapp.web import local_number
-from webapp.web.i18n import local_date
+from webapp.web.i18n import local_date, money
 
 STATUS_LABELS = {
     "CREATED": _l("Created"),
@@ -181,7 +184,10 @@ PATTERNED_MESSAGES = [
         (
             r"(?P<refused>\d+) of (?P<count>\d+) services cannot be sent to billing; "
             r"nothing was sent",
-            _l("%(refused)s of %(count)s services cannot be sent to billing; nothing was sent"),
+            (
+                "%(refused)s of %(count)s service cannot be sent to billing; nothing was sent",
+                "%(refused)s of %(count)s services cannot be sent to billing; nothing was sent",
+            ),
         ),
         (r"is (?P<status>\w+), not CREATED", _l("is %(status)s, not Created")),
         (r"is (?P<status>\w+), not PENDING", _l("is %(status)s, not Pending")),
@@ -219,7 +225,10 @@ PATTERNED_MESSAGES = [
         (r"Issue date (?P<problem>must .+)", _l("Issue date %(problem)s")),
         (
             r"(?P<refused>\d+) of (?P<count>\d+) pendings cannot be batched; no batch was created",
-            _l("%(refused)s of %(count)s pendings cannot be batched; no batch was created"),
+            (
+                "%(refused)s of %(count)s pending cannot be batched; no batch was created",
+                "%(refused)s of %(count)s pendings cannot be batched; no batch was created",
+            ),
         ),
         (r"Billing batch (?P<id>\d+) not found", _l("Batch %(id)s does not exist")),
         (
@@ -248,8 +257,17 @@ PATTERNED_MESSAGES = [
             _l("Batch %(id)s is %(status)s; only Processed batches can go to the ERP"),
         ),
         (
-            r"(?P<count>\d+) invoices were already sent to the ERP; nothing was sent",
-            _l("%(count)s invoices were already sent to the ERP; nothing was sent"),
+            r"(?P<count>\d+) invoices were already sent to the ERP \((?P<numbers>.+)\); "
+            r"nothing was sent",
+            _l("%(count)s invoices were already sent to the ERP (%(numbers)s); nothing was sent"),
+        ),
+        (
+            r"Invoice (?P<number>[\w-]+) was already sent to the ERP; nothing was sent",
+            _l("Invoice %(number)s was already sent to the ERP; nothing was sent"),
+        ),
+        (
+            r"Batch (?P<id>\d+) has no invoice left to send to the ERP",
+            _l("Batch %(id)s has no invoice left to send to the ERP"),
         ),
         (r"ERP sync (?P<id>[\w-]+) not found", _l("ERP delivery %(id)s does not exist")),
         (
@@ -268,6 +286,8 @@ def _present(name: str, value: str) -> str:
         return str(STATUS_LABELS.get(value, value))
     if name in ("count", "refused", "limit"):
         return local_number(int(value))
+    if name == "amount":
+        return money(Decimal(value))
     if name.endswith("date"):
         try:
             return local_date(date.fromisoformat(value))
@@ -275,6 +295,11 @@ def _present(name: str, value: str) -> str:
             return value
     if name in ("problem", "reason"):
         return domain_message(value)
+    if name == "numbers":
+        named, _and, more = value.rpartition(" and ")
+        if _and and more.endswith(" more") and more.removesuffix(" more").isdigit():
+            hidden = local_number(int(more.removesuffix(" more")))
+            return _("%(numbers)s and %(count)s more", numbers=named, count=hidden)
     return value
 
 
@@ -289,6 +314,8 @@ def domain_message(message: str | None) -> str:
         match = pattern.fullmatch(message)
         if match:
             parts = {name: _present(name, value) for name, value in match.groupdict().items()}
+            if isinstance(template, tuple):  # singular and plural, chosen by the count
+                return ngettext(*template, int(match["count"]), **parts)
             return str(template) % parts
     return message
 

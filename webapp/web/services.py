@@ -11,9 +11,10 @@ from webapp.models import ServiceStatus
 from webapp.web import local_number
 from webapp.web.forms import (
     FormState,
-    chosen_ids,
     date_or_raw,
     int_or_raw,
+    refusal_banner,
+    refuse_viewers,
     run_listing,
     selected_ids,
 )
@@ -24,7 +25,8 @@ bp = Blueprint("services", __name__)
 FIELDS = ("serviceDate", "customerId", "amount", "description")
 
 
-def _render_index(selection: FormState | None = None, status: int = 200):
+@bp.get("/")
+def index():
     args = QueryArgs()
     filters = services.ServiceFilters(
         customer_id=args.int("customerId"),
@@ -36,22 +38,13 @@ def _render_index(selection: FormState | None = None, status: int = 200):
     result, filter_form, listing_status = run_listing(
         args, services.list_services, filters, page, limit
     )
-    selection = selection or FormState()
-    chosen = chosen_ids()
     page_html = render_template(
         "services/index.html",
         result=result,
         filters=filter_form,
         statuses=list(ServiceStatus),
-        selection=selection,
-        chosen=chosen,
     )
-    return page_html, status if status != 200 else listing_status
-
-
-@bp.get("/")
-def index():
-    return _render_index()
+    return page_html, listing_status
 
 
 @bp.post("/send-to-billing")
@@ -60,7 +53,9 @@ def send_to_billing():
     try:
         pendings = services.send_to_billing(actor(), ids)
     except (InvalidInput, Conflict) as exc:
-        return _render_index(FormState().fail(exc), exc.status_code)
+        # Post/Redirect/Get: the refusal is shown on the list, at the list's own address.
+        flash(refusal_banner(exc), "error")
+        return redirect(url_for("services.index", **request.args))
     flash(
         ngettext(
             "%(count)s service sent to billing. Group it into a batch on the Pendings page.",
@@ -93,6 +88,7 @@ def _typed_fields(form: FormState) -> dict:
 
 @bp.route("/new", methods=["GET", "POST"])
 def create():
+    refuse_viewers()
     if request.method == "GET":
         form = FormState(values={"serviceDate": clock.today().isoformat()})
         return render_template("services/form.html", form=form, service=None)
@@ -110,14 +106,28 @@ def create():
 @bp.get("/<int:service_id>")
 def show(service_id: int):
     service = services.get_service(service_id)
+    try:
+        services.refuse_unless_deletable(service)
+        deletable = True
+    except Conflict:
+        deletable = False
     return render_template(
-        "services/show.html", service=service, events=audit.events_for("service", service_id)
+        "services/show.html",
+        service=service,
+        deletable=deletable,
+        events=audit.events_for("service", service_id),
     )
 
 
 @bp.route("/<int:service_id>/edit", methods=["GET", "POST"])
 def edit(service_id: int):
+    refuse_viewers()
     service = services.get_service(service_id)
+    try:
+        services.refuse_unless_editable(service, "edited")
+    except Conflict as exc:
+        flash(domain_message(exc.message), "error")
+        return redirect(url_for("services.show", service_id=service_id))
     if request.method == "GET":
         return render_template(
             "services/form.html", form=FormState(_values_of(service)), service=service
@@ -136,8 +146,14 @@ def edit(service_id: int):
 
 @bp.route("/<int:service_id>/delete", methods=["GET", "POST"])
 def delete(service_id: int):
+    refuse_viewers()
     if request.method == "GET":
         service = services.get_service(service_id)
+        try:
+            services.refuse_unless_deletable(service)
+        except Conflict as exc:
+            flash(domain_message(exc.message), "error")
+            return redirect(url_for("services.show", service_id=service_id))
         return render_template("services/delete.html", service=service)
     try:
         services.delete_service(actor(), service_id)
