@@ -46,6 +46,9 @@ class FormState:
                 self.refused.append(
                     {"id": detail["id"], "reason": domain_message(detail.get("reason"))}
                 )
+        if any(error in self.message for error in self.errors.values()):
+            # The domain's message repeats a field's error, which is shown next to the field.
+            self.message = _("Correct the marked fields.")
         return self
 
     @property
