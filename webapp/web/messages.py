@@ -184,9 +184,11 @@ PATTERNED_MESSAGES = [
         (
             r"(?P<refused>\d+) of (?P<count>\d+) services cannot be sent to billing; "
             r"nothing was sent",
-            (
+            lambda n, **parts: ngettext(
                 "%(refused)s of %(count)s service cannot be sent to billing; nothing was sent",
                 "%(refused)s of %(count)s services cannot be sent to billing; nothing was sent",
+                n,
+                **parts,
             ),
         ),
         (r"is (?P<status>\w+), not CREATED", _l("is %(status)s, not Created")),
@@ -225,9 +227,11 @@ PATTERNED_MESSAGES = [
         (r"Issue date (?P<problem>must .+)", _l("Issue date %(problem)s")),
         (
             r"(?P<refused>\d+) of (?P<count>\d+) pendings cannot be batched; no batch was created",
-            (
+            lambda n, **parts: ngettext(
                 "%(refused)s of %(count)s pending cannot be batched; no batch was created",
                 "%(refused)s of %(count)s pendings cannot be batched; no batch was created",
+                n,
+                **parts,
             ),
         ),
         (r"Billing batch (?P<id>\d+) not found", _l("Batch %(id)s does not exist")),
@@ -314,8 +318,8 @@ def domain_message(message: str | None) -> str:
         match = pattern.fullmatch(message)
         if match:
             parts = {name: _present(name, value) for name, value in match.groupdict().items()}
-            if isinstance(template, tuple):  # singular and plural, chosen by the count
-                return ngettext(*template, int(match["count"]), **parts)
+            if callable(template):  # worded in the singular or the plural by the count
+                return template(int(match["count"]), **parts)
             return str(template) % parts
     return message
 

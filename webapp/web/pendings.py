@@ -3,6 +3,7 @@ selected pendings (or every available one matching the filters), and cancelling.
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from webapp.auth import actor
 from webapp.billing import batches, clock, pendings
@@ -108,8 +109,10 @@ def create_batch():
             form.message = _("No pending that matches the filters is free for a new batch.")
         return _render_index(form, exc.status_code)
     flash(
-        _(
+        ngettext(
+            "Batch %(id)s created with %(count)s pending; it is being invoiced now.",
             "Batch %(id)s created with %(count)s pendings; it is being invoiced now.",
+            batch.pending_count,
             id=batch.id,
             count=local_number(batch.pending_count),
         ),
