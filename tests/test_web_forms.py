@@ -33,3 +33,11 @@ def test_a_banner_that_adds_to_the_field_errors_is_kept(clerk, factory):
     html = response.get_data(as_text=True)
     assert "<p>The receipt book is not valid</p>" in html
     assert 'id="b-receiptBook-error">must look like A-0001' in html
+
+
+def test_a_viewer_is_not_offered_the_cancel_form_of_a_pending(client, auth, factory):
+    pending = factory.pendings(1)[0]
+    auth.login("viewer")
+    response = client.get(f"/pendings/{pending.id}/cancel")
+    assert response.status_code == 403
+    assert "<form" not in response.get_data(as_text=True).split("<main", 1)[1]

@@ -10,7 +10,14 @@ from webapp.billing import batches, clock, pendings
 from webapp.billing.errors import Conflict, InvalidInput, TooLarge
 from webapp.models import PendingStatus
 from webapp.web import local_number
-from webapp.web.forms import FormState, chosen_ids, date_or_raw, run_listing, selected_ids
+from webapp.web.forms import (
+    FormState,
+    chosen_ids,
+    date_or_raw,
+    refuse_viewers,
+    run_listing,
+    selected_ids,
+)
 from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
@@ -136,6 +143,7 @@ def next_number():
 
 @bp.route("/<int:pending_id>/cancel", methods=["GET", "POST"])
 def cancel(pending_id: int):
+    refuse_viewers()
     if request.method == "GET":
         return render_template("pendings/cancel.html", pending=pendings.get_pending(pending_id))
     try:
