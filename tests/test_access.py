@@ -2,6 +2,7 @@
 read but never change data."""
 
 from tests.web_checks import concrete_routes as concrete_rules
+from webapp.auth import API_PAGES
 
 PUBLIC = {"web.login", "web.health", "web.set_language", "api.login", "static"}
 
@@ -19,7 +20,7 @@ def test_every_private_route_refuses_anonymous_callers(app, client):
         if endpoint in PUBLIC:
             continue
         response = client.open(url, method=method)
-        if url.startswith("/api/"):
+        if url.startswith("/api/") and endpoint not in API_PAGES:
             assert response.status_code == 401, (method, url, response.status_code)
             assert response.get_json()["statusCode"] == 401
         else:
@@ -27,6 +28,19 @@ def test_every_private_route_refuses_anonymous_callers(app, client):
             assert "/login" in response.headers["Location"]
         checked += 1
     assert checked > 40
+
+
+def test_the_api_docs_send_a_signed_out_browser_to_the_sign_in_page(client, auth):
+    response = client.get("/api/docs")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=/api/docs"
+    auth.login("viewer")
+    assert client.get("/api/docs").status_code == 200
+
+
+def test_every_page_links_to_the_api_docs(clerk):
+    for path in ("/", "/services/", "/erp/"):
+        assert 'href="/api/docs"' in clerk.get(path).get_data(as_text=True), path
 
 
 def test_public_routes_answer_without_credentials(client):

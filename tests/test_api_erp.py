@@ -216,6 +216,10 @@ def test_an_invoice_is_sent_to_the_erp_once(client, token, batch_id):
     payload = assert_envelope(overlapping, 409)
     assert sorted(d["id"] for d in payload["details"]) == ids[:2]
     assert all(sync_id in d["reason"] for d in payload["details"])
+    numbers = [d["invoiceNumber"] for d in sorted(payload["details"], key=lambda d: d["id"])]
+    assert payload["message"] == (
+        f"2 invoices were already sent to the ERP ({', '.join(numbers)}); nothing was sent"
+    )
     assert history(client, headers)["total"] == 1
     rest = client.post("/api/erp-sync/invoices", json={"invoiceIds": ids[2:]}, headers=headers)
     assert rest.status_code == 201

@@ -106,15 +106,82 @@ def test_a_long_delivery_shows_its_first_documents_and_offers_the_payload_as_a_f
     assert f'href="/erp/{record.sync_id}/payload.json"' in html
 
 
-def test_the_same_invoices_are_not_sent_twice(clerk, factory):
+def flashes(html: str) -> list[str]:
+    return re.findall(r'<p class="flash flash-\w+">(.*?)</p>', html)
+
+
+def test_sending_a_batch_already_sent_is_one_banner_without_internal_ids(clerk, factory):
     batch = factory.batch()
-    clerk.post("/erp/send", data={"batchId": batch.id})
+    clerk.post("/erp/send", data={"batchId": batch.id}, follow_redirects=True)
     response = clerk.post("/erp/send", data={"batchId": batch.id})
     assert response.headers["Location"].endswith(f"/erp/preview?batchId={batch.id}")
     html = clerk.get(response.headers["Location"]).get_data(as_text=True)
-    assert "3 invoices were already sent to the ERP; nothing was sent" in html
-    assert "already sent in SYNC-" in html
+    assert flashes(html) == [f"Batch {batch.id} has no invoice left to send to the ERP"]
     assert len(syncs()) == 1
+
+
+def test_the_preview_of_a_sent_batch_says_where_its_invoices_went_and_offers_no_send(
+    clerk, factory
+):
+    batch = factory.batch()
+    clerk.post("/erp/send", data={"batchId": batch.id})
+    [record] = syncs()
+    clerk.post(f"/erp/{record.sync_id}/confirm")
+    html = clerk.get(f"/erp/preview?batchId={batch.id}").get_data(as_text=True)
+    assert "Every invoice of this batch was sent to the ERP" in html
+    assert re.search(
+        rf'3 invoices in <a href="/erp/{record.sync_id}">{record.sync_id}</a> '
+        r'<span class="badge badge-confirmed">Confirmed</span>',
+        html,
+    )
+    assert "/erp/send" not in html and "Send 3 invoices" not in html
+    assert "Cuentas por Cobrar" not in html
+
+
+def test_a_partly_sent_batch_previews_and_sends_only_the_invoices_left(clerk, factory):
+    from webapp.billing import erp
+    from webapp.models import Invoice
+
+    batch = factory.batch()
+    first = db.session.scalar(db.select(Invoice).where(Invoice.batch_id == batch.id).limit(1))
+    early = erp.sync("tests", erp.SimulatedErp(failure_rate=0), invoice_ids=[first.id])
+    html = clerk.get(f"/erp/preview?batchId={batch.id}").get_data(as_text=True)
+    assert f'1 invoice in <a href="/erp/{early.sync_id}">' in html
+    assert "2 invoices are left to send; only they are shown and sent below." in html
+    assert "Send 2 invoices to the ERP" in html
+    assert first.invoice_number not in html.split("Already sent to the ERP")[1]
+    response = clerk.post("/erp/send", data={"batchId": batch.id}, follow_redirects=True)
+    assert "Sent 2 invoices to the ERP as" in response.get_data(as_text=True)
+    assert [s.invoice_count for s in syncs()] == [1, 2]
+
+
+def test_one_invoice_sent_is_worded_in_the_singular(clerk, factory):
+    batch = factory.batch(pendings=factory.pendings(1))
+    response = clerk.post("/erp/send", data={"batchId": batch.id}, follow_redirects=True)
+    [record] = syncs()
+    assert flashes(response.get_data(as_text=True)) == [
+        f"Sent 1 invoice to the ERP as {record.sync_id}. Confirm it once the ERP acknowledges it."
+    ]
+
+
+def test_the_batch_picker_offers_only_batches_with_invoices_left_and_says_what_was_sent(
+    clerk, factory
+):
+    from webapp.billing import erp
+    from webapp.models import Invoice
+
+    done = factory.batch(pendings=factory.pendings(1))
+    partly = factory.batch(pendings=factory.pendings(2), receipt_book="B-0001")
+    untouched = factory.batch(pendings=factory.pendings(1), receipt_book="C-0001")
+    clerk.post("/erp/send", data={"batchId": done.id})
+    one = db.session.scalar(db.select(Invoice.id).where(Invoice.batch_id == partly.id).limit(1))
+    erp.sync("tests", erp.SimulatedErp(failure_rate=0), invoice_ids=[one])
+    html = clerk.get("/erp/").get_data(as_text=True)
+    offered = re.findall(r'<option value="(\d+)">([^<]*)</option>', html)
+    assert [int(batch_id) for batch_id, _ in offered] == [untouched.id, partly.id]
+    assert offered[0][1].endswith("nothing sent yet")
+    assert offered[1][1].endswith("1 of 2 invoices already sent")
+    assert f'href="/erp/preview?batchId={done.id}"' not in html
 
 
 def test_an_erp_failure_is_recorded_and_the_batch_can_be_sent_again(clerk, factory, failing_erp):
@@ -193,10 +260,10 @@ def test_a_viewer_previews_but_cannot_send_or_confirm(client, auth, factory):
     batch = factory.batch()
     from webapp.billing import erp
 
-    record = erp.sync("tests", erp.SimulatedErp(failure_rate=0), batch_id=batch.id)
     auth.login("viewer")
     preview = client.get(f"/erp/preview?batchId={batch.id}").get_data(as_text=True)
     assert "Cuentas por Cobrar" in preview and "/erp/send" not in preview
+    record = erp.sync("tests", erp.SimulatedErp(failure_rate=0), batch_id=batch.id)
     detail = client.get(f"/erp/{record.sync_id}").get_data(as_text=True)
     assert "/confirm" not in detail
     assert client.post("/erp/send", data={"batchId": batch.id}).status_code == 403

@@ -56,11 +56,13 @@ def everything(factory, app):
     failed = factory.batch(pendings=factory.pendings(1), receipt_book="B-0001")
     app.extensions["lote.cae"].failure_rate = 0.0
     record = erp.sync("tests", erp.SimulatedErp(failure_rate=0), batch_id=processed.id)
+    unsent = factory.batch(pendings=factory.pendings(1), receipt_book="C-0001")
     invoice_id = db.session.scalar(db.select(db.func.min(Invoice.id)))
     return {
         "service": db.session.scalar(db.select(db.func.min(Service.id))),
         "processed": processed.id,
         "failed": failed.id,
+        "unsent": unsent.id,
         "sync": record.sync_id,
         "invoice": invoice_id,
     }
@@ -80,6 +82,7 @@ def pages(ids: dict) -> list[str]:
         "/invoices/statistics",
         "/erp/",
         f"/erp/preview?batchId={ids['processed']}",
+        f"/erp/preview?batchId={ids['unsent']}",
         f"/erp/{ids['sync']}",
     ]
 

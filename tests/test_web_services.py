@@ -264,25 +264,32 @@ def test_sending_the_selected_services_to_billing(clerk, factory):
     assert "2 services sent to billing." in flash
 
 
-def test_sending_refuses_all_when_one_cannot_go_and_lists_why(clerk, factory):
+def test_sending_refuses_all_when_one_cannot_go_and_lists_why_on_the_list(clerk, factory):
     sent = factory.pendings(1)[0].service_id
     fresh = factory.service()
-    response = clerk.post("/services/send-to-billing", data={"ids": [fresh.id, sent]})
-    html = response.get_data(as_text=True)
-    assert response.status_code == 409
-    assert "1 of 2 services cannot be sent to billing; nothing was sent" in html
-    assert f"<strong>#{sent}</strong> is Sent to billing, not Created" in html
-    assert re.search(rf'name="ids" value="{fresh.id}"[^>]*checked', html)
+    response = clerk.post(
+        "/services/send-to-billing?status=CREATED", data={"ids": [fresh.id, sent]}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/services/?status=CREATED")
+    html = clerk.get(response.headers["Location"]).get_data(as_text=True)
+    [banner] = re.findall(r'<p class="flash flash-error">(.*?)</p>', html)
+    assert banner == (
+        f"1 of 2 services cannot be sent to billing; nothing was sent: "
+        f"#{sent} is Sent to billing, not Created."
+    )
     db.session.expire_all()
     assert db.session.get(Service, fresh.id).status == ServiceStatus.CREATED
     assert db.session.scalar(db.select(db.func.count()).select_from(BillingPending)) == 1
 
 
-def test_sending_nothing_says_to_select_rows(clerk, factory):
+def test_sending_nothing_redirects_to_the_list_saying_to_select_rows(clerk, factory):
     factory.service()
-    response = clerk.post("/services/send-to-billing", data={})
-    assert response.status_code == 400
-    assert "Nothing was selected" in response.get_data(as_text=True)
+    response = clerk.post("/services/send-to-billing?customerId=1001", data={})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/services/?customerId=1001")
+    html = clerk.get(response.headers["Location"]).get_data(as_text=True)
+    assert '<p class="flash flash-error">Nothing was selected</p>' in html
 
 
 def test_only_created_services_offer_a_checkbox(clerk, factory):
@@ -308,6 +315,42 @@ def test_a_viewer_sees_the_list_without_any_control_that_changes_data(client, au
     assert f"/services/{service.id}/delete" not in html
     detail = client.get(f"/services/{service.id}").get_data(as_text=True)
     assert "/edit" not in detail and "/delete" not in detail
+
+
+def test_a_viewer_is_not_offered_the_forms_it_cannot_submit(client, auth, factory):
+    service = factory.service()
+    auth.login("viewer")
+    for path in ("/services/new", f"/services/{service.id}/edit", f"/services/{service.id}/delete"):
+        response = client.get(path)
+        assert response.status_code == 403, path
+        assert '<form method="post" class="card form"' not in response.get_data(as_text=True)
+
+
+def test_a_service_already_sent_to_billing_offers_no_edit_or_delete_form(clerk, factory):
+    service_id = factory.pendings(1)[0].service_id
+    for path, verb in (("edit", "edited"), ("delete", "deleted")):
+        response = clerk.get(f"/services/{service_id}/{path}")
+        assert response.status_code == 302
+        assert response.headers["Location"].endswith(f"/services/{service_id}")
+        html = clerk.get(response.headers["Location"]).get_data(as_text=True)
+        assert f"only a service still Created can be {verb}" in html
+        assert f"/services/{service_id}/edit" not in html
+        assert f"/services/{service_id}/delete" not in html
+
+
+def test_a_service_with_billing_history_offers_edit_but_no_delete(clerk, factory):
+    from webapp.billing import pendings
+
+    pending = factory.pendings(1)[0]
+    pendings.cancel_pending("tests", pending.id)
+    html = clerk.get(f"/services/{pending.service_id}").get_data(as_text=True)
+    assert f"/services/{pending.service_id}/edit" in html
+    assert f"/services/{pending.service_id}/delete" not in html
+    response = clerk.get(f"/services/{pending.service_id}/delete")
+    assert response.status_code == 302
+    assert "kept for the audit trail" in clerk.get(response.headers["Location"]).get_data(
+        as_text=True
+    )
 
 
 def test_a_viewer_cannot_create_edit_delete_or_send(client, auth, factory):

@@ -75,9 +75,16 @@ def _init_extensions(app: Flask) -> None:
     htmx.init_app(app)
     limiter.init_app(app)
 
-    from webapp.web.i18n import select_locale
+    from webapp.web.i18n import missing_catalogs, select_locale
 
     babel.init_app(app, locale_selector=select_locale)
+    app.extensions["lote.missing_catalogs"] = missing_catalogs(app)
+    if app.extensions["lote.missing_catalogs"]:
+        app.logger.warning(
+            "Translation catalogs not compiled for %s: those pages show English words. "
+            "Run: pybabel compile -d webapp/translations",
+            ", ".join(app.extensions["lote.missing_catalogs"]),
+        )
     app.extensions["lote.cae"] = SimulatedCaeAuthority(
         latency_ms=app.config["CAE_LATENCY_MS"], failure_rate=app.config["CAE_FAILURE_RATE"]
     )

@@ -15,6 +15,8 @@ PUBLIC_ENDPOINTS = {"static", "web.login", "web.health", "web.set_language", "ap
 # POSTs a viewer may make: they change nothing but the viewer's own session, or only read.
 VIEWER_POSTS = {"web.logout", "web.set_language", "api.preview"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Pages served under /api/ for people in a browser: signed out, they go to the sign-in page.
+API_PAGES = {"api_docs"}
 
 
 class Unauthorized(DomainError):
@@ -73,7 +75,7 @@ def check_access():
     endpoint = request.endpoint
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS:
         return None
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") and endpoint not in API_PAGES:
         user = api_user()
     elif current_user.is_authenticated:
         user = current_user._get_current_object()

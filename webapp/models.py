@@ -136,6 +136,12 @@ class Service(TimestampMixin, db.Model):
         _enum(ServiceStatus), default=ServiceStatus.CREATED
     )
 
+    @property
+    def editable(self) -> bool:
+        """Only a CREATED service may be edited or deleted: once sent to billing it is the
+        pending's (and then the invoice's) source."""
+        return self.status == ServiceStatus.CREATED
+
 
 class BillingPending(TimestampMixin, db.Model):
     """A service waiting to be invoiced. Customer, date and amount are copied from the service

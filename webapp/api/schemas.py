@@ -445,6 +445,7 @@ class ErpHistoryQuery(PageQuery):
 class ErrorDetailOut(Schema):
     field = fields.String()
     id = fields.Integer()
+    invoiceNumber = fields.String()  # noqa: N815 - the wire name
     reason = fields.String()
     message = fields.String()
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 
 from webapp.billing import audit
 from webapp.billing.batches import get_batch
@@ -18,6 +18,7 @@ from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
 from webapp.models import (
     BatchStatus,
+    BillingBatch,
     ErpSync,
     Invoice,
     SyncStatus,
@@ -29,6 +30,7 @@ RECEIVABLES = ("1.1.3.01", "Cuentas por Cobrar")
 SERVICE_SALES = ("4.1.1.01", "Ventas de Servicios")
 VAT_PAYABLE = ("2.1.5.01", "IVA Débito Fiscal")
 MAX_INVOICES_PER_SYNC = 10_000
+INVOICES_NAMED = 5
 
 
 class ErpUnavailable(Exception):
@@ -105,7 +107,9 @@ def _summary(documents: list[dict]) -> dict:
     }
 
 
-def _load_invoices(invoice_ids: Sequence[int] | None, batch_id: int | None) -> list[Invoice]:
+def _load_invoices(
+    invoice_ids: Sequence[int] | None, batch_id: int | None, unsent_only: bool = False
+) -> list[Invoice]:
     if (invoice_ids is None) == (batch_id is None):
         both = invoice_ids is not None
         raise InvalidInput(
@@ -120,14 +124,11 @@ def _load_invoices(invoice_ids: Sequence[int] | None, batch_id: int | None) -> l
             ],
         )
     if batch_id is not None:
-        batch = get_batch(batch_id)
-        if batch.status != BatchStatus.PROCESSED:
-            raise Conflict(f"Batch {batch_id} is {batch.status.value}; only PROCESSED batches sync")
-        return list(
-            db.session.scalars(
-                select(Invoice).where(Invoice.batch_id == batch_id).order_by(Invoice.id)
-            )
-        )
+        _processed_batch(batch_id)
+        query = select(Invoice).where(Invoice.batch_id == batch_id)
+        if unsent_only:
+            query = query.where(Invoice.erp_sync_id.is_(None))
+        return list(db.session.scalars(query.order_by(Invoice.id)))
     ids = unique_ids(invoice_ids, "invoiceIds", MAX_INVOICES_PER_SYNC)
     invoices = []
     for chunk in chunked(ids):
@@ -143,21 +144,94 @@ def _load_invoices(invoice_ids: Sequence[int] | None, batch_id: int | None) -> l
     return invoices
 
 
-def preview(invoice_ids: Sequence[int] | None = None, batch_id: int | None = None) -> Documents:
-    """The documents a sync would send; nothing is stored or sent."""
-    invoices = _load_invoices(invoice_ids, batch_id)
+def _processed_batch(batch_id: int) -> BillingBatch:
+    """The batch, which must be PROCESSED: only an invoiced batch has documents for the ERP."""
+    batch = get_batch(batch_id)
+    if batch.status != BatchStatus.PROCESSED:
+        raise Conflict(f"Batch {batch_id} is {batch.status.value}; only PROCESSED batches sync")
+    return batch
+
+
+def invoice_list(numbers: Sequence[str]) -> str:
+    """Invoice numbers as a message names them: the first few, then how many more."""
+    named = ", ".join(numbers[:INVOICES_NAMED])
+    hidden = len(numbers) - INVOICES_NAMED
+    return f"{named} and {hidden} more" if hidden > 0 else named
+
+
+@dataclass
+class BatchDelivery:
+    """Where a processed batch's invoices stand with the ERP: how many no sync holds yet (the
+    only ones that can be sent), and how many each SENT or CONFIRMED sync holds."""
+
+    batch: BillingBatch
+    unsent: int
+    held: list[tuple[str, SyncStatus, int]]
+
+    @property
+    def delivered(self) -> int:
+        return sum(count for _, _, count in self.held)
+
+    @property
+    def invoice_count(self) -> int:
+        return self.unsent + self.delivered
+
+
+def batch_delivery(batch_id: int) -> BatchDelivery:
+    """What of a PROCESSED batch was already delivered to the ERP, and what is left to send."""
+    batch = _processed_batch(batch_id)
+    rows = db.session.execute(
+        select(ErpSync.sync_id, ErpSync.status, func.count(Invoice.id))
+        .select_from(Invoice)
+        .outerjoin(ErpSync, Invoice.erp_sync_id == ErpSync.id)
+        .where(Invoice.batch_id == batch_id)
+        .group_by(ErpSync.sync_id, ErpSync.status)
+        .order_by(ErpSync.sync_id)
+    ).all()
+    unsent = sum(count for sync_id, _, count in rows if sync_id is None)
+    held = [(sync_id, status, count) for sync_id, status, count in rows if sync_id is not None]
+    return BatchDelivery(batch, unsent, held)
+
+
+def batches_to_send(limit: int) -> list[BatchDelivery]:
+    """The latest PROCESSED batches that still hold an invoice no sync holds, newest first."""
+    unsent = exists().where(Invoice.batch_id == BillingBatch.id, Invoice.erp_sync_id.is_(None))
+    ids = db.session.scalars(
+        select(BillingBatch.id)
+        .where(BillingBatch.status == BatchStatus.PROCESSED, unsent)
+        .order_by(BillingBatch.id.desc())
+        .limit(limit)
+    ).all()
+    return [batch_delivery(batch_id) for batch_id in ids]
+
+
+def preview(
+    invoice_ids: Sequence[int] | None = None,
+    batch_id: int | None = None,
+    unsent_only: bool = False,
+) -> Documents:
+    """The documents a sync would send; nothing is stored or sent. ``unsent_only`` leaves out the
+    batch's invoices that a SENT or CONFIRMED sync already holds."""
+    invoices = _load_invoices(invoice_ids, batch_id, unsent_only)
     documents = [document_for(i) for i in invoices]
     return Documents(invoices, documents, _summary(documents))
 
 
 def sync(
-    actor: str, erp: Erp, invoice_ids: Sequence[int] | None = None, batch_id: int | None = None
+    actor: str,
+    erp: Erp,
+    invoice_ids: Sequence[int] | None = None,
+    batch_id: int | None = None,
+    unsent_only: bool = False,
 ) -> ErpSync:
     """Sends invoices to the ERP once. The invoices are claimed by the new sync with a conditional
     update, so two syncs of the same invoice cannot both succeed; an ERP failure is stored as an
-    ERROR sync and releases them for another try."""
-    docs = preview(invoice_ids, batch_id)
+    ERROR sync and releases them for another try. A batch is sent whole unless ``unsent_only``,
+    which sends what of it no sync holds yet."""
+    docs = preview(invoice_ids, batch_id, unsent_only)
     ids = [i.id for i in docs.invoices]
+    if not ids and batch_id is not None and unsent_only:
+        raise Conflict(f"Batch {batch_id} has no invoice left to send to the ERP")
     if not ids:
         raise Conflict("There are no invoices to send")
     record = ErpSync(
@@ -183,9 +257,20 @@ def sync(
     if claimed != len(ids):
         db.session.rollback()
         taken = _already_synced(ids)
+        numbers = [number for _, number, _ in taken]
+        if len(taken) == 1:
+            message = f"Invoice {numbers[0]} was already sent to the ERP; nothing was sent"
+        else:
+            message = (
+                f"{len(taken)} invoices were already sent to the ERP ({invoice_list(numbers)}); "
+                "nothing was sent"
+            )
         raise Conflict(
-            f"{len(taken)} invoices were already sent to the ERP; nothing was sent",
-            [{"id": i, "reason": f"already in {s}"} for i, s in taken],
+            message,
+            [
+                {"id": i, "invoiceNumber": number, "reason": f"already in {sync_id}"}
+                for i, number, sync_id in taken
+            ],
         )
     db.session.execute(
         erp_sync_invoices.insert(), [{"erp_sync_id": record.id, "invoice_id": i} for i in ids]
@@ -209,12 +294,13 @@ def sync(
     return record
 
 
-def _already_synced(ids: list[int]) -> list[tuple[int, str]]:
+def _already_synced(ids: list[int]) -> list[tuple[int, str, str]]:
+    """(id, invoice number, sync id) of each of these invoices a sync already holds."""
     taken = []
     for chunk in chunked(ids):
         taken.extend(
             db.session.execute(
-                select(Invoice.id, ErpSync.sync_id)
+                select(Invoice.id, Invoice.invoice_number, ErpSync.sync_id)
                 .join(ErpSync, Invoice.erp_sync_id == ErpSync.id)
                 .where(Invoice.id.in_(chunk))
                 .order_by(Invoice.id)

@@ -139,22 +139,43 @@ def list_services(
     )
 
 
-def _locked_created_service(service_id: int, verb: str) -> Service:
+def refuse_unless_editable(service: Service, verb: str) -> None:
+    """A service that is not ``editable`` (no longer CREATED) is a conflict to edit or delete."""
+    if not service.editable:
+        raise Conflict(
+            f"Service {service.id} is {service.status.value}; only a CREATED service can be {verb}"
+        )
+
+
+def refuse_unless_deletable(service: Service) -> None:
+    """Only an editable service that never reached billing may be deleted: a cancelled pending
+    is billing history, kept for the audit trail."""
+    refuse_unless_editable(service, "deleted")
+    has_history = db.session.scalar(
+        select(BillingPending.id).where(BillingPending.service_id == service.id).limit(1)
+    )
+    if has_history:
+        raise Conflict(
+            f"Service {service.id} has billing history (cancelled pendings) and is kept for audit"
+        )
+
+
+def _locked_service(service_id: int) -> Service:
     service = db.session.scalar(select(Service).where(Service.id == service_id).with_for_update())
     if service is None:
         raise NotFound(f"Service {service_id} not found")
-    if service.status != ServiceStatus.CREATED:
-        db.session.rollback()
-        raise Conflict(
-            f"Service {service_id} is {service.status.value}; only a CREATED service can be {verb}"
-        )
     return service
 
 
 def update_service(actor: str, service_id: int, **fields) -> Service:
     """Edits a service; only a CREATED one may change."""
     clean = _clean_fields(fields)
-    service = _locked_created_service(service_id, "edited")
+    service = _locked_service(service_id)
+    try:
+        refuse_unless_editable(service, "edited")
+    except Conflict:
+        db.session.rollback()
+        raise
     for name, value in clean.items():
         setattr(service, name, value)
     audit.record(actor, "edited", "service", service.id, ", ".join(sorted(clean)))
@@ -164,15 +185,12 @@ def update_service(actor: str, service_id: int, **fields) -> Service:
 
 def delete_service(actor: str, service_id: int) -> None:
     """Deletes a service; only a CREATED one that never reached billing may go."""
-    service = _locked_created_service(service_id, "deleted")
-    has_history = db.session.scalar(
-        select(BillingPending.id).where(BillingPending.service_id == service_id).limit(1)
-    )
-    if has_history:
+    service = _locked_service(service_id)
+    try:
+        refuse_unless_deletable(service)
+    except Conflict:
         db.session.rollback()
-        raise Conflict(
-            f"Service {service_id} has billing history (cancelled pendings) and is kept for audit"
-        )
+        raise
     db.session.delete(service)
     audit.record(actor, "deleted", "service", service_id)
     db.session.commit()

@@ -14,11 +14,12 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from webapp.auth import actor
-from webapp.billing import batches, erp
+from webapp.billing import erp
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
-from webapp.models import BatchStatus, SyncStatus
+from webapp.models import SyncStatus
 from webapp.web import local_number
 from webapp.web.forms import FormState, int_or_raw, run_listing
 from webapp.web.messages import domain_message
@@ -29,11 +30,9 @@ DOCUMENTS_SHOWN = 200
 RECENT_BATCHES = 20
 
 
-def _processed_batches():
-    """The latest processed batches, offered for a preview."""
-    return batches.list_batches(
-        batches.BatchFilters(status=BatchStatus.PROCESSED), 1, RECENT_BATCHES
-    ).items
+def _batches_to_send():
+    """The latest processed batches with invoices left to send, offered for a preview."""
+    return erp.batches_to_send(RECENT_BATCHES)
 
 
 @bp.get("/")
@@ -47,7 +46,7 @@ def index():
         result=result,
         filters=filter_form,
         statuses=list(SyncStatus),
-        processed=_processed_batches(),
+        to_send=_batches_to_send(),
     )
     return page_html, code
 
@@ -58,23 +57,26 @@ def preview():
     args = QueryArgs()
     batch_id = args.int("batchId")
     form = FormState(values=args.args.to_dict())
-    docs, code = None, 200
+    docs, delivery, code = None, None, 200
     if "batchId" in args.errors or batch_id is None:
         form.errors["batchId"] = _("Choose a processed batch")
         code = 400
     else:
         try:
-            docs = erp.preview(batch_id=batch_id)
+            delivery = erp.batch_delivery(batch_id)
+            if delivery.unsent:
+                docs = erp.preview(batch_id=batch_id, unsent_only=True)
         except (Conflict, NotFound) as exc:
             form.fail(exc)
             code = exc.status_code
     page_html = render_template(
         "erp/preview.html",
         docs=docs,
+        delivery=delivery,
         form=form,
         batch_id=batch_id,
         shown=DOCUMENTS_SHOWN,
-        processed=_processed_batches(),
+        to_send=_batches_to_send(),
     )
     return page_html, code
 
@@ -86,12 +88,12 @@ def send():
         flash(_("Choose a processed batch"), "error")
         return redirect(url_for("erp.index"))
     try:
-        record = erp.sync(actor(), current_app.extensions["lote.erp"], batch_id=batch_id)
+        record = erp.sync(
+            actor(), current_app.extensions["lote.erp"], batch_id=batch_id, unsent_only=True
+        )
     except (Conflict, NotFound, InvalidInput) as exc:
-        state = FormState().fail(exc)
-        flash(state.message, "error")
-        for item in state.refused[:5]:
-            flash(_("Invoice %(id)s: %(reason)s", id=item["id"], reason=item["reason"]), "error")
+        # One banner: the domain's message names the invoices by number.
+        flash(domain_message(exc.message), "error")
         return redirect(url_for("erp.preview", batchId=batch_id))
     if record.status == SyncStatus.ERROR:
         flash(
@@ -105,9 +107,12 @@ def send():
         )
     else:
         flash(
-            _(
+            ngettext(
+                "Sent %(count)s invoice to the ERP as %(sync)s. Confirm it once the ERP "
+                "acknowledges it.",
                 "Sent %(count)s invoices to the ERP as %(sync)s. Confirm it once the ERP "
                 "acknowledges them.",
+                record.invoice_count,
                 count=local_number(record.invoice_count),
                 sync=record.sync_id,
             ),

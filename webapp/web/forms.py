@@ -9,18 +9,22 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from flask import request
+from flask import g, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
+from webapp.auth import Forbidden
 from webapp.billing.errors import DomainError
 from webapp.billing.ids import whole_number
 from webapp.billing.money import AmountFormatError, parse_local_amount
+from webapp.models import Role
+from webapp.web import local_number
 from webapp.web.i18n import amount_text
 from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs
 
 MAX_REFUSED_SHOWN = 50
+REFUSED_IN_BANNER = 5
 
 
 @dataclass
@@ -47,6 +51,9 @@ class FormState:
                 self.refused.append(
                     {"id": detail["id"], "reason": domain_message(detail.get("reason"))}
                 )
+        if any(error in self.message for error in self.errors.values()):
+            # The domain's message repeats a field's error, which is shown next to the field.
+            self.message = _("Correct the marked fields.")
         return self
 
     @property
@@ -136,3 +143,25 @@ def run_listing(args: QueryArgs, listing, *params):
         if not filters.errors:
             filters.errors["page"] = filters.message
         return None, filters, exc.status_code
+
+
+def refuse_viewers() -> None:
+    """A form is offered only to who may submit it: a viewer asking for one gets the 403 its
+    submission would get, before typing anything."""
+    if not g.user.can(Role.CLERK):
+        raise Forbidden("Your role (viewer) can read but not change data")
+
+
+def refusal_banner(exc: DomainError) -> str:
+    """A domain refusal as one flash banner: its message, then the first refused rows with
+    their reasons."""
+    state = FormState().fail(exc)
+    if not state.refused:
+        return state.message or ""
+    shown = "; ".join(
+        f"#{item['id']} {item['reason']}" for item in state.refused[:REFUSED_IN_BANNER]
+    )
+    hidden = len(state.refused) - REFUSED_IN_BANNER
+    if hidden > 0:
+        shown = _("%(rows)s and %(count)s more", rows=shown, count=local_number(hidden))
+    return _("%(message)s: %(rows)s.", message=state.message, rows=shown)

@@ -3,12 +3,14 @@ remembered in the session. Money and dates are formatted here, once, for every p
 
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_decimal
 from flask import current_app, request, session
 from flask_babel import get_locale
 
+SOURCE_LANGUAGE = "en"  # the templates' and the code's own words need no catalog
 MONEY_PATTERN = "#,##0.00"
 DATE_PATTERNS = {"es": "dd/MM/yyyy", "en": "MM/dd/yyyy"}
 
@@ -19,6 +21,22 @@ def select_locale() -> str:
     if chosen not in languages:
         chosen = request.accept_languages.best_match(list(languages)) or "es"
     return languages[chosen]
+
+
+def missing_catalogs(app) -> list[str]:
+    """The page locales whose compiled catalog (``messages.mo``) is not installed: their pages
+    would silently show the source (English) words. ``pybabel compile`` makes them."""
+    directories = app.config.get("BABEL_TRANSLATION_DIRECTORIES", "translations").split(";")
+    domain = app.config.get("BABEL_DOMAIN", "messages")
+    return [
+        locale
+        for language, locale in app.config["LANGUAGES"].items()
+        if language != SOURCE_LANGUAGE
+        and not any(
+            (Path(app.root_path) / directory / locale / "LC_MESSAGES" / f"{domain}.mo").is_file()
+            for directory in directories
+        )
+    ]
 
 
 def current_language() -> str:

@@ -103,9 +103,12 @@ def health():
     except Exception:
         checks["queue"] = "down"
     healthy = all(v == "up" for v in checks.values())
+    # Missing catalogs degrade the pages, not the service: reported, still answered with 200.
+    translated = not current_app.extensions["lote.missing_catalogs"]
     body = {
-        "status": "ok" if healthy else "degraded",
+        "status": "ok" if healthy and translated else "degraded",
         **checks,
+        "translations": "ok" if translated else "missing",
         "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
     }
     return jsonify(body), 200 if healthy else 503

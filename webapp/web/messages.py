@@ -8,12 +8,15 @@ other unchanged, so a new domain message is never lost, only untranslated until 
 
 import re
 from datetime import date
+from decimal import Decimal
 
 from flask import Flask
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 from webapp.web import local_number
-from webapp.web.i18n import local_date
+from webapp.web.i18n import local_date, money
 
 STATUS_LABELS = {
     "CREATED": _l("Created"),
@@ -187,7 +190,12 @@ PATTERNED_MESSAGES = [
         (
             r"(?P<refused>\d+) of (?P<count>\d+) services cannot be sent to billing; "
             r"nothing was sent",
-            _l("%(refused)s of %(count)s services cannot be sent to billing; nothing was sent"),
+            lambda n, **parts: ngettext(
+                "%(refused)s of %(count)s service cannot be sent to billing; nothing was sent",
+                "%(refused)s of %(count)s services cannot be sent to billing; nothing was sent",
+                n,
+                **parts,
+            ),
         ),
         (
             r"must be between (?P<from_date>\d{4}-\d\d-\d\d) and (?P<to_date>\d{4}-\d\d-\d\d)",
@@ -234,7 +242,12 @@ PATTERNED_MESSAGES = [
         (r"Issue date (?P<problem>must .+)", _l("Issue date %(problem)s")),
         (
             r"(?P<refused>\d+) of (?P<count>\d+) pendings cannot be batched; no batch was created",
-            _l("%(refused)s of %(count)s pendings cannot be batched; no batch was created"),
+            lambda n, **parts: ngettext(
+                "%(refused)s of %(count)s pending cannot be batched; no batch was created",
+                "%(refused)s of %(count)s pendings cannot be batched; no batch was created",
+                n,
+                **parts,
+            ),
         ),
         (r"Billing batch (?P<id>\d+) not found", _l("Batch %(id)s does not exist")),
         (
@@ -263,8 +276,17 @@ PATTERNED_MESSAGES = [
             _l("Batch %(id)s is %(status)s; only Processed batches can go to the ERP"),
         ),
         (
-            r"(?P<count>\d+) invoices were already sent to the ERP; nothing was sent",
-            _l("%(count)s invoices were already sent to the ERP; nothing was sent"),
+            r"(?P<count>\d+) invoices were already sent to the ERP \((?P<numbers>.+)\); "
+            r"nothing was sent",
+            _l("%(count)s invoices were already sent to the ERP (%(numbers)s); nothing was sent"),
+        ),
+        (
+            r"Invoice (?P<number>[\w-]+) was already sent to the ERP; nothing was sent",
+            _l("Invoice %(number)s was already sent to the ERP; nothing was sent"),
+        ),
+        (
+            r"Batch (?P<id>\d+) has no invoice left to send to the ERP",
+            _l("Batch %(id)s has no invoice left to send to the ERP"),
         ),
         (r"ERP sync (?P<id>[\w-]+) not found", _l("ERP delivery %(id)s does not exist")),
         (
@@ -283,6 +305,8 @@ def _present(name: str, value: str) -> str:
         return str(STATUS_LABELS.get(value, value))
     if name in ("count", "refused", "limit"):
         return local_number(int(value))
+    if name == "amount":
+        return money(Decimal(value))
     if name.endswith("date"):
         try:
             return local_date(date.fromisoformat(value))
@@ -290,6 +314,11 @@ def _present(name: str, value: str) -> str:
             return value
     if name in ("problem", "reason"):
         return domain_message(value)
+    if name == "numbers":
+        named, _and, more = value.rpartition(" and ")
+        if _and and more.endswith(" more") and more.removesuffix(" more").isdigit():
+            hidden = local_number(int(more.removesuffix(" more")))
+            return _("%(numbers)s and %(count)s more", numbers=named, count=hidden)
     return value
 
 
@@ -304,6 +333,8 @@ def domain_message(message: str | None) -> str:
         match = pattern.fullmatch(message)
         if match:
             parts = {name: _present(name, value) for name, value in match.groupdict().items()}
+            if callable(template):  # worded in the singular or the plural by the count
+                return template(int(match["count"]), **parts)
             return str(template) % parts
     return message
 

@@ -3,13 +3,21 @@ selected pendings (or every available one matching the filters), and cancelling.
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from webapp.auth import actor
 from webapp.billing import batches, clock, pendings
 from webapp.billing.errors import Conflict, InvalidInput, TooLarge
 from webapp.models import PendingStatus
 from webapp.web import local_number
-from webapp.web.forms import FormState, chosen_ids, date_or_raw, run_listing, selected_ids
+from webapp.web.forms import (
+    FormState,
+    chosen_ids,
+    date_or_raw,
+    refuse_viewers,
+    run_listing,
+    selected_ids,
+)
 from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
@@ -108,8 +116,10 @@ def create_batch():
             form.message = _("No pending that matches the filters is free for a new batch.")
         return _render_index(form, exc.status_code)
     flash(
-        _(
+        ngettext(
+            "Batch %(id)s created with %(count)s pending; it is being invoiced now.",
             "Batch %(id)s created with %(count)s pendings; it is being invoiced now.",
+            batch.pending_count,
             id=batch.id,
             count=local_number(batch.pending_count),
         ),
@@ -133,6 +143,7 @@ def next_number():
 
 @bp.route("/<int:pending_id>/cancel", methods=["GET", "POST"])
 def cancel(pending_id: int):
+    refuse_viewers()
     if request.method == "POST":
         return _cancel(pending_id)
     return render_template("pendings/cancel.html", pending=pendings.get_pending(pending_id))

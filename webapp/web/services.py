@@ -11,10 +11,11 @@ from webapp.models import ServiceStatus
 from webapp.web import local_number
 from webapp.web.forms import (
     FormState,
-    chosen_ids,
     date_or_raw,
     int_or_raw,
     local_amount,
+    refusal_banner,
+    refuse_viewers,
     run_listing,
     selected_ids,
 )
@@ -35,29 +36,30 @@ def _filters(args: QueryArgs) -> services.ServiceFilters:
     )
 
 
-def _render_index(selection: FormState | None = None, status: int = 200):
+@bp.get("/")
+def index():
     args = QueryArgs()
     filters = _filters(args)
     page, limit = args.page()
     result, filter_form, listing_status = run_listing(
         args, services.list_services, filters, page, limit
     )
-    selection = selection or FormState()
-    chosen = chosen_ids()
     page_html = render_template(
         "services/index.html",
         result=result,
         filters=filter_form,
         statuses=list(ServiceStatus),
-        selection=selection,
-        chosen=chosen,
     )
-    return page_html, status if status != 200 else listing_status
+    return page_html, listing_status
 
 
-@bp.get("/")
-def index():
-    return _render_index()
+def _back_to_the_list():
+    """Back to the list the clerk was looking at: its filters and page, read as the list reads
+    them (Post/Redirect/Get)."""
+    args = QueryArgs()
+    _filters(args)
+    args.page()
+    return redirect(url_for("services.index", **page_url_args(exclude=None)))
 
 
 @bp.post("/send-to-billing")
@@ -66,7 +68,8 @@ def send_to_billing():
     try:
         pendings = services.send_to_billing(actor(), ids)
     except (InvalidInput, Conflict) as exc:
-        return _render_index(FormState().fail(exc), exc.status_code)
+        flash(refusal_banner(exc), "error")
+        return _back_to_the_list()
     flash(
         ngettext(
             "%(count)s service sent to billing. Group it into a batch on the Pendings page.",
@@ -76,11 +79,7 @@ def send_to_billing():
         ),
         "success",
     )
-    # Back to the list the clerk was looking at: its filters and page, read as the list reads them.
-    args = QueryArgs()
-    _filters(args)
-    args.page()
-    return redirect(url_for("services.index", **page_url_args(exclude=None)))
+    return _back_to_the_list()
 
 
 def _values_of(service) -> dict[str, str]:
@@ -105,6 +104,7 @@ def _typed_fields(form: FormState) -> dict:
 
 @bp.route("/new", methods=["GET", "POST"])
 def create():
+    refuse_viewers()
     if request.method == "POST":
         return _register()
     form = FormState(values={"serviceDate": clock.today().isoformat()})
@@ -126,14 +126,28 @@ def _register():
 @bp.get("/<int:service_id>")
 def show(service_id: int):
     service = services.get_service(service_id)
+    try:
+        services.refuse_unless_deletable(service)
+        deletable = True
+    except Conflict:
+        deletable = False
     return render_template(
-        "services/show.html", service=service, events=audit.events_for("service", service_id)
+        "services/show.html",
+        service=service,
+        deletable=deletable,
+        events=audit.events_for("service", service_id),
     )
 
 
 @bp.route("/<int:service_id>/edit", methods=["GET", "POST"])
 def edit(service_id: int):
+    refuse_viewers()
     service = services.get_service(service_id)
+    try:
+        services.refuse_unless_editable(service, "edited")
+    except Conflict as exc:
+        flash(domain_message(exc.message), "error")
+        return redirect(url_for("services.show", service_id=service_id))
     if request.method == "POST":
         return _save(service)
     return render_template(
@@ -157,9 +171,16 @@ def _save(service):
 
 @bp.route("/<int:service_id>/delete", methods=["GET", "POST"])
 def delete(service_id: int):
+    refuse_viewers()
     if request.method == "POST":
         return _delete(service_id)
-    return render_template("services/delete.html", service=services.get_service(service_id))
+    service = services.get_service(service_id)
+    try:
+        services.refuse_unless_deletable(service)
+    except Conflict as exc:
+        flash(domain_message(exc.message), "error")
+        return redirect(url_for("services.show", service_id=service_id))
+    return render_template("services/delete.html", service=service)
 
 
 def _delete(service_id: int):
