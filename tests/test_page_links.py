@@ -24,7 +24,7 @@ def long_lists(app, factory):
     pending_ids = factory.bulk_pendings(45)
     batch = batches.create_batch("tests", clock.today(), "A-0001", pending_ids[:25])
     batches.process_batch(batch.id, final_attempt=True)
-    known = {"since": (clock.today() - timedelta(days=1)).isoformat(), "batch": batch.id}
+    known = {"since": (clock.today() - timedelta(days=30)).isoformat(), "batch": batch.id}
     db.session.remove()
     return known
 

@@ -51,7 +51,7 @@ def form_body(records: dict, endpoint: str) -> dict:
     return {
         "serviceDate": clock.today().isoformat(),
         "customerId": "4242",
-        "amount": "99.00",
+        "amount": "99",
         "description": "written without a POST",
         "ids": [str(i) for i in ids],
         "issueDate": clock.today().isoformat(),
