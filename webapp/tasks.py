@@ -2,9 +2,11 @@
 whose task was lost. Start a consumer with ``huey_consumer webapp.tasks.huey``."""
 
 import logging
+import sqlite3
 
 from flask import current_app, has_app_context
 from huey import crontab
+from redis.exceptions import RedisError
 
 from webapp.billing import batches, status_counts
 from webapp.extensions import huey
@@ -13,6 +15,8 @@ log = logging.getLogger(__name__)
 BATCH_TASK_NAME = "process_batch_task"
 REAP_TASK_NAME = "reap_lost_batches_task"
 _consumer_app = None
+# What the queue raises when it cannot be reached: Redis down, or the SQLite queue file locked.
+QUEUE_UNAVAILABLE = (RedisError, sqlite3.OperationalError)
 
 
 def app_context():
@@ -41,9 +45,15 @@ def process_batch_task(batch_id: int, task=None):
         return str(outcome)
 
 
-def enqueue_batch(batch_id: int) -> str:
-    """Queues a batch after the commit that made it visible; returns the task id."""
-    return process_batch_task(batch_id).id
+def enqueue_batch(batch_id: int) -> str | None:
+    """Queues a batch after the commit that made it visible; returns the task id, or None when
+    the queue cannot be reached: the batch is stored, and the reaper queues it once the queue is
+    back."""
+    try:
+        return process_batch_task(batch_id).id
+    except QUEUE_UNAVAILABLE as exc:
+        log.warning("batch %s stored but not queued (%s); the reaper will queue it", batch_id, exc)
+        return None
 
 
 def queued_batch_ids() -> set[int]:

@@ -192,9 +192,18 @@ def _refused_pendings(ids: list[int], own_batch_id: int) -> list[dict]:
     return refused
 
 
+@dataclass
+class Submission:
+    """A stored batch and whether its task reached the queue. A batch stored while the queue is
+    down is not lost: the reaper queues it once the queue is back (DESIGN rule 7)."""
+
+    batch: BillingBatch
+    queued: bool
+
+
 def submit_batch(
     actor: str, issue_date: date, receipt_book: str, pending_ids: list[int], wait: bool = False
-) -> BillingBatch:
+) -> Submission:
     """Creates a batch, then (after its commit) queues it, or invoices it at once when ``wait``."""
     from webapp import tasks
 
@@ -202,19 +211,23 @@ def submit_batch(
     if wait:
         process_batch(batch.id, final_attempt=True)
         db.session.refresh(batch)
-    else:
-        tasks.enqueue_batch(batch.id)
-    return batch
+        return Submission(batch, queued=False)
+    return Submission(batch, queued=tasks.enqueue_batch(batch.id) is not None)
 
 
-def retry_batch(actor: str, batch_id: int) -> BillingBatch:
-    """Sends an ERROR batch back to the queue; any other status is a conflict."""
+def retry_batch(actor: str, batch_id: int) -> Submission:
+    """Sends an ERROR batch back to the queue; any other status, or an abandoned batch, is a
+    conflict."""
     from webapp import tasks
 
     batch = get_batch(batch_id)
     changed = db.session.execute(
         update(BillingBatch)
-        .where(BillingBatch.id == batch_id, BillingBatch.status == BatchStatus.ERROR)
+        .where(
+            BillingBatch.id == batch_id,
+            BillingBatch.status == BatchStatus.ERROR,
+            BillingBatch.abandoned_at.is_(None),
+        )
         .values(
             status=BatchStatus.PENDING_PROCESSING,
             error_message=None,
@@ -225,12 +238,54 @@ def retry_batch(actor: str, batch_id: int) -> BillingBatch:
     ).rowcount
     if not changed:
         db.session.rollback()
+        if batch.abandoned_at is not None:
+            raise Conflict(f"Batch {batch_id} was abandoned; it cannot be retried")
         raise Conflict(f"Batch {batch_id} is {batch.status.value}; only an ERROR batch is retried")
     audit.record(actor, "retried", "batch", batch_id)
     db.session.commit()
     db.session.refresh(batch)
-    tasks.enqueue_batch(batch_id)
+    return Submission(batch, queued=tasks.enqueue_batch(batch_id) is not None)
+
+
+def abandon_batch(actor: str, batch_id: int) -> BillingBatch:
+    """Gives up an ERROR batch: its PENDING pendings are released (available to a new batch or
+    to cancelling again), and the batch stays ERROR, marked abandoned, never to be retried. Only
+    an ERROR batch not yet abandoned can be; anything else is a conflict."""
+    batch = get_batch(batch_id)
+    now = utcnow()
+    changed = db.session.execute(
+        update(BillingBatch)
+        .where(
+            BillingBatch.id == batch_id,
+            BillingBatch.status == BatchStatus.ERROR,
+            BillingBatch.abandoned_at.is_(None),
+        )
+        .values(abandoned_at=now, abandoned_by=actor, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        db.session.rollback()
+        if batch.abandoned_at is not None:
+            raise Conflict(f"Batch {batch_id} was already abandoned")
+        raise Conflict(
+            f"Batch {batch_id} is {batch.status.value}; only an ERROR batch can be abandoned"
+        )
+    released = db.session.execute(
+        update(BillingPending)
+        .where(BillingPending.batch_id == batch_id, BillingPending.status == PendingStatus.PENDING)
+        .values(batch_id=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    audit.record(actor, "abandoned", "batch", batch_id, f"{released} pendings released")
+    db.session.commit()
+    db.session.refresh(batch)
     return batch
+
+
+def waiting_to_retry(batch: BillingBatch) -> bool:
+    """A queued batch whose last attempt failed waits for its automatic retry, and keeps the
+    reason of the failure meanwhile."""
+    return batch.status == BatchStatus.PENDING_PROCESSING and batch.error_message is not None
 
 
 def get_batch(batch_id: int) -> BillingBatch:
