@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from tests.api_checks import MONEY, assert_envelope, fields_named, today
+from webapp.models import BatchStatus
 
 
 def batch_body(pending_ids, receipt_book="A-0001", issue_date=None):
@@ -800,3 +801,34 @@ def test_a_batch_stored_while_the_queue_is_down_answers_201_deferred(
     db.session.commit()
     assert tasks.reap_lost_batches() == [batch_id]
     assert status_of(client, headers, batch_id)["batch"]["status"] == "PROCESSED"
+
+
+# Progress ------------------------------------------------------------------------------------
+
+
+def test_a_running_batch_shows_its_progress_rising_chunk_by_chunk(app, factory, monkeypatch):
+    """After every chunk the worker publishes its progress where another connection sees it
+    while the invoicing transaction is still open (the batch row on PostgreSQL, the queue's
+    storage on SQLite, whose one writer is that transaction)."""
+    from sqlalchemy.orm import Session
+
+    from webapp.billing import batches
+    from webapp.extensions import db
+    from webapp.models import BillingBatch
+
+    monkeypatch.setattr(batches, "INVOICES_PER_CHUNK", 2)
+    batch = factory.batch(factory.pendings(10), process=False)
+    authority = app.extensions["lote.cae"]
+    authorize = authority.authorize
+    seen = []
+
+    def watched_from_another_connection(requests):
+        with Session(db.engine) as other:
+            seen.append(batches.live_progress(other.get(BillingBatch, batch.id)))
+        return authorize(requests)
+
+    monkeypatch.setattr(authority, "authorize", watched_from_another_connection)
+    assert batches.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
+    assert seen == [0, 20, 40, 60, 80]
+    db.session.refresh(batch)
+    assert batches.live_progress(batch) == 100

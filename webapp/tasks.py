@@ -56,6 +56,35 @@ def enqueue_batch(batch_id: int) -> str | None:
         return None
 
 
+def _progress_key(batch_id: int) -> str:
+    return f"lote:progress:{batch_id}"
+
+
+def publish_progress(batch_id: int, attempt: int, progress: int) -> None:
+    """Keeps a running batch's progress on the queue's storage, for readers that cannot see the
+    batch row change yet (SQLite, see ``batches.ProgressReporter``). Progress is a courtesy: a
+    queue that cannot be reached does not fail the invoicing."""
+    try:
+        huey.put(_progress_key(batch_id), (attempt, progress))
+    except QUEUE_UNAVAILABLE:
+        log.warning("batch %s: progress not published, the queue is unavailable", batch_id)
+
+
+def published_progress(batch_id: int) -> tuple[int, int] | None:
+    """The (attempt, progress) last published for a batch, if any."""
+    try:
+        return huey.get(_progress_key(batch_id), peek=True)
+    except QUEUE_UNAVAILABLE:
+        return None
+
+
+def forget_progress(batch_id: int) -> None:
+    try:
+        huey.delete(_progress_key(batch_id))
+    except QUEUE_UNAVAILABLE:
+        log.warning("batch %s: published progress not removed, the queue is unavailable", batch_id)
+
+
 def queued_batch_ids() -> set[int]:
     """Batches with a task waiting in the queue or scheduled for a retry."""
     ids = set()

@@ -31,12 +31,17 @@ def job_id(batch) -> str:
     return f"batch-{batch.id}"
 
 
-def detail(batch) -> dict:
-    """The batch with the ids of the pendings it holds."""
+def fields_of(batch) -> dict:
+    """The batch's columns, with the progress its running attempt has reached."""
     return {
         **{c.key: getattr(batch, c.key) for c in batch.__table__.columns},
-        "pending_ids": batches.batch_pending_ids(batch.id),
+        "progress": batches.live_progress(batch),
     }
+
+
+def detail(batch) -> dict:
+    """The batch with the ids of the pendings it holds."""
+    return {**fields_of(batch), "pending_ids": batches.batch_pending_ids(batch.id)}
 
 
 def _created(batch, message: str, deferred: bool = False) -> dict:
@@ -138,15 +143,16 @@ def get_batch(batch_id):
 
 
 def status_body(batch) -> dict:
+    fields = fields_of(batch)
     job = {
         "job_id": job_id(batch),
         "status": "delayed" if batches.waiting_to_retry(batch) else JOB_STATUS[batch.status],
-        "progress": batch.progress,
+        "progress": fields["progress"],
         "attempts_made": batch.attempts,
     }
     if batch.error_message:
         job["failed_reason"] = batch.error_message
-    return {"batch": batch, "job_info": job}
+    return {"batch": fields, "job_info": job}
 
 
 @route("/billing-batches/<int:batch_id>/status", TAG, methods=["GET"])

@@ -396,22 +396,27 @@ def claim_batch(batch_id: int) -> int | None:
 
 
 class ProgressReporter:
-    """Writes progress and heartbeat on a connection of its own, committed at once, so readers
-    see them while the invoicing transaction is still open. SQLite has one writer at a time and
-    the invoicing transaction holds it, so there the batch shows progress when it commits."""
+    """Publishes progress and heartbeat where readers see them while the invoicing transaction is
+    still open. On PostgreSQL they go to the batch row, on a connection of its own committed at
+    once. SQLite has one writer at a time and the invoicing transaction holds it, so there the
+    progress goes to the queue's storage instead, read back by ``live_progress``."""
 
     def __init__(self, batch_id: int, attempt: int, total: int):
         self.batch_id = batch_id
         self.attempt = attempt
         self.total = max(total, 1)
-        self.enabled = db.engine.dialect.name != "sqlite"
+        self.in_batch_row = db.engine.dialect.name != "sqlite"
         self.last_report = -math.inf
 
     def report(self, done: int) -> None:
         """Progress stays below 100 until the invoicing transaction commits PROCESSED."""
-        if not self.enabled:
-            return
+        from webapp import tasks
+
         self.last_report = time.monotonic()
+        progress = min(99, done * 100 // self.total)
+        if not self.in_batch_row:
+            tasks.publish_progress(self.batch_id, self.attempt, progress)
+            return
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(
                 update(BillingBatch)
@@ -420,13 +425,33 @@ class ProgressReporter:
                     BillingBatch.attempts == self.attempt,
                     BillingBatch.status == BatchStatus.IN_PROCESS,
                 )
-                .values(progress=min(99, done * 100 // self.total), heartbeat_at=utcnow())
+                .values(progress=progress, heartbeat_at=utcnow())
             )
 
     def report_if_due(self, done: int) -> None:
         """Reports within a chunk too when the chunk is slow (a slow tax authority)."""
         if time.monotonic() - self.last_report >= PROGRESS_INTERVAL_SECONDS:
             self.report(done)
+
+    def close(self) -> None:
+        """The attempt is over: the batch row tells the rest."""
+        from webapp import tasks
+
+        if not self.in_batch_row:
+            tasks.forget_progress(self.batch_id)
+
+
+def live_progress(batch: BillingBatch) -> int:
+    """The progress of a batch as readers should see it: the batch row's, except while a batch
+    runs on SQLite, where its worker publishes it on the queue's storage (see
+    ``ProgressReporter``) for the attempt that is running."""
+    if batch.status == BatchStatus.IN_PROCESS and db.engine.dialect.name == "sqlite":
+        from webapp import tasks
+
+        published = tasks.published_progress(batch.id)
+        if published is not None and published[0] == batch.attempts:
+            return published[1]
+    return batch.progress
 
 
 def _authorize(
@@ -440,7 +465,7 @@ def _authorize(
     return authorizations
 
 
-def invoice_batch(batch_id: int, attempt: int) -> None:
+def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> None:
     """Invoices a claimed batch all or nothing: invoices, pendings and services INVOICED, the
     receipt-book counter and the batch PROCESSED commit together. Numbers come from the counter
     row, locked for the transaction, so they are gapless per book under any concurrency.
@@ -450,7 +475,6 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
     written after every chunk."""
     authority = current_app.extensions["lote.cae"]
     batch = db.session.get(BillingBatch, batch_id)
-    reporter = ProgressReporter(batch_id, attempt, batch.pending_count)
     book = _book_for_update(batch.receipt_book)
     if book.last_issue_date and batch.issue_date < book.last_issue_date:
         raise BatchRejected(
@@ -636,8 +660,11 @@ def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
     attempt = claim_batch(batch_id)
     if attempt is None:
         return None
+    reporter = ProgressReporter(
+        batch_id, attempt, db.session.get(BillingBatch, batch_id).pending_count
+    )
     try:
-        invoice_batch(batch_id, attempt)
+        invoice_batch(batch_id, attempt, reporter)
     except LostClaim:
         db.session.rollback()
         log.warning("batch %s: attempt %s lost its claim; nothing committed", batch_id, attempt)
@@ -651,6 +678,8 @@ def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
         if final:
             return BatchStatus.ERROR
         raise
+    finally:
+        reporter.close()
     return BatchStatus.PROCESSED
 
 

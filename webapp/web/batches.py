@@ -54,6 +54,7 @@ def show(batch_id: int):
         batch=batch,
         running=batch.status in batches.QUEUED_OR_RUNNING,
         waiting_to_retry=batches.waiting_to_retry(batch),
+        progress=batches.live_progress(batch),
         batch_invoices=batch_invoices,
         events=audit.events_for("batch", batch_id),
     )
