@@ -369,3 +369,18 @@ def test_a_viewer_sees_pendings_and_summary_but_no_batch_form(client, auth, fact
     assert client.post("/pendings/batch", data=batch_form(ids=[pending.id])).status_code == 403
     assert client.post(f"/pendings/{pending.id}/cancel").status_code == 403
     assert batches_count() == 0
+
+
+def test_batching_every_match_with_a_bad_issue_date_is_refused_before_the_confirmation(
+    clerk, factory
+):
+    factory.pendings(2, customer_id=2001)
+    far = (today() + timedelta(days=30)).isoformat()
+    response = clerk.post(
+        "/pendings/batch?customerId=2001", data=batch_form(scope="matching", issueDate=far)
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Create a batch of" not in html
+    assert "outside the fiscal window" in html
+    assert batches_count() == 0

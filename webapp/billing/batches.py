@@ -90,6 +90,32 @@ def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> str | Non
     return None
 
 
+def check_issue_date(issue_date: date, code: str) -> ReceiptBook | None:
+    """A batch's issue date for a receipt book (DESIGN rule 6); returns the book if it exists."""
+    if not isinstance(issue_date, date):
+        raise InvalidInput(
+            "Invalid issue date", [{"field": "issueDate", "message": "must be a date"}]
+        )
+    book = db.session.get(ReceiptBook, code)
+    problem = _issue_date_problem(issue_date, book)
+    if problem:
+        raise InvalidInput(f"Issue date {problem}", [{"field": "issueDate", "message": problem}])
+    return book
+
+
+def check_batch_terms(issue_date: date, receipt_book: str, count: int) -> None:
+    """What a batch of ``count`` pendings for this book and date would be refused for, checked
+    before the clerk is asked to confirm it: its size, its receipt book and its issue date."""
+    _check_size(count)
+    check_issue_date(issue_date, check_receipt_book(receipt_book))
+
+
+def _check_size(count: int) -> None:
+    limit = current_app.config["MAX_PENDINGS_PER_BATCH"]
+    if count > limit:
+        raise TooLarge(f"A batch holds at most {limit} pendings; {count} were given")
+
+
 def _book_for_update(code: str) -> ReceiptBook:
     """The receipt book's counter row, created on first use, locked for this transaction."""
     query = select(ReceiptBook).where(ReceiptBook.code == code).with_for_update()
@@ -112,19 +138,10 @@ def create_batch(
 ) -> BillingBatch:
     """Creates a batch in PENDING_PROCESSING and claims its pendings in the same transaction: a
     pending that is not PENDING, or already claimed by an open batch, refuses the whole batch."""
-    limit = current_app.config["MAX_PENDINGS_PER_BATCH"]
-    if len(pending_ids) > limit:
-        raise TooLarge(f"A batch holds at most {limit} pendings; {len(pending_ids)} were given")
+    _check_size(len(pending_ids))
     code = check_receipt_book(receipt_book)
-    ids = unique_ids(pending_ids, "pendingIds", limit)
-    if not isinstance(issue_date, date):
-        raise InvalidInput(
-            "Invalid issue date", [{"field": "issueDate", "message": "must be a date"}]
-        )
-    book = db.session.get(ReceiptBook, code)
-    problem = _issue_date_problem(issue_date, book)
-    if problem:
-        raise InvalidInput(f"Issue date {problem}", [{"field": "issueDate", "message": problem}])
+    ids = unique_ids(pending_ids, "pendingIds", current_app.config["MAX_PENDINGS_PER_BATCH"])
+    book = check_issue_date(issue_date, code)
     if book is None:
         _book_for_update(code)
 

@@ -105,6 +105,11 @@ def create_batch():
             if confirmed != str(available.count) or request.form.get("lastId") != str(
                 available.last_id
             ):
+                batches.check_batch_terms(
+                    date_or_raw(form.values["issueDate"]),
+                    form.values["receiptBook"],
+                    available.count,
+                )
                 return _confirm_matching(form, available, changed=bool(confirmed))
             ids = [i for i in pendings.available_pending_ids(filters) if i <= available.last_id]
         else:
