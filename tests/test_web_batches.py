@@ -251,6 +251,17 @@ def test_a_batch_waiting_for_its_automatic_retry_says_so(clerk, factory):
     assert "waits to be retried automatically" in fragment
     assert POLLING in fragment
 
+    from webapp import tasks
+
+    tasks.process_batch_task.schedule(args=(batch.id,), delay=30)
+    try:
+        fragment = clerk.get(f"/batches/{batch.id}", headers={"HX-Request": "true"}).get_data(
+            as_text=True
+        )
+    finally:
+        tasks.huey.flush()  # the in-process queue outlives the test
+    assert 25 <= int(re.search(r"Retrying in (\d+) s", fragment).group(1)) <= 30
+
 
 def test_a_batch_created_from_the_pendings_page_claims_no_status_in_its_notice(clerk, factory):
     chosen = factory.pendings(1)

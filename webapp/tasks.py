@@ -2,7 +2,9 @@
 whose task was lost. Start a consumer with ``huey_consumer webapp.tasks.huey``."""
 
 import logging
+import math
 import sqlite3
+from datetime import UTC, datetime
 
 from flask import current_app, has_app_context
 from huey import crontab
@@ -83,6 +85,15 @@ def forget_progress(batch_id: int) -> None:
         huey.delete(_progress_key(batch_id))
     except QUEUE_UNAVAILABLE:
         log.warning("batch %s: published progress not removed, the queue is unavailable", batch_id)
+
+
+def seconds_until_retry(batch_id: int) -> int | None:
+    """Seconds until the queue runs the automatic retry scheduled for a batch, if it holds one."""
+    for task in huey.scheduled():
+        if task.name == BATCH_TASK_NAME and task.args and task.args[0] == batch_id and task.eta:
+            now = datetime.now(UTC).replace(tzinfo=None)  # Huey keeps etas as naive UTC
+            return max(0, math.ceil((task.eta - now).total_seconds()))
+    return None
 
 
 def queued_batch_ids() -> set[int]:

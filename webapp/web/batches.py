@@ -4,6 +4,7 @@ is queued or running, then shows its invoices; retry or abandon on ERROR."""
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from webapp import tasks
 from webapp.auth import actor
 from webapp.billing import audit, batches, invoices
 from webapp.billing.errors import Conflict
@@ -54,6 +55,7 @@ def show(batch_id: int):
         batch=batch,
         running=batch.status in batches.QUEUED_OR_RUNNING,
         waiting_to_retry=batches.waiting_to_retry(batch),
+        retry_in=tasks.seconds_until_retry(batch_id) if batches.waiting_to_retry(batch) else None,
         progress=batches.live_progress(batch),
         batch_invoices=batch_invoices,
         events=audit.events_for("batch", batch_id),
