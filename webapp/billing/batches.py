@@ -264,6 +264,15 @@ def retry_batch(actor: str, batch_id: int) -> Submission:
     return Submission(batch, queued=tasks.enqueue_batch(batch_id) is not None)
 
 
+def why_not_abandonable(batch: BillingBatch) -> str | None:
+    """Why a batch cannot be abandoned, if it cannot: only an ERROR batch, and only once."""
+    if batch.abandoned_at is not None:
+        return f"Batch {batch.id} was already abandoned"
+    if batch.status != BatchStatus.ERROR:
+        return f"Batch {batch.id} is {batch.status.value}; only an ERROR batch can be abandoned"
+    return None
+
+
 def abandon_batch(actor: str, batch_id: int) -> BillingBatch:
     """Gives up an ERROR batch: its PENDING pendings are released (available to a new batch or
     to cancelling again), and the batch stays ERROR, marked abandoned, never to be retried. Only
@@ -282,11 +291,7 @@ def abandon_batch(actor: str, batch_id: int) -> BillingBatch:
     ).rowcount
     if not changed:
         db.session.rollback()
-        if batch.abandoned_at is not None:
-            raise Conflict(f"Batch {batch_id} was already abandoned")
-        raise Conflict(
-            f"Batch {batch_id} is {batch.status.value}; only an ERROR batch can be abandoned"
-        )
+        raise Conflict(why_not_abandonable(batch))
     released = db.session.execute(
         update(BillingPending)
         .where(BillingPending.batch_id == batch_id, BillingPending.status == PendingStatus.PENDING)

@@ -91,6 +91,10 @@ def abandon(batch_id: int):
     """A confirmation page, then (POST) gives the failed batch up and releases its pendings."""
     if request.method == "GET":
         batch = batches.get_batch(batch_id)
+        refusal = batches.why_not_abandonable(batch)
+        if refusal:
+            flash(domain_message(refusal), "error")
+            return redirect(url_for("batches.show", batch_id=batch_id))
         return render_template(
             "batches/abandon.html", batch=batch, held=len(batches.batch_pending_ids(batch_id))
         )
