@@ -418,9 +418,9 @@ def claim_batch(batch_id: int) -> int | None:
 
 
 class ProgressReporter:
-    """Publishes progress and heartbeat where readers see them while the invoicing transaction is
-    still open. On PostgreSQL they go to the batch row, on a connection of its own committed at
-    once. SQLite has one writer at a time and the invoicing transaction holds it, so there the
+    """Publishes progress where readers see it while the invoicing transaction is still open. On
+    PostgreSQL it goes to the batch row with the heartbeat, on a connection of its own committed
+    at once. SQLite has one writer at a time and the invoicing transaction holds it, so there the
     progress goes to the queue's storage instead, read back by ``live_progress``."""
 
     def __init__(self, batch_id: int, attempt: int, total: int):
