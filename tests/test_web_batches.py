@@ -279,3 +279,16 @@ def today_iso() -> str:
     from webapp.billing import clock
 
     return clock.today().isoformat()
+
+
+def test_the_batch_page_and_list_show_the_progress_a_running_batch_reported(clerk, factory):
+    from webapp.billing import batches
+
+    batch = factory.batch(process=False)
+    attempt = batches.claim_batch(batch.id)
+    batches.ProgressReporter(batch.id, attempt, total=100).report(42)
+    db.session.expire_all()  # as a new request would, read what the worker wrote
+    page = clerk.get(f"/batches/{batch.id}").get_data(as_text=True)
+    assert '<progress id="batch-progress" max="100" value="42">' in page
+    listing = clerk.get("/batches/").get_data(as_text=True)
+    assert '<span class="hint">42%</span>' in listing

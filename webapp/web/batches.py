@@ -14,6 +14,8 @@ from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
 bp = Blueprint("batches", __name__)
+# Every page that shows a running batch (its page, the lists) shows the progress it has reached.
+bp.add_app_template_global(batches.live_progress, "live_progress")
 
 
 @bp.get("/")
@@ -56,7 +58,6 @@ def show(batch_id: int):
         running=batch.status in batches.QUEUED_OR_RUNNING,
         waiting_to_retry=batches.waiting_to_retry(batch),
         retry_in=tasks.seconds_until_retry(batch_id) if batches.waiting_to_retry(batch) else None,
-        progress=batches.live_progress(batch),
         batch_invoices=batch_invoices,
         events=audit.events_for("batch", batch_id),
     )
