@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from tests.api_checks import MONEY, assert_envelope, fields_named, today
+from webapp.models import BatchStatus
 
 
 def batch_body(pending_ids, receipt_book="A-0001", issue_date=None):
@@ -632,6 +633,7 @@ def test_viewer_cannot_create_or_retry_batches(client, token, factory):
         ("get", "/api/billing-batches/1"),
         ("get", "/api/billing-batches/1/status"),
         ("post", "/api/billing-batches/1/retry"),
+        ("post", "/api/billing-batches/1/abandon"),
     ],
 )
 def test_batches_without_a_token_are_401(client, token, factory, method, path):
@@ -650,3 +652,183 @@ def test_money_in_batch_responses_is_two_decimal_text(client, token, factory):
     listed = client.get("/api/billing-batches", headers=headers).get_json()["data"][0]
     assert MONEY.match(listed["totalAmount"])
     assert Decimal(listed["totalAmount"]) == Decimal("20.20")
+
+
+# Abandoning a failed batch ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def failed_batch(app, factory):
+    """A batch the tax authority failed, holding two pendings."""
+    authority = app.extensions["lote.cae"]
+    authority.failure_rate = 1.0
+    batch = factory.batch(factory.pendings(2))
+    authority.failure_rate = 0.0
+    return batch
+
+
+def test_abandoning_an_error_batch_releases_its_pendings_and_forbids_a_retry(
+    client, token, failed_batch
+):
+    headers = token("clerk")
+    held = [p.id for p in factory_pendings_of(failed_batch.id)]
+    cancel = client.delete(f"/api/billing-pendings/{held[0]}", headers=headers)
+    assert_envelope(cancel, 409)
+    assert "which failed; abandon the batch" in cancel.get_json()["message"]
+
+    response = client.post(f"/api/billing-batches/{failed_batch.id}/abandon", headers=headers)
+
+    assert response.status_code == 200, response.get_json()
+    batch = response.get_json()["batch"]
+    assert batch["status"] == "ERROR"
+    assert batch["abandonedBy"] == "clerk"
+    assert batch["abandonedAt"]
+    assert available_ids(client, headers) == set(held)
+    detail = client.get(f"/api/billing-batches/{failed_batch.id}", headers=headers).get_json()
+    assert detail["pendingIds"] == []
+    assert detail["abandonedBy"] == "clerk"
+    assert_envelope(
+        client.post(f"/api/billing-batches/{failed_batch.id}/retry", headers=headers), 409
+    )
+    assert client.delete(f"/api/billing-pendings/{held[0]}", headers=headers).status_code == 200
+    from webapp.billing import audit
+
+    assert [e.action for e in audit.events_for("batch", failed_batch.id)] == [
+        "created",
+        "failed",
+        "abandoned",
+    ]
+
+
+def factory_pendings_of(batch_id):
+    from webapp.extensions import db
+    from webapp.models import BillingPending
+
+    return db.session.scalars(
+        db.select(BillingPending).where(BillingPending.batch_id == batch_id)
+    ).all()
+
+
+def test_only_an_error_batch_not_yet_abandoned_can_be_abandoned(
+    client, token, factory, failed_batch
+):
+    headers = token("admin")
+    processed = factory.batch(factory.pendings(1))
+    queued = factory.batch(factory.pendings(1), process=False)
+    for batch in (processed, queued):
+        response = client.post(f"/api/billing-batches/{batch.id}/abandon", headers=headers)
+        assert_envelope(response, 409)
+        assert "only an ERROR batch can be abandoned" in response.get_json()["message"]
+    assert (
+        client.post(f"/api/billing-batches/{failed_batch.id}/abandon", headers=headers).status_code
+        == 200
+    )
+    again = client.post(f"/api/billing-batches/{failed_batch.id}/abandon", headers=headers)
+    assert_envelope(again, 409)
+    assert "already abandoned" in again.get_json()["message"]
+    assert_envelope(client.post("/api/billing-batches/424242/abandon", headers=headers), 404)
+
+
+def test_a_viewer_cannot_abandon_a_batch(client, token, failed_batch):
+    response = client.post(
+        f"/api/billing-batches/{failed_batch.id}/abandon", headers=token("viewer")
+    )
+    assert_envelope(response, 403)
+    assert len(factory_pendings_of(failed_batch.id)) == 2
+
+
+def test_abandon_is_in_the_openapi_document(client, token):
+    spec = client.get("/api/openapi.json", headers=token("viewer")).get_json()
+    operation = spec["paths"]["/api/billing-batches/{batch_id}/abandon"]["post"]
+    assert operation["tags"] == ["Billing batches"]
+    batch_schema = spec["components"]["schemas"]["BatchOut"]["properties"]
+    assert {"abandonedAt", "abandonedBy"} <= set(batch_schema)
+
+
+# The queue down --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queue_down(app):
+    """The queue's Redis is a closed port: every enqueue raises redis' ConnectionError."""
+    import socket
+
+    from huey.storage import RedisStorage
+
+    from webapp.extensions import huey
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    huey.immediate = False
+    real_storage = huey.storage
+
+    def back():
+        huey.storage = real_storage
+        huey.immediate = True
+
+    huey.storage = RedisStorage(huey.name, url=f"redis://127.0.0.1:{closed_port}/0")
+    yield back
+    back()
+
+
+def test_a_batch_stored_while_the_queue_is_down_answers_201_deferred(
+    client, token, factory, queue_down
+):
+    pendings = factory.pendings(2)
+    headers = token("clerk")
+
+    response = create(client, headers, ids_of(pendings))
+
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["queueInfo"]["status"] == "deferred"
+    assert "will be queued when the queue is back" in body["queueInfo"]["message"]
+    batch_id = body["batch"]["id"]
+    assert body["batch"]["status"] == "PENDING_PROCESSING"
+    assert sorted(body["batch"]["pendingIds"]) == ids_of(pendings)
+    assert status_of(client, headers, batch_id)["batch"]["status"] == "PENDING_PROCESSING"
+
+    queue_down()  # the queue is back; once the claim grace has passed the reaper queues it
+    from sqlalchemy import update
+
+    from webapp import tasks
+    from webapp.billing import batches
+    from webapp.extensions import db
+    from webapp.models import BillingBatch, utcnow
+
+    db.session.execute(update(BillingBatch).values(enqueued_at=utcnow() - batches.CLAIM_GRACE * 2))
+    db.session.commit()
+    assert tasks.reap_lost_batches() == [batch_id]
+    assert status_of(client, headers, batch_id)["batch"]["status"] == "PROCESSED"
+
+
+# Progress ------------------------------------------------------------------------------------
+
+
+def test_a_running_batch_shows_its_progress_rising_chunk_by_chunk(app, factory, monkeypatch):
+    """After every chunk the worker publishes its progress where another connection sees it
+    while the invoicing transaction is still open (the batch row on PostgreSQL, the queue's
+    storage on SQLite, whose one writer is that transaction)."""
+    from sqlalchemy.orm import Session
+
+    from webapp.billing import batches
+    from webapp.extensions import db
+    from webapp.models import BillingBatch
+
+    monkeypatch.setattr(batches, "INVOICES_PER_CHUNK", 2)
+    batch = factory.batch(factory.pendings(10), process=False)
+    authority = app.extensions["lote.cae"]
+    authorize = authority.authorize
+    seen = []
+
+    def watched_from_another_connection(requests):
+        with Session(db.engine) as other:
+            seen.append(batches.live_progress(other.get(BillingBatch, batch.id)))
+        return authorize(requests)
+
+    monkeypatch.setattr(authority, "authorize", watched_from_another_connection)
+    assert batches.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
+    assert seen == [0, 20, 40, 60, 80]
+    db.session.refresh(batch)
+    assert batches.live_progress(batch) == 100

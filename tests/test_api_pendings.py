@@ -137,7 +137,33 @@ def test_summary_totals_pending_amounts_overall_and_by_customer(client, token, f
 
 def test_summary_with_nothing_pending_is_zero(client, token):
     summary = client.get("/api/billing-pendings/summary", headers=token()).get_json()
-    assert summary == {"totalPending": 0, "totalAmount": "0.00", "byCustomer": []}
+    assert summary == {
+        "totalPending": 0,
+        "totalAmount": "0.00",
+        "byCustomer": [],
+        "heldByFailedBatches": {"count": 0, "totalAmount": "0.00", "batchIds": []},
+    }
+
+
+def test_summary_says_which_waiting_pendings_failed_batches_hold(client, token, app, factory):
+    factory.pendings(1, amount="5.00")
+    factory.batch(factory.pendings(1, amount="7.00"), process=False)  # queued, not failed
+    authority = app.extensions["lote.cae"]
+    authority.failure_rate = 1.0
+    failed = factory.batch(factory.pendings(2, amount="100.00"))
+    authority.failure_rate = 0.0
+    summary = client.get("/api/billing-pendings/summary", headers=token()).get_json()
+    assert summary["totalPending"] == 4
+    assert summary["heldByFailedBatches"] == {
+        "count": 2,
+        "totalAmount": "200.00",
+        "batchIds": [failed.id],
+    }
+
+    client.post(f"/api/billing-batches/{failed.id}/abandon", headers=token())
+    summary = client.get("/api/billing-pendings/summary", headers=token()).get_json()
+    assert summary["totalPending"] == 4
+    assert summary["heldByFailedBatches"]["count"] == 0
 
 
 # Available -----------------------------------------------------------------------------------

@@ -110,6 +110,8 @@ def test_a_clerk_bills_a_service_end_to_end_in_the_browser(
         "A-0001-00000001"
     )
     page.get_by_role("button", name="available pendings matching the filters").click()
+    expect(page.get_by_role("heading", name="Create a batch of 6,001 pendings?")).to_be_visible()
+    page.get_by_role("button", name="Create the batch of 6,001 pendings").click()
     expect(page.get_by_role("heading", name="Status")).to_be_visible()
     page.evaluate("window.stillTheSamePage = true")
 
@@ -127,6 +129,7 @@ def test_a_clerk_bills_a_service_end_to_end_in_the_browser(
     )
     assert page.evaluate("window.stillTheSamePage === true"), "the page reloaded"
     assert int(progress.get_attribute("value")) == 100 > seen_running
+    expect(page.get_by_text("being invoiced")).to_have_count(0)  # no notice outlives the run
     page.screenshot(path=str(ARTIFACTS / "batch-done.png"), full_page=True)
     batch_url = page.url
 
@@ -138,3 +141,37 @@ def test_a_clerk_bills_a_service_end_to_end_in_the_browser(
     page.get_by_role("link", name="Send to the ERP").click()
     page.get_by_role("button", name=re.compile(r"^Send [\d,]+ invoices to the ERP$")).click()
     expect(page.get_by_text("SENT").first).to_be_visible()
+
+
+def test_the_batch_page_follows_the_status_to_its_end_without_a_reload(
+    users, factory, start_consumer, live_server, page
+):
+    """The notice that the batch is being invoiced, the badge and the history come with every
+    poll: when the batch ends the notice goes and the history says Invoiced, on the same page."""
+    from playwright.sync_api import expect
+
+    from webapp.billing import batches, clock
+
+    start_consumer(CAE_LATENCY_MS=200)
+    pending_ids = factory.bulk_pendings(3000)  # 12 CAE calls of 0.2 s: seconds of running
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Username").fill("clerk")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+    batch = batches.submit_batch("clerk", clock.today(), "A-0001", pending_ids).batch
+    page.goto(f"{live_server}/batches/{batch.id}")
+    page.evaluate("window.stillTheSamePage = true")
+    notice = page.get_by_text("The batch is being invoiced in the background")
+    history = page.locator("section.audit")
+    expect(notice).to_be_visible()
+    expect(history).not_to_contain_text("Invoiced")
+
+    expect(page.locator("#batch-status")).to_have_attribute(
+        "data-status", "PROCESSED", timeout=60_000
+    )
+    expect(notice).to_have_count(0)
+    expect(page.locator("#batch-status .badge").first).to_have_text("Processed")
+    expect(history).to_contain_text("Invoiced")
+    assert page.evaluate("window.stillTheSamePage === true"), "the page reloaded"

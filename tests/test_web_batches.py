@@ -6,7 +6,7 @@ import re
 import pytest
 
 from webapp.extensions import db
-from webapp.models import BatchStatus, BillingBatch
+from webapp.models import BatchStatus, BillingBatch, BillingPending
 
 POLLING = 'hx-trigger="every 1s"'
 
@@ -182,3 +182,113 @@ def test_the_dashboard_offers_a_viewer_no_shortcut_that_changes_data(client, aut
     html = client.get("/").get_data(as_text=True)
     assert 'href="/services/new"' not in html
     assert "Create a batch" not in html
+
+
+# Abandoning a failed batch -------------------------------------------------------------------
+
+
+def test_a_failed_batch_is_abandoned_after_a_confirmation_page(clerk, factory, failing_cae):
+    held = factory.pendings(2)
+    batch = factory.batch(pendings=held)
+    html = clerk.get(f"/batches/{batch.id}").get_data(as_text=True)
+    assert f'href="/batches/{batch.id}/abandon"' in html
+
+    page = clerk.get(f"/batches/{batch.id}/abandon").get_data(as_text=True)
+    assert f"Abandon batch {batch.id}?" in page
+    assert 'method="post"' in page
+    assert db.session.get(BillingBatch, batch.id).abandoned_at is None
+
+    response = clerk.post(f"/batches/{batch.id}/abandon", follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert f"Batch {batch.id} abandoned; its pendings are available for a new batch." in html
+    assert "Abandoned by clerk" in html
+    assert f'action="/batches/{batch.id}/retry"' not in html
+    assert f'href="/batches/{batch.id}/abandon"' not in html
+    assert '<span class="action">Abandoned</span>' in html  # the history
+    db.session.expire_all()
+    assert all(db.session.get(BillingPending, p.id).batch_id is None for p in held)
+    assert status_of(batch.id) == BatchStatus.ERROR
+
+
+def test_abandoning_a_batch_that_did_not_fail_is_explained(clerk, factory):
+    batch = factory.batch()
+    for send in (clerk.get, clerk.post):
+        response = send(f"/batches/{batch.id}/abandon", follow_redirects=True)
+        html = response.get_data(as_text=True)
+        assert "only a batch in Error can be abandoned" in html
+        assert "Abandon batch" not in html
+    assert db.session.get(BillingBatch, batch.id).abandoned_at is None
+
+
+def test_a_viewer_is_offered_no_abandon_and_cannot_post_one(client, auth, factory, failing_cae):
+    batch = factory.batch()
+    auth.login("viewer")
+    assert "/abandon" not in client.get(f"/batches/{batch.id}").get_data(as_text=True)
+    assert client.post(f"/batches/{batch.id}/abandon").status_code == 403
+    assert db.session.get(BillingBatch, batch.id).abandoned_at is None
+
+
+# What follows the status ---------------------------------------------------------------------
+
+
+def test_the_polled_fragment_carries_the_history(clerk, factory):
+    batch = factory.batch()
+    fragment = clerk.get(f"/batches/{batch.id}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert 'id="audit-title"' in fragment
+    assert '<span class="action">Invoiced</span>' in fragment
+
+
+def test_a_batch_waiting_for_its_automatic_retry_says_so(clerk, factory):
+    from webapp.billing import batches
+
+    batch = factory.batch(process=False)
+    attempt = batches.claim_batch(batch.id)
+    batches.record_failure(batch.id, attempt, "The tax authority (CAE) did not answer", False)
+    fragment = clerk.get(f"/batches/{batch.id}", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "Waiting to retry" in fragment
+    assert ">Queued<" not in fragment
+    assert "waits to be retried automatically" in fragment
+    assert POLLING in fragment
+
+    from webapp import tasks
+
+    tasks.process_batch_task.schedule(args=(batch.id,), delay=30)
+    try:
+        fragment = clerk.get(f"/batches/{batch.id}", headers={"HX-Request": "true"}).get_data(
+            as_text=True
+        )
+    finally:
+        tasks.huey.flush()  # the in-process queue outlives the test
+    assert 25 <= int(re.search(r"Retrying in (\d+) s", fragment).group(1)) <= 30
+
+
+def test_a_batch_created_from_the_pendings_page_claims_no_status_in_its_notice(clerk, factory):
+    chosen = factory.pendings(1)
+    data = {"issueDate": today_iso(), "receiptBook": "A-0001", "scope": "selected"}
+    data["ids"] = [chosen[0].id]
+    html = clerk.post("/pendings/batch", data=data, follow_redirects=True).get_data(as_text=True)
+    assert "created with 1 pendings." in html
+    assert "being invoiced now" not in html
+
+
+def today_iso() -> str:
+    from webapp.billing import clock
+
+    return clock.today().isoformat()
+
+
+def test_the_batch_page_and_list_show_the_progress_a_running_batch_reported(clerk, factory):
+    from webapp.billing import batches
+
+    batch = factory.batch(process=False)
+    attempt = batches.claim_batch(batch.id)
+    batches.ProgressReporter(batch.id, attempt, total=100).report(42)
+    db.session.expire_all()  # as a new request would, read what the worker wrote
+    page = clerk.get(f"/batches/{batch.id}").get_data(as_text=True)
+    assert '<progress id="batch-progress" max="100" value="42">' in page
+    listing = clerk.get("/batches/").get_data(as_text=True)
+    assert '<span class="hint">42%</span>' in listing

@@ -125,13 +125,15 @@ def test_only_available_pendings_offer_a_checkbox_and_a_cancel_link(clerk, facto
 # The batch form ------------------------------------------------------------------------------
 
 
-def test_the_batch_form_defaults_to_today_and_a_known_book_with_its_next_number(clerk, factory):
+def test_the_batch_form_defaults_to_today_and_leaves_the_book_to_the_clerk(clerk, factory):
     factory.batch(receipt_book="B-0002")
+    factory.batch(pendings=factory.pendings(1), receipt_book="A-0001")
     factory.pendings(1)
     html = clerk.get("/pendings/").get_data(as_text=True)
     assert re.search(rf'id="b-issueDate" name="issueDate" type="date" value="{today()}"', html)
-    assert re.search(r'id="b-receiptBook" name="receiptBook" type="text" value="B-0002"', html)
-    assert '<strong class="next-number">B-0002-00000004</strong>' in html
+    assert re.search(r'id="b-receiptBook" name="receiptBook" type="text" value=""', html)
+    assert '<strong class="next-number">' not in html
+    assert '<option value="A-0001"></option>' in html
     assert '<option value="B-0002"></option>' in html
     assert 'hx-get="/pendings/next-number"' in html
 
@@ -172,22 +174,90 @@ def test_creating_a_batch_from_the_selection_opens_the_batch_page(clerk, factory
 
 
 def test_creating_a_batch_from_every_available_pending_matching_the_filters(clerk, factory):
-    wanted = factory.pendings(3, customer_id=2001)
+    wanted = factory.pendings(3, amount="1000.00", customer_id=2001)
     factory.pendings(2, customer_id=2002)
     claimed = factory.pendings(1, customer_id=2001)
     factory.batch(pendings=claimed, receipt_book="B-0001", process=False)
     html = clerk.get("/pendings/?customerId=2001").get_data(as_text=True)
     assert "all 3 available pendings matching the filters" in html
 
-    response = clerk.post(
+    asked = clerk.post(
         "/pendings/batch?customerId=2001", data=batch_form(scope="matching", ids=[claimed[0].id])
     )
+    assert asked.status_code == 200
+    page = asked.get_data(as_text=True)
+    assert "Create a batch of 3 pendings?" in page
+    assert '<dd class="num" id="confirm-count">3</dd>' in page
+    assert '<dd class="num" id="confirm-total">$ 3,000.00</dd>' in page
+    assert 'action="/pendings/batch?customerId=2001"' in page
+    assert batches_count() == 1
+
+    confirmed = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
+    response = clerk.post("/pendings/batch?customerId=2001", data=confirmed)
     assert response.status_code == 302
     batch_id = int(response.headers["Location"].rsplit("/", 1)[1])
     held = db.session.scalars(
         db.select(BillingPending.id).where(BillingPending.batch_id == batch_id)
     ).all()
     assert sorted(held) == sorted(p.id for p in wanted)
+
+
+def test_a_confirmation_whose_figures_changed_is_asked_again(clerk, factory):
+    factory.pendings(2, customer_id=2001)
+    page = clerk.post(
+        "/pendings/batch?customerId=2001", data=batch_form(scope="matching")
+    ).get_data(as_text=True)
+    confirmed = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
+    factory.pendings(1, customer_id=2001)  # arrived meanwhile
+
+    response = clerk.post("/pendings/batch?customerId=2001", data=confirmed)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "The matching pendings changed since you looked" in html
+    assert "Create a batch of 3 pendings?" in html
+    assert batches_count() == 0
+
+
+def test_the_summary_names_the_failed_batches_that_hold_waiting_pendings(clerk, app, factory):
+    factory.pendings(1)
+    authority = app.extensions["lote.cae"]
+    authority.failure_rate = 1.0
+    failed = factory.batch(pendings=factory.pendings(2, amount="50.00"))
+    authority.failure_rate = 0.0
+    html = clerk.get("/pendings/").get_data(as_text=True)
+    notice = re.search(r'<p class="alert alert-warning held-by-failed">(.*?)</p>', html, re.S)
+    text = " ".join(notice.group(1).split())
+    assert "Of these, 2 pendings ($ 100.00) are held by failed batches:" in text
+    assert f'<a href="/batches/{failed.id}">Batch {failed.id}</a>' in text
+
+    held = db.session.scalars(
+        db.select(BillingPending.id).where(BillingPending.batch_id == failed.id)
+    ).first()
+    cancel = clerk.post(f"/pendings/{held}/cancel", follow_redirects=True)
+    assert "which failed; abandon that batch to release its pendings" in cancel.get_data(
+        as_text=True
+    )
+
+
+def test_a_batch_stored_while_the_queue_is_down_lands_on_its_page_with_a_notice(
+    clerk, factory, monkeypatch
+):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from webapp import tasks
+
+    def queue_down(batch_id):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(tasks, "process_batch_task", queue_down)
+    chosen = factory.pendings(1)
+    response = clerk.post("/pendings/batch", data=batch_form(ids=[chosen[0].id]))
+    assert response.status_code == 302
+    batch = db.session.scalars(db.select(BillingBatch)).one()
+    assert response.headers["Location"].endswith(f"/batches/{batch.id}")
+    html = clerk.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"The queue was unavailable when batch {batch.id} was stored" in html
+    assert batch.status == BatchStatus.PENDING_PROCESSING
 
 
 def test_batching_everything_when_nothing_matches_says_so(clerk, factory):
@@ -298,4 +368,19 @@ def test_a_viewer_sees_pendings_and_summary_but_no_batch_form(client, auth, fact
     assert "/cancel" not in html
     assert client.post("/pendings/batch", data=batch_form(ids=[pending.id])).status_code == 403
     assert client.post(f"/pendings/{pending.id}/cancel").status_code == 403
+    assert batches_count() == 0
+
+
+def test_batching_every_match_with_a_bad_issue_date_is_refused_before_the_confirmation(
+    clerk, factory
+):
+    factory.pendings(2, customer_id=2001)
+    far = (today() + timedelta(days=30)).isoformat()
+    response = clerk.post(
+        "/pendings/batch?customerId=2001", data=batch_form(scope="matching", issueDate=far)
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "Create a batch of" not in html
+    assert "outside the fiscal window" in html
     assert batches_count() == 0

@@ -23,7 +23,7 @@ def test_a_batch_of_one_pending_is_worded_in_the_singular(clerk, factory):
         follow_redirects=True,
     )
     [message] = flashes(response.get_data(as_text=True))
-    assert re.fullmatch(r"Batch \d+ created with 1 pending; it is being invoiced now\.", message)
+    assert re.fullmatch(r"Batch \d+ created with 1 pending\.", message)
 
 
 def test_one_refused_service_is_worded_in_the_singular(clerk, factory):

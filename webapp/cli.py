@@ -150,17 +150,27 @@ def _seed_billing_flow() -> None:
         )
     to_bill = created[:36]
     pending_ids = sorted(p.id for p in services.send_to_billing("seed", to_bill))
-    batch_ids = []
+    processed = []
     for book, issue_date, chunk in (
         ("A-0001", today - timedelta(days=4), pending_ids[:10]),
         ("B-0001", today - timedelta(days=2), pending_ids[10:16]),
         ("A-0001", today - timedelta(days=1), pending_ids[16:24]),
     ):
         batch = batches.create_batch("seed", issue_date, book, chunk)
-        batches.process_batch(batch.id, final_attempt=True)
-        batch_ids.append(batch.id)
+        if batches.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED:
+            processed.append(batch.id)
+        else:
+            db.session.refresh(batch)
+            click.echo(
+                f"Not seeded: batch {batch.id} could not be invoiced ({batch.error_message}); "
+                "it is left in ERROR, to be retried or abandoned from its page."
+            )
     pendings.cancel_pending("seed", pending_ids[-1])
-    record = erp.sync("seed", erp.SimulatedErp(failure_rate=0), batch_id=batch_ids[0])
+    if not processed:
+        click.echo("Not seeded: an ERP delivery (no batch was invoiced).")
+        return
+    # The demo's one delivery is meant to succeed, whatever the ERP's failure rate.
+    record = erp.sync("seed", erp.SimulatedErp(failure_rate=0), batch_id=processed[0])
     erp.confirm("seed", record.sync_id)
 
 

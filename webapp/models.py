@@ -232,6 +232,9 @@ class BillingBatch(TimestampMixin, db.Model):
     processing_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # An abandoned batch stays ERROR: it released its pendings and is never retried.
+    abandoned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    abandoned_by: Mapped[str | None] = mapped_column(String(64))
 
 
 erp_sync_invoices = Table(

@@ -2,9 +2,13 @@
 whose task was lost. Start a consumer with ``huey_consumer webapp.tasks.huey``."""
 
 import logging
+import math
+import sqlite3
+from datetime import UTC, datetime
 
 from flask import current_app, has_app_context
 from huey import crontab
+from redis.exceptions import RedisError
 
 from webapp.billing import batches, status_counts
 from webapp.extensions import huey
@@ -13,6 +17,8 @@ log = logging.getLogger(__name__)
 BATCH_TASK_NAME = "process_batch_task"
 REAP_TASK_NAME = "reap_lost_batches_task"
 _consumer_app = None
+# What the queue raises when it cannot be reached: Redis down, or the SQLite queue file locked.
+QUEUE_UNAVAILABLE = (RedisError, sqlite3.OperationalError)
 
 
 def app_context():
@@ -41,9 +47,53 @@ def process_batch_task(batch_id: int, task=None):
         return str(outcome)
 
 
-def enqueue_batch(batch_id: int) -> str:
-    """Queues a batch after the commit that made it visible; returns the task id."""
-    return process_batch_task(batch_id).id
+def enqueue_batch(batch_id: int) -> str | None:
+    """Queues a batch after the commit that made it visible; returns the task id, or None when
+    the queue cannot be reached: the batch is stored, and the reaper queues it once the queue is
+    back."""
+    try:
+        return process_batch_task(batch_id).id
+    except QUEUE_UNAVAILABLE as exc:
+        log.warning("batch %s stored but not queued (%s); the reaper will queue it", batch_id, exc)
+        return None
+
+
+def _progress_key(batch_id: int) -> str:
+    return f"lote:progress:{batch_id}"
+
+
+def publish_progress(batch_id: int, attempt: int, progress: int) -> None:
+    """Keeps a running batch's progress on the queue's storage, for readers that cannot see the
+    batch row change yet (SQLite, see ``batches.ProgressReporter``). Progress is a courtesy: a
+    queue that cannot be reached does not fail the invoicing."""
+    try:
+        huey.put(_progress_key(batch_id), (attempt, progress))
+    except QUEUE_UNAVAILABLE:
+        log.warning("batch %s: progress not published, the queue is unavailable", batch_id)
+
+
+def published_progress(batch_id: int) -> tuple[int, int] | None:
+    """The (attempt, progress) last published for a batch, if any."""
+    try:
+        return huey.get(_progress_key(batch_id), peek=True)
+    except QUEUE_UNAVAILABLE:
+        return None
+
+
+def forget_progress(batch_id: int) -> None:
+    try:
+        huey.delete(_progress_key(batch_id))
+    except QUEUE_UNAVAILABLE:
+        log.warning("batch %s: published progress not removed, the queue is unavailable", batch_id)
+
+
+def seconds_until_retry(batch_id: int) -> int | None:
+    """Seconds until the queue runs the automatic retry scheduled for a batch, if it holds one."""
+    for task in huey.scheduled():
+        if task.name == BATCH_TASK_NAME and task.args and task.args[0] == batch_id and task.eta:
+            now = datetime.now(UTC).replace(tzinfo=None)  # Huey keeps etas as naive UTC
+            return max(0, math.ceil((task.eta - now).total_seconds()))
+    return None
 
 
 def queued_batch_ids() -> set[int]:

@@ -31,15 +31,20 @@ def job_id(batch) -> str:
     return f"batch-{batch.id}"
 
 
-def detail(batch) -> dict:
-    """The batch with the ids of the pendings it holds."""
+def fields_of(batch) -> dict:
+    """The batch's columns, with the progress its running attempt has reached."""
     return {
         **{c.key: getattr(batch, c.key) for c in batch.__table__.columns},
-        "pending_ids": batches.batch_pending_ids(batch.id),
+        "progress": batches.live_progress(batch),
     }
 
 
-def _created(batch, message: str) -> dict:
+def detail(batch) -> dict:
+    """The batch with the ids of the pendings it holds."""
+    return {**fields_of(batch), "pending_ids": batches.batch_pending_ids(batch.id)}
+
+
+def _created(batch, message: str, deferred: bool = False) -> dict:
     return {
         "batch": detail(batch),
         "summary": {
@@ -48,7 +53,7 @@ def _created(batch, message: str) -> dict:
         },
         "queue_info": {
             "job_id": job_id(batch),
-            "status": JOB_STATUS[batch.status],
+            "status": "deferred" if deferred else JOB_STATUS[batch.status],
             "message": message,
         },
     }
@@ -59,14 +64,22 @@ def _created(batch, message: str) -> dict:
 @blp.arguments(BatchIn)
 @blp.response(201, BatchCreatedOut)
 def create_batch(data):
-    """Create a batch and queue it; poll GET /billing-batches/{id}/status until it ends."""
-    batch = batches.submit_batch(
+    """Create a batch and queue it; poll GET /billing-batches/{id}/status until it ends. When
+    the queue is down the batch is still created: queueInfo.status is "deferred" and it is
+    queued as soon as the queue is back."""
+    submission = batches.submit_batch(
         actor(), data["issue_date"], data["receipt_book"], data["pending_ids"]
     )
-    return _created(
-        batch,
-        f"Batch {batch.id} has been queued; follow it at /api/billing-batches/{batch.id}/status",
-    )
+    batch = submission.batch
+    follow = f"follow it at /api/billing-batches/{batch.id}/status"
+    if not submission.queued:
+        return _created(
+            batch,
+            f"Batch {batch.id} was created but the queue is unavailable; it will be queued "
+            f"when the queue is back; {follow}",
+            deferred=True,
+        )
+    return _created(batch, f"Batch {batch.id} has been queued; {follow}")
 
 
 @route("/billing-batches/sync", TAG, methods=["POST"])
@@ -77,7 +90,7 @@ def create_batch_and_wait(data):
     """Create a batch and invoice it before answering (one attempt; ERROR can be retried)."""
     batch = batches.submit_batch(
         actor(), data["issue_date"], data["receipt_book"], data["pending_ids"], wait=True
-    )
+    ).batch
     message = (
         f"Batch {batch.id} was invoiced"
         if batch.status == BatchStatus.PROCESSED
@@ -130,18 +143,16 @@ def get_batch(batch_id):
 
 
 def status_body(batch) -> dict:
+    fields = fields_of(batch)
     job = {
         "job_id": job_id(batch),
-        # A failed attempt waiting for its automatic retry keeps its reason.
-        "status": "delayed"
-        if batch.status == BatchStatus.PENDING_PROCESSING and batch.error_message
-        else JOB_STATUS[batch.status],
-        "progress": batch.progress,
+        "status": "delayed" if batches.waiting_to_retry(batch) else JOB_STATUS[batch.status],
+        "progress": fields["progress"],
         "attempts_made": batch.attempts,
     }
     if batch.error_message:
         job["failed_reason"] = batch.error_message
-    return {"batch": batch, "job_info": job}
+    return {"batch": fields, "job_info": job}
 
 
 @route("/billing-batches/<int:batch_id>/status", TAG, methods=["GET"])
@@ -155,5 +166,14 @@ def batch_status(batch_id):
 @idempotent
 @blp.response(200, BatchStatusOut)
 def retry(batch_id):
-    """Queue an ERROR batch again; any other status is a 409."""
-    return status_body(batches.retry_batch(actor(), batch_id))
+    """Queue an ERROR batch again; any other status, or an abandoned batch, is a 409."""
+    return status_body(batches.retry_batch(actor(), batch_id).batch)
+
+
+@route("/billing-batches/<int:batch_id>/abandon", TAG, methods=["POST"])
+@idempotent
+@blp.response(200, BatchStatusOut)
+def abandon(batch_id):
+    """Give up an ERROR batch: its pendings are released for new batches, it stays ERROR with
+    abandonedAt and abandonedBy, and can no longer be retried. Any other status is a 409."""
+    return status_body(batches.abandon_batch(actor(), batch_id))

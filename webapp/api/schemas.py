@@ -232,10 +232,23 @@ class CustomerTotalOut(CamelSchema):
     total_amount = Money()
 
 
+class HeldPendingsOut(CamelSchema):
+    count = fields.Integer()
+    total_amount = Money()
+    batch_ids = fields.List(fields.Integer())
+
+
 class PendingSummaryOut(CamelSchema):
     total_pending = fields.Integer()
     total_amount = fields.Function(lambda s: as_text(s.total_amount), metadata=MONEY_TEXT)
     by_customer = fields.List(fields.Nested(CustomerTotalOut))
+    held_by_failed_batches = fields.Nested(
+        HeldPendingsOut,
+        metadata={
+            "description": "Of the waiting pendings, those held by ERROR batches: they wait for "
+            "the batch to be retried or abandoned"
+        },
+    )
 
 
 # Batches ------------------------------------------------------------------------------------
@@ -273,6 +286,8 @@ class BatchOut(Timestamps):
     processing_started_at = UtcDateTime(allow_none=True)
     processing_completed_at = UtcDateTime(allow_none=True)
     heartbeat_at = UtcDateTime(allow_none=True)
+    abandoned_at = UtcDateTime(allow_none=True)
+    abandoned_by = fields.String(allow_none=True)
 
 
 class BatchDetailOut(BatchOut):
@@ -291,7 +306,12 @@ class BatchSummaryOut(CamelSchema):
 
 class QueueInfoOut(CamelSchema):
     job_id = fields.String()
-    status = fields.String()
+    status = fields.String(
+        metadata={
+            "description": "waiting, active, completed or failed; deferred when the queue was "
+            "down: the batch is stored and is queued once the queue is back"
+        }
+    )
     message = fields.String()
 
 

@@ -90,6 +90,32 @@ def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> str | Non
     return None
 
 
+def check_issue_date(issue_date: date, code: str) -> ReceiptBook | None:
+    """A batch's issue date for a receipt book (DESIGN rule 6); returns the book if it exists."""
+    if not isinstance(issue_date, date):
+        raise InvalidInput(
+            "Invalid issue date", [{"field": "issueDate", "message": "must be a date"}]
+        )
+    book = db.session.get(ReceiptBook, code)
+    problem = _issue_date_problem(issue_date, book)
+    if problem:
+        raise InvalidInput(f"Issue date {problem}", [{"field": "issueDate", "message": problem}])
+    return book
+
+
+def check_batch_terms(issue_date: date, receipt_book: str, count: int) -> None:
+    """What a batch of ``count`` pendings for this book and date would be refused for, checked
+    before the clerk is asked to confirm it: its size, its receipt book and its issue date."""
+    _check_size(count)
+    check_issue_date(issue_date, check_receipt_book(receipt_book))
+
+
+def _check_size(count: int) -> None:
+    limit = current_app.config["MAX_PENDINGS_PER_BATCH"]
+    if count > limit:
+        raise TooLarge(f"A batch holds at most {limit} pendings; {count} were given")
+
+
 def _book_for_update(code: str) -> ReceiptBook:
     """The receipt book's counter row, created on first use, locked for this transaction."""
     query = select(ReceiptBook).where(ReceiptBook.code == code).with_for_update()
@@ -112,19 +138,10 @@ def create_batch(
 ) -> BillingBatch:
     """Creates a batch in PENDING_PROCESSING and claims its pendings in the same transaction: a
     pending that is not PENDING, or already claimed by an open batch, refuses the whole batch."""
-    limit = current_app.config["MAX_PENDINGS_PER_BATCH"]
-    if len(pending_ids) > limit:
-        raise TooLarge(f"A batch holds at most {limit} pendings; {len(pending_ids)} were given")
+    _check_size(len(pending_ids))
     code = check_receipt_book(receipt_book)
-    ids = unique_ids(pending_ids, "pendingIds", limit)
-    if not isinstance(issue_date, date):
-        raise InvalidInput(
-            "Invalid issue date", [{"field": "issueDate", "message": "must be a date"}]
-        )
-    book = db.session.get(ReceiptBook, code)
-    problem = _issue_date_problem(issue_date, book)
-    if problem:
-        raise InvalidInput(f"Issue date {problem}", [{"field": "issueDate", "message": problem}])
+    ids = unique_ids(pending_ids, "pendingIds", current_app.config["MAX_PENDINGS_PER_BATCH"])
+    book = check_issue_date(issue_date, code)
     if book is None:
         _book_for_update(code)
 
@@ -206,9 +223,18 @@ def _refused_pendings(ids: list[int], own_batch_id: int, issue_date: date) -> li
     return refused
 
 
+@dataclass
+class Submission:
+    """A stored batch and whether its task reached the queue. A batch stored while the queue is
+    down is not lost: the reaper queues it once the queue is back (DESIGN rule 7)."""
+
+    batch: BillingBatch
+    queued: bool
+
+
 def submit_batch(
     actor: str, issue_date: date, receipt_book: str, pending_ids: list[int], wait: bool = False
-) -> BillingBatch:
+) -> Submission:
     """Creates a batch, then (after its commit) queues it, or invoices it at once when ``wait``."""
     from webapp import tasks
 
@@ -216,19 +242,23 @@ def submit_batch(
     if wait:
         process_batch(batch.id, final_attempt=True)
         db.session.refresh(batch)
-    else:
-        tasks.enqueue_batch(batch.id)
-    return batch
+        return Submission(batch, queued=False)
+    return Submission(batch, queued=tasks.enqueue_batch(batch.id) is not None)
 
 
-def retry_batch(actor: str, batch_id: int) -> BillingBatch:
-    """Sends an ERROR batch back to the queue; any other status is a conflict."""
+def retry_batch(actor: str, batch_id: int) -> Submission:
+    """Sends an ERROR batch back to the queue; any other status, or an abandoned batch, is a
+    conflict."""
     from webapp import tasks
 
     batch = get_batch(batch_id)
     changed = db.session.execute(
         update(BillingBatch)
-        .where(BillingBatch.id == batch_id, BillingBatch.status == BatchStatus.ERROR)
+        .where(
+            BillingBatch.id == batch_id,
+            BillingBatch.status == BatchStatus.ERROR,
+            BillingBatch.abandoned_at.is_(None),
+        )
         .values(
             status=BatchStatus.PENDING_PROCESSING,
             error_message=None,
@@ -239,12 +269,59 @@ def retry_batch(actor: str, batch_id: int) -> BillingBatch:
     ).rowcount
     if not changed:
         db.session.rollback()
+        if batch.abandoned_at is not None:
+            raise Conflict(f"Batch {batch_id} was abandoned; it cannot be retried")
         raise Conflict(f"Batch {batch_id} is {batch.status.value}; only an ERROR batch is retried")
     audit.record(actor, "retried", "batch", batch_id)
     db.session.commit()
     db.session.refresh(batch)
-    tasks.enqueue_batch(batch_id)
+    return Submission(batch, queued=tasks.enqueue_batch(batch_id) is not None)
+
+
+def why_not_abandonable(batch: BillingBatch) -> str | None:
+    """Why a batch cannot be abandoned, if it cannot: only an ERROR batch, and only once."""
+    if batch.abandoned_at is not None:
+        return f"Batch {batch.id} was already abandoned"
+    if batch.status != BatchStatus.ERROR:
+        return f"Batch {batch.id} is {batch.status.value}; only an ERROR batch can be abandoned"
+    return None
+
+
+def abandon_batch(actor: str, batch_id: int) -> BillingBatch:
+    """Gives up an ERROR batch: its PENDING pendings are released (available to a new batch or
+    to cancelling again), and the batch stays ERROR, marked abandoned, never to be retried. Only
+    an ERROR batch not yet abandoned can be; anything else is a conflict."""
+    batch = get_batch(batch_id)
+    now = utcnow()
+    changed = db.session.execute(
+        update(BillingBatch)
+        .where(
+            BillingBatch.id == batch_id,
+            BillingBatch.status == BatchStatus.ERROR,
+            BillingBatch.abandoned_at.is_(None),
+        )
+        .values(abandoned_at=now, abandoned_by=actor, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not changed:
+        db.session.rollback()
+        raise Conflict(why_not_abandonable(batch))
+    released = db.session.execute(
+        update(BillingPending)
+        .where(BillingPending.batch_id == batch_id, BillingPending.status == PendingStatus.PENDING)
+        .values(batch_id=None, updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    audit.record(actor, "abandoned", "batch", batch_id, f"{released} pendings released")
+    db.session.commit()
+    db.session.refresh(batch)
     return batch
+
+
+def waiting_to_retry(batch: BillingBatch) -> bool:
+    """A queued batch whose last attempt failed waits for its automatic retry, and keeps the
+    reason of the failure meanwhile."""
+    return batch.status == BatchStatus.PENDING_PROCESSING and batch.error_message is not None
 
 
 def get_batch(batch_id: int) -> BillingBatch:
@@ -355,22 +432,27 @@ def claim_batch(batch_id: int) -> int | None:
 
 
 class ProgressReporter:
-    """Writes progress and heartbeat on a connection of its own, committed at once, so readers
-    see them while the invoicing transaction is still open. SQLite has one writer at a time and
-    the invoicing transaction holds it, so there the batch shows progress when it commits."""
+    """Publishes progress where readers see it while the invoicing transaction is still open. On
+    PostgreSQL it goes to the batch row with the heartbeat, on a connection of its own committed
+    at once. SQLite has one writer at a time and the invoicing transaction holds it, so there the
+    progress goes to the queue's storage instead, read back by ``live_progress``."""
 
     def __init__(self, batch_id: int, attempt: int, total: int):
         self.batch_id = batch_id
         self.attempt = attempt
         self.total = max(total, 1)
-        self.enabled = db.engine.dialect.name != "sqlite"
+        self.in_batch_row = db.engine.dialect.name != "sqlite"
         self.last_report = -math.inf
 
     def report(self, done: int) -> None:
         """Progress stays below 100 until the invoicing transaction commits PROCESSED."""
-        if not self.enabled:
-            return
+        from webapp import tasks
+
         self.last_report = time.monotonic()
+        progress = min(99, done * 100 // self.total)
+        if not self.in_batch_row:
+            tasks.publish_progress(self.batch_id, self.attempt, progress)
+            return
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(
                 update(BillingBatch)
@@ -379,13 +461,33 @@ class ProgressReporter:
                     BillingBatch.attempts == self.attempt,
                     BillingBatch.status == BatchStatus.IN_PROCESS,
                 )
-                .values(progress=min(99, done * 100 // self.total), heartbeat_at=utcnow())
+                .values(progress=progress, heartbeat_at=utcnow())
             )
 
     def report_if_due(self, done: int) -> None:
         """Reports within a chunk too when the chunk is slow (a slow tax authority)."""
         if time.monotonic() - self.last_report >= PROGRESS_INTERVAL_SECONDS:
             self.report(done)
+
+    def close(self) -> None:
+        """The attempt is over: the batch row tells the rest."""
+        from webapp import tasks
+
+        if not self.in_batch_row:
+            tasks.forget_progress(self.batch_id)
+
+
+def live_progress(batch: BillingBatch) -> int:
+    """The progress of a batch as readers should see it: the batch row's, except while a batch
+    runs on SQLite, where its worker publishes it on the queue's storage (see
+    ``ProgressReporter``) for the attempt that is running."""
+    if batch.status == BatchStatus.IN_PROCESS and db.engine.dialect.name == "sqlite":
+        from webapp import tasks
+
+        published = tasks.published_progress(batch.id)
+        if published is not None and published[0] == batch.attempts:
+            return published[1]
+    return batch.progress
 
 
 def _authorize(
@@ -399,7 +501,7 @@ def _authorize(
     return authorizations
 
 
-def invoice_batch(batch_id: int, attempt: int) -> None:
+def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> None:
     """Invoices a claimed batch all or nothing: invoices, pendings and services INVOICED, the
     receipt-book counter and the batch PROCESSED commit together. Numbers come from the counter
     row, locked for the transaction, so they are gapless per book under any concurrency.
@@ -409,7 +511,6 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
     written after every chunk."""
     authority = current_app.extensions["lote.cae"]
     batch = db.session.get(BillingBatch, batch_id)
-    reporter = ProgressReporter(batch_id, attempt, batch.pending_count)
     book = _book_for_update(batch.receipt_book)
     if book.last_issue_date and batch.issue_date < book.last_issue_date:
         raise BatchRejected(
@@ -595,8 +696,11 @@ def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
     attempt = claim_batch(batch_id)
     if attempt is None:
         return None
+    reporter = ProgressReporter(
+        batch_id, attempt, db.session.get(BillingBatch, batch_id).pending_count
+    )
     try:
-        invoice_batch(batch_id, attempt)
+        invoice_batch(batch_id, attempt, reporter)
     except LostClaim:
         db.session.rollback()
         log.warning("batch %s: attempt %s lost its claim; nothing committed", batch_id, attempt)
@@ -610,6 +714,8 @@ def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
         if final:
             return BatchStatus.ERROR
         raise
+    finally:
+        reporter.close()
     return BatchStatus.PROCESSED
 
 

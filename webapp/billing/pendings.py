@@ -11,7 +11,7 @@ from webapp.billing.errors import Conflict, NotFound
 from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
-from webapp.models import BillingPending, PendingStatus, ServiceStatus
+from webapp.models import BatchStatus, BillingBatch, BillingPending, PendingStatus, ServiceStatus
 
 
 @dataclass
@@ -77,6 +77,33 @@ def count_available(filters: PendingFilters) -> int:
 
 
 @dataclass
+class AvailableTotal:
+    """What a batch of every available pending matching some filters would hold: how many,
+    their amount, and the newest id among them (a batch confirmed on these figures takes none
+    newer)."""
+
+    count: int
+    total_amount: Decimal
+    last_id: int | None
+
+
+def total_available(filters: PendingFilters) -> AvailableTotal:
+    """Count, amount and newest id of the pendings matching ``filters`` that a new batch may
+    claim, summed in SQL."""
+    check_date_range(filters.date_from, filters.date_to)
+    row = db.session.execute(
+        replace(filters, available_only=True, status=None).apply(
+            select(
+                func.count(),
+                func.coalesce(func.sum(BillingPending.amount), 0),
+                func.max(BillingPending.id),
+            ).select_from(BillingPending)
+        )
+    ).one()
+    return AvailableTotal(row[0], Decimal(row[1]).quantize(Decimal("0.01")), row[2])
+
+
+@dataclass
 class CustomerTotal:
     customer_id: int
     count: int
@@ -91,10 +118,20 @@ class OtherCustomers:
 
 
 @dataclass
+class HeldPendings:
+    """Waiting pendings a failed (ERROR) batch still holds, and the batches that hold them."""
+
+    count: int
+    total_amount: Decimal
+    batch_ids: list[int]
+
+
+@dataclass
 class PendingSummary:
     total_pending: int
     total_amount: Decimal
     by_customer: list[CustomerTotal]
+    held_by_failed_batches: HeldPendings
 
     def largest(self, n: int) -> tuple[list[CustomerTotal], OtherCustomers | None]:
         """The ``n`` customers owed the most, largest first, and the others added up."""
@@ -137,6 +174,33 @@ def summarize_pendings(filters: PendingFilters | None = None) -> PendingSummary:
         total_pending=sum(c.count for c in by_customer),
         total_amount=sum((c.total_amount for c in by_customer), Decimal("0.00")),
         by_customer=by_customer,
+        held_by_failed_batches=_held_by_failed_batches(filters),
+    )
+
+
+def _held_by_failed_batches(filters: PendingFilters) -> HeldPendings:
+    """The waiting pendings that ERROR batches hold: they are counted as waiting, yet no new
+    batch can take them until their batch is retried or abandoned."""
+    rows = db.session.execute(
+        filters.apply(
+            select(
+                BillingPending.batch_id,
+                func.count().label("count"),
+                func.coalesce(func.sum(BillingPending.amount), 0).label("total"),
+            )
+            .join(BillingBatch, BillingBatch.id == BillingPending.batch_id)
+            .where(
+                BillingPending.status == PendingStatus.PENDING,
+                BillingBatch.status == BatchStatus.ERROR,
+            )
+        )
+        .group_by(BillingPending.batch_id)
+        .order_by(BillingPending.batch_id)
+    ).all()
+    return HeldPendings(
+        count=sum(r.count for r in rows),
+        total_amount=sum((Decimal(r.total) for r in rows), Decimal("0.00")),
+        batch_ids=[r.batch_id for r in rows],
     )
 
 
@@ -160,7 +224,13 @@ def cancel_pending(actor: str, pending_id: int) -> BillingPending:
         raise Conflict(f"Billing pending {pending_id} is {pending.status.value}, not PENDING")
     if pending.batch_id is not None:
         batch_id = pending.batch_id
+        failed = db.session.get(BillingBatch, batch_id).status == BatchStatus.ERROR
         db.session.rollback()
+        if failed:
+            raise Conflict(
+                f"Billing pending {pending_id} belongs to batch {batch_id}, which failed; "
+                "abandon the batch to release its pendings"
+            )
         raise Conflict(f"Billing pending {pending_id} belongs to batch {batch_id}")
     pending.status = PendingStatus.CANCELLED
     pending.service.status = ServiceStatus.CREATED

@@ -1,9 +1,10 @@
 """Billing batches: the list, and the batch page whose status fragment htmx polls while the batch
-is queued or running, then shows its invoices; retry on ERROR."""
+is queued or running, then shows its invoices; retry or abandon on ERROR."""
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
+from webapp import tasks
 from webapp.auth import actor
 from webapp.billing import audit, batches, invoices
 from webapp.billing.errors import Conflict
@@ -13,6 +14,8 @@ from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
 bp = Blueprint("batches", __name__)
+# Every page that shows a running batch (its page, the lists) shows the progress it has reached.
+bp.add_app_template_global(batches.live_progress, "live_progress")
 
 
 @bp.get("/")
@@ -38,7 +41,8 @@ def index():
 
 @bp.get("/<int:batch_id>")
 def show(batch_id: int):
-    """The whole batch page, or (for htmx polling) its status fragment alone."""
+    """The whole batch page, or (for htmx polling) its status fragment alone: the fragment holds
+    everything that follows the status (badge, notices, actions, invoices and the history)."""
     batch = batches.get_batch(batch_id)
     args = QueryArgs()
     batch_invoices = None
@@ -52,6 +56,8 @@ def show(batch_id: int):
         "batches/_status.html",
         batch=batch,
         running=batch.status in batches.QUEUED_OR_RUNNING,
+        waiting_to_retry=batches.waiting_to_retry(batch),
+        retry_in=tasks.seconds_until_retry(batch_id) if batches.waiting_to_retry(batch) else None,
         batch_invoices=batch_invoices,
         events=audit.events_for("batch", batch_id),
     )
@@ -60,9 +66,49 @@ def show(batch_id: int):
 @bp.post("/<int:batch_id>/retry")
 def retry(batch_id: int):
     try:
-        batches.retry_batch(actor(), batch_id)
+        submission = batches.retry_batch(actor(), batch_id)
     except Conflict as exc:
         flash(domain_message(exc.message), "error")
     else:
         flash(_("Batch %(id)s is queued again.", id=batch_id), "success")
+        if not submission.queued:
+            flash_queue_down(batch_id)
+    return redirect(url_for("batches.show", batch_id=batch_id))
+
+
+def flash_queue_down(batch_id: int) -> None:
+    flash(
+        _(
+            "The queue was unavailable when batch %(id)s was stored; it will be queued and "
+            "invoiced as soon as the queue is back.",
+            id=batch_id,
+        ),
+        "warning",
+    )
+
+
+@bp.route("/<int:batch_id>/abandon", methods=["GET", "POST"])
+def abandon(batch_id: int):
+    """A confirmation page, then (POST) gives the failed batch up and releases its pendings."""
+    if request.method == "GET":
+        batch = batches.get_batch(batch_id)
+        refusal = batches.why_not_abandonable(batch)
+        if refusal:
+            flash(domain_message(refusal), "error")
+            return redirect(url_for("batches.show", batch_id=batch_id))
+        return render_template(
+            "batches/abandon.html", batch=batch, held=len(batches.batch_pending_ids(batch_id))
+        )
+    try:
+        batches.abandon_batch(actor(), batch_id)
+    except Conflict as exc:
+        flash(domain_message(exc.message), "error")
+    else:
+        flash(
+            _(
+                "Batch %(id)s abandoned; its pendings are available for a new batch.",
+                id=batch_id,
+            ),
+            "success",
+        )
     return redirect(url_for("batches.show", batch_id=batch_id))

@@ -53,6 +53,7 @@ AUDIT_ACTIONS = {
     "sent_to_billing": _l("Sent to billing"),
     "cancelled": _l("Cancelled"),
     "retried": _l("Retry requested"),
+    "abandoned": _l("Abandoned"),
     "invoiced": _l("Invoiced"),
     "failed": _l("Failed"),
     "erp_sent": _l("Sent to the ERP"),
@@ -220,6 +221,14 @@ PATTERNED_MESSAGES = [
             _l("Pending %(id)s belongs to batch %(batch)s, so it cannot be cancelled"),
         ),
         (
+            r"Billing pending (?P<id>\d+) belongs to batch (?P<batch>\d+), which failed; "
+            r"abandon the batch to release its pendings",
+            _l(
+                "Pending %(id)s belongs to batch %(batch)s, which failed; abandon that batch to "
+                "release its pendings"
+            ),
+        ),
+        (
             r"A batch holds at most (?P<limit>\d+) pendings; (?P<count>\d+) were given",
             _l("A batch holds at most %(limit)s pendings; %(count)s were selected"),
         ),
@@ -254,6 +263,15 @@ PATTERNED_MESSAGES = [
             r"Batch (?P<id>\d+) is (?P<status>\w+); only an ERROR batch is retried",
             _l("Batch %(id)s is %(status)s; only a batch in Error can be retried"),
         ),
+        (
+            r"Batch (?P<id>\d+) is (?P<status>\w+); only an ERROR batch can be abandoned",
+            _l("Batch %(id)s is %(status)s; only a batch in Error can be abandoned"),
+        ),
+        (
+            r"Batch (?P<id>\d+) was abandoned; it cannot be retried",
+            _l("Batch %(id)s was abandoned; it cannot be retried"),
+        ),
+        (r"Batch (?P<id>\d+) was already abandoned", _l("Batch %(id)s was already abandoned")),
         (
             r"Attempt (?P<attempt>\d+) failed: (?P<reason>.+); retrying",
             _l("Attempt %(attempt)s failed: %(reason)s; retrying"),

@@ -1,5 +1,6 @@
 """Billing pendings: the filterable list, the summary by customer, creating a batch from the
-selected pendings (or every available one matching the filters), and cancelling."""
+selected pendings (or, after a confirmation page, every available one matching the filters), and
+cancelling."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -10,6 +11,7 @@ from webapp.billing import batches, clock, pendings
 from webapp.billing.errors import Conflict, InvalidInput, TooLarge
 from webapp.models import PendingStatus
 from webapp.web import local_number
+from webapp.web.batches import flash_queue_down
 from webapp.web.forms import (
     FormState,
     chosen_ids,
@@ -57,12 +59,8 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
     )
     books = batches.receipt_books()
     if batch_form is None:
-        batch_form = FormState(
-            values={
-                "issueDate": clock.today().isoformat(),
-                "receiptBook": books[0].code if books else "",
-            }
-        )
+        # The receipt book is the clerk's choice every time: a pre-filled one goes unnoticed.
+        batch_form = FormState(values={"issueDate": clock.today().isoformat(), "receiptBook": ""})
     summary = available = None
     largest, others = [], None
     if result is not None:
@@ -94,7 +92,10 @@ def index():
 @bp.post("/batch")
 def create_batch():
     """Creates a batch from the selected pendings, or from every available pending that matches
-    the filters in the query string (the list the clerk is looking at)."""
+    the filters in the query string (the list the clerk is looking at). Every matching pending
+    is a batch of unknown size, so it first shows a confirmation page with the count and the
+    total; the confirmed batch takes none newer than those shown, and if some were taken
+    meanwhile the page is shown again with the new figures."""
     form = FormState.from_request(*BATCH_FIELDS)
     matching = request.form.get("scope") == "matching"
     ids = []
@@ -104,28 +105,53 @@ def create_batch():
             filters = _filters(args)
             if args.errors:
                 return _render_index(form, 400)
-            ids = pendings.available_pending_ids(filters)
+            available = pendings.total_available(filters)
+            confirmed = request.form.get("confirmedCount", "")
+            if not available.count:
+                form.message = _("No pending that matches the filters is free for a new batch.")
+                return _render_index(form, 400)
+            if confirmed != str(available.count) or request.form.get("lastId") != str(
+                available.last_id
+            ):
+                batches.check_batch_terms(
+                    date_or_raw(form.values["issueDate"]),
+                    form.values["receiptBook"],
+                    available.count,
+                )
+                return _confirm_matching(form, available, changed=bool(confirmed))
+            ids = [i for i in pendings.available_pending_ids(filters) if i <= available.last_id]
         else:
             ids = selected_ids()
-        batch = batches.submit_batch(
+        submission = batches.submit_batch(
             actor(), date_or_raw(form.values["issueDate"]), form.values["receiptBook"], ids
         )
     except (InvalidInput, Conflict, TooLarge) as exc:
-        form.fail(exc)
-        if matching and not ids:
-            form.message = _("No pending that matches the filters is free for a new batch.")
-        return _render_index(form, exc.status_code)
+        return _render_index(form.fail(exc), exc.status_code)
+    batch = submission.batch
     flash(
         ngettext(
-            "Batch %(id)s created with %(count)s pending; it is being invoiced now.",
-            "Batch %(id)s created with %(count)s pendings; it is being invoiced now.",
+            "Batch %(id)s created with %(count)s pending.",
+            "Batch %(id)s created with %(count)s pendings.",
             batch.pending_count,
             id=batch.id,
             count=local_number(batch.pending_count),
         ),
         "success",
     )
+    if not submission.queued:
+        flash_queue_down(batch.id)
     return redirect(url_for("batches.show", batch_id=batch.id))
+
+
+def _confirm_matching(form: FormState, available: pendings.AvailableTotal, changed: bool):
+    """The page that asks before batching every matching pending: how many, and how much."""
+    return render_template(
+        "pendings/confirm_batch.html",
+        batch_form=form,
+        available=available,
+        changed=changed,
+        query=request.args.to_dict(),
+    )
 
 
 @bp.get("/next-number")
