@@ -2,7 +2,7 @@
 receipt books and next numbers. The queue runs in immediate mode, so a created batch is invoiced
 before the POST answers."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -487,6 +487,42 @@ def test_retry_of_an_error_batch_invoices_it_once_the_authority_recovers(
     ]
     again = client.post(f"/api/billing-batches/{batch_id}/retry", headers=headers)
     assert_envelope(again, 409)
+
+
+def test_a_failed_attempt_is_retried_3_times_after_2_4_and_8_seconds(make_app, factory, live_queue):
+    """DESIGN rule 8 under the default BATCH_RETRY_DELAY_SECONDS (the other tests and their
+    consumers retry after a tenth of a second). Each attempt runs as a consumer runs it, and the
+    queue's schedule is read instead of waiting for it."""
+    from webapp.config import Config
+    from webapp.extensions import db
+    from webapp.models import BillingBatch
+    from webapp.tasks import enqueue_batch
+
+    def batch_state():
+        db.session.rollback()
+        batch = db.session.get(BillingBatch, batch_id)
+        return batch.status.value, batch.attempts
+
+    assert live_queue.utc
+    default = make_app(
+        CAE_FAILURE_RATE=1.0, BATCH_RETRY_DELAY_SECONDS=Config.BATCH_RETRY_DELAY_SECONDS
+    )
+    with default.app_context():
+        batch_id = factory.batch(process=False).id
+        enqueue_batch(batch_id)
+        task = live_queue.dequeue()
+        waits = []
+        for attempt in (1, 2, 3):
+            started = datetime.now(UTC).replace(tzinfo=None)
+            live_queue.execute(task, timestamp=task.eta or started)
+            (task,) = live_queue.read_schedule(started + timedelta(days=1))
+            waits.append(round((task.eta - started).total_seconds()))
+            assert batch_state() == ("PENDING_PROCESSING", attempt)
+        live_queue.execute(task, timestamp=task.eta)  # as the scheduler would, once it is due
+
+        assert waits == [2, 4, 8]
+        assert batch_state() == ("ERROR", 4)
+        assert live_queue.pending_count() == live_queue.scheduled_count() == 0
 
 
 # Lists, queue, receipt books ----------------------------------------------------------------

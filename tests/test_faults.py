@@ -107,17 +107,17 @@ def test_a_batch_whose_task_redis_lost_is_recovered_when_a_consumer_starts(
     assert_invoiced_once(batch_id, pending_ids)
 
 
-def test_a_batch_queued_just_now_is_not_taken_for_lost_until_its_claim_grace_passes(factory):
+def test_a_batch_queued_just_now_is_not_taken_for_lost_until_its_claim_grace_passes(app, factory):
     """A worker that has just taken a task from the queue has not claimed its batch yet, so the
     queue shows no task for it: the reaper leaves it alone for the claim grace and asks to look
     again once the grace has passed."""
     batch_id = batch_of(factory.bulk_pendings(2))
     assert batches.lost_batches(queued_batch_ids=set()) == []
-    assert batches.follow_up_delay() == batches.CLAIM_GRACE.seconds + 1
+    assert batches.follow_up_delay() == app.config["BATCH_CLAIM_GRACE_SECONDS"] + 1
     db.session.execute(
         update(BillingBatch)
         .where(BillingBatch.id == batch_id)
-        .values(enqueued_at=utcnow() - batches.CLAIM_GRACE - timedelta(seconds=1))
+        .values(enqueued_at=utcnow() - batches.claim_grace() - timedelta(seconds=1))
     )
     db.session.commit()
     assert batches.lost_batches(queued_batch_ids=set()) == [batch_id]

@@ -28,9 +28,10 @@ def app_context():
     return _consumer_app.app_context()
 
 
-@huey.task(retries=3, retry_delay=2, retry_backoff=2, context=True, name=BATCH_TASK_NAME)
+@huey.task(retries=3, retry_backoff=2, context=True, name=BATCH_TASK_NAME)
 def process_batch_task(batch_id: int, task=None):
-    """Invoices a batch; Huey retries a failed attempt after 2 s, 4 s and 8 s."""
+    """Invoices a batch; Huey retries a failed attempt 3 times, after BATCH_RETRY_DELAY_SECONDS
+    and then twice as long each time (2 s, 4 s and 8 s by default)."""
     with app_context():
         final = task is None or not task.retries
         outcome = batches.process_batch(batch_id, final_attempt=final)
@@ -43,7 +44,8 @@ def process_batch_task(batch_id: int, task=None):
 
 def enqueue_batch(batch_id: int) -> str:
     """Queues a batch after the commit that made it visible; returns the task id."""
-    return process_batch_task(batch_id).id
+    delay = current_app.config["BATCH_RETRY_DELAY_SECONDS"]
+    return process_batch_task(batch_id, retry_delay=delay).id
 
 
 def queued_batch_ids() -> set[int]:
