@@ -169,7 +169,9 @@ def test_a_key_with_a_nul_character_never_causes_a_500(client, token):
     response = client.post(
         "/api/services", json=service_body(), headers=keyed(token(), "key\x00one")
     )
-    assert response.status_code in (201, 400), response.get_json()
+    assert_envelope(response, 400)
+    assert [d["field"] for d in response.get_json()["details"]] == ["Idempotency-Key"]
+    assert total(client, token(), "/api/services") == 0
 
 
 class HeldAuthority:
