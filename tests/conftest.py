@@ -3,6 +3,8 @@ set (CI sets both), and on SQLite with an in-memory queue otherwise."""
 
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -382,8 +384,6 @@ class Consumer:
     """A real ``huey_consumer`` process on the test database and queue."""
 
     def __init__(self, **env):
-        import subprocess
-        import sys
 
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - open while the process runs
             prefix="lote-consumer-", suffix=".log", delete=False
@@ -402,13 +402,20 @@ class Consumer:
         self.process.kill()
         self.process.wait(timeout=10)
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """SIGTERM: the consumer shuts down; ``wait`` for it to be gone."""
         if self.process.poll() is None:
             self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except Exception:
-                self.kill()
+
+    def wait(self) -> None:
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def stop(self) -> None:
+        self.terminate()
+        self.wait()
 
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
@@ -436,8 +443,11 @@ def start_consumer(live_queue):
         return consumer
 
     yield start
+    # All at once: a consumer takes a second or two to exit.
     for consumer in started:
-        consumer.stop()
+        consumer.terminate()
+    for consumer in started:
+        consumer.wait()
         print(f"--- consumer log ---\n{consumer.output()}")  # shown when the test fails
 
 

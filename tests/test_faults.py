@@ -16,7 +16,7 @@ from webapp.extensions import db
 from webapp.models import BatchStatus, BillingBatch, Invoice, utcnow
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-LEASE = 3
+LEASE = 2
 
 
 def batch_of(pending_ids: list[int], issue_date: date | None = None) -> int:
@@ -46,9 +46,9 @@ def invoices_of(batch_id: int) -> int:
 
 
 def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(factory, start_consumer):
-    pending_ids = factory.bulk_pendings(3000)
-    slow = {"CAE_LATENCY_MS": 250, "BATCH_LEASE_SECONDS": LEASE}
-    first = start_consumer(**slow)
+    slow = {"CAE_LATENCY_MS": 150, "BATCH_LEASE_SECONDS": LEASE}
+    first = start_consumer(**slow)  # starting takes seconds: meanwhile the pendings are made
+    pending_ids = factory.bulk_pendings(3000)  # two chunks, 12 calls to the authority
     batch_id = batch_of(pending_ids)
     from webapp.tasks import enqueue_batch
 
@@ -72,7 +72,7 @@ def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(factory, start
             assert invoices_of(batch_id) == 0, "no invoice may be visible before the commit"
         return batch.status == BatchStatus.PROCESSED
 
-    # Another lease to notice the dead worker, then a full run of 12 CAE calls of 0.25 s.
+    # Another lease to notice the dead worker, then a full run of 12 CAE calls of 0.15 s.
     wait_for(processed, timeout=LEASE + 15, message="the batch to be taken over")
     batch = fresh_batch(batch_id)
     assert batch.attempts == 2
@@ -127,9 +127,9 @@ def test_a_batch_queued_just_now_is_not_taken_for_lost_until_its_claim_grace_pas
 def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(factory, start_consumer):
     from webapp.tasks import enqueue_batch
 
+    start_consumer(CAE_LATENCY_MS=100)
+    start_consumer(CAE_LATENCY_MS=100)
     pending_ids = factory.bulk_pendings(1000)
-    start_consumer(CAE_LATENCY_MS=100)
-    start_consumer(CAE_LATENCY_MS=100)
     batch_id = batch_of(pending_ids)
     for _ in range(4):
         enqueue_batch(batch_id)
@@ -148,7 +148,9 @@ def test_postgresql_restarting_mid_batch_fails_the_attempt_cleanly_and_it_is_ret
     factory, start_consumer
 ):
     pending_ids = factory.bulk_pendings(2000)
-    start_consumer(CAE_LATENCY_MS=250, BATCH_LEASE_SECONDS=LEASE)
+    # The default retry delays (2 s, 4 s, 8 s): the tests' short ones would all be spent while
+    # the server restarts, leaving the batch to the reaper's next minute.
+    start_consumer(CAE_LATENCY_MS=250, BATCH_LEASE_SECONDS=LEASE, BATCH_RETRY_DELAY_SECONDS=2)
     batch_id = batch_of(pending_ids)
     from webapp.tasks import enqueue_batch
 
