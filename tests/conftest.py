@@ -58,7 +58,7 @@ def base_config(**overrides) -> dict:
         "RATELIMIT_ENABLED": False,
         "ERP_FAILURE_RATE": 0.0,
         # One round instead of scrypt's cost: hashing is most of what a fixture spends otherwise.
-        # test_the_default_configuration_hashes_passwords_with_scrypt guards the real default.
+        # test_passwords_are_stored_as_salted_hashes_of_a_current_algorithm guards the default.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1",
         **FAST_DELAYS,
     }
@@ -384,7 +384,6 @@ class Consumer:
     """A real ``huey_consumer`` process on the test database and queue."""
 
     def __init__(self, **env):
-
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - open while the process runs
             prefix="lote-consumer-", suffix=".log", delete=False
         )

@@ -411,7 +411,8 @@ def test_pages_run_only_the_apps_own_script_files(web):
 
 def test_passwords_are_stored_as_salted_hashes_of_a_current_algorithm(make_app):
     """The tests' configuration hashes with one cheap round; the default, which production
-    runs, keeps werkzeug's scrypt, for users and for the unknown-user timing guard alike."""
+    runs, keeps werkzeug's scrypt, for users and for the unknown-user timing guard alike.
+    (``make_app`` empties the tables before and checks them after.)"""
     from werkzeug.security import check_password_hash
 
     from webapp import create_app
@@ -419,7 +420,6 @@ def test_passwords_are_stored_as_salted_hashes_of_a_current_algorithm(make_app):
     from webapp.extensions import db
     from webapp.models import User
 
-    make_app()  # empties the tables
     default = create_app({k: v for k, v in base_config().items() if k != "PASSWORD_HASH_METHOD"})
     with default.app_context():
         for role in ("admin", "clerk", "viewer"):
