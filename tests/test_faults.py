@@ -145,16 +145,19 @@ def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(factory, sta
 
 @pytest.mark.skipif(not shutil.which("pg_ctlcluster"), reason="needs pg_ctlcluster")
 def test_postgresql_restarting_mid_batch_fails_the_attempt_cleanly_and_it_is_retried(
-    factory, start_consumer
+    make_app, factory, start_consumer
 ):
     pending_ids = factory.bulk_pendings(2000)
-    # The default retry delays (2 s, 4 s, 8 s): the tests' short ones would all be spent while
-    # the server restarts, leaving the batch to the reaper's next minute.
-    start_consumer(CAE_LATENCY_MS=250, BATCH_LEASE_SECONDS=LEASE, BATCH_RETRY_DELAY_SECONDS=2)
+    # The default retry delays (2 s, 4 s, 8 s), in the task the test queues (the queuer sets
+    # them) and in any the consumer's reaper queues: the tests' short ones would all be spent
+    # while the server restarts, leaving the batch to the reaper's next minute.
+    default_retries = {"BATCH_RETRY_DELAY_SECONDS": 2}
+    start_consumer(CAE_LATENCY_MS=250, BATCH_LEASE_SECONDS=LEASE, **default_retries)
     batch_id = batch_of(pending_ids)
     from webapp.tasks import enqueue_batch
 
-    enqueue_batch(batch_id)
+    with make_app(**default_retries).app_context():
+        enqueue_batch(batch_id)
     wait_for(lambda: fresh_batch(batch_id).progress > 0, timeout=30, message="visible progress")
     db.session.rollback()
     db.engine.dispose()
