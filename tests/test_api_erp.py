@@ -361,7 +361,8 @@ def test_confirm_or_read_of_an_unknown_sync_is_404(client, token, sync_id):
 
 def test_sync_id_with_a_nul_character_never_causes_a_500(client, token):
     response = client.get("/api/erp-sync/history/SYNC%00", headers=token())
-    assert response.status_code in (400, 404), response.get_json()
+    assert_envelope(response, 400)
+    assert fields_named(response) == {"path"}
 
 
 # History -------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 the first response, with another body it is a 422, while the first still runs it is a 409."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -170,30 +169,48 @@ def test_a_key_with_a_nul_character_never_causes_a_500(client, token):
     response = client.post(
         "/api/services", json=service_body(), headers=keyed(token(), "key\x00one")
     )
-    assert response.status_code in (201, 400), response.get_json()
+    assert_envelope(response, 400)
+    assert [d["field"] for d in response.get_json()["details"]] == ["Idempotency-Key"]
+    assert total(client, token(), "/api/services") == 0
+
+
+class HeldAuthority:
+    """The app's tax authority, holding each call until the test releases it, so a request
+    stays in flight exactly as long as the test needs."""
+
+    def __init__(self, authority):
+        self.authority = authority
+        self.called = threading.Event()
+        self.released = threading.Event()
+
+    def authorize(self, requests):
+        self.called.set()
+        if not self.released.wait(timeout=30):
+            raise AssertionError("the test never released the tax authority")
+        return self.authority.authorize(requests)
 
 
 def test_a_repeat_while_the_first_request_still_runs_is_409(make_app, token, factory):
-    slow = make_app(CAE_LATENCY_MS=3000)
+    app = make_app()
+    held = app.extensions["lote.cae"] = HeldAuthority(app.extensions["lote.cae"])
     body = batch_body([p.id for p in factory.pendings(1)])
     headers = keyed(token(), "slow-batch")
     results = {}
 
     def first_request():
-        results["first"] = slow.test_client().post(
+        results["first"] = app.test_client().post(
             "/api/billing-batches/sync", json=body, headers=headers
         )
 
     worker = threading.Thread(target=first_request)
     worker.start()
-    observer = slow.test_client()
-    deadline = time.monotonic() + 10
-    while total(observer, headers, "/api/billing-batches") == 0:
-        assert time.monotonic() < deadline, "the first request never created its batch"
-        time.sleep(0.05)
-
-    repeat = observer.post("/api/billing-batches/sync", json=body, headers=headers)
-    worker.join(timeout=30)
+    observer = app.test_client()
+    try:
+        assert held.called.wait(timeout=10), "the first request never reached the authority"
+        repeat = observer.post("/api/billing-batches/sync", json=body, headers=headers)
+    finally:
+        held.released.set()
+        worker.join(timeout=30)
 
     assert_envelope(repeat, 409)
     assert results["first"].status_code == 201

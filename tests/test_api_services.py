@@ -154,7 +154,8 @@ def test_description_with_a_nul_character_never_causes_a_500(client, token):
     response = client.post(
         "/api/services", json=body(description="Flete\x00Rosario"), headers=token()
     )
-    assert response.status_code in (201, 400), response.get_json()
+    assert_envelope(response, 400)
+    assert fields_named(response) == {"description"}
 
 
 # Read and list -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from webapp.extensions import db
 from webapp.models import BatchStatus, BillingBatch, Invoice, utcnow
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
-LEASE = 3
+LEASE = 2
 
 
 def batch_of(pending_ids: list[int], issue_date: date | None = None) -> int:
@@ -46,9 +46,9 @@ def invoices_of(batch_id: int) -> int:
 
 
 def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(factory, start_consumer):
-    pending_ids = factory.bulk_pendings(3000)
-    slow = {"CAE_LATENCY_MS": 250, "BATCH_LEASE_SECONDS": LEASE}
-    first = start_consumer(**slow)
+    slow = {"CAE_LATENCY_MS": 150, "BATCH_LEASE_SECONDS": LEASE}
+    first = start_consumer(**slow)  # starting takes seconds: meanwhile the pendings are made
+    pending_ids = factory.bulk_pendings(3000)  # two chunks, 12 calls to the authority
     batch_id = batch_of(pending_ids)
     from webapp.tasks import enqueue_batch
 
@@ -72,7 +72,7 @@ def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(factory, start
             assert invoices_of(batch_id) == 0, "no invoice may be visible before the commit"
         return batch.status == BatchStatus.PROCESSED
 
-    # Another lease to notice the dead worker, then a full run of 12 CAE calls of 0.25 s.
+    # Another lease to notice the dead worker, then a full run of 12 CAE calls of 0.15 s.
     wait_for(processed, timeout=LEASE + 15, message="the batch to be taken over")
     batch = fresh_batch(batch_id)
     assert batch.attempts == 2
@@ -107,17 +107,17 @@ def test_a_batch_whose_task_redis_lost_is_recovered_when_a_consumer_starts(
     assert_invoiced_once(batch_id, pending_ids)
 
 
-def test_a_batch_queued_just_now_is_not_taken_for_lost_until_its_claim_grace_passes(factory):
+def test_a_batch_queued_just_now_is_not_taken_for_lost_until_its_claim_grace_passes(app, factory):
     """A worker that has just taken a task from the queue has not claimed its batch yet, so the
     queue shows no task for it: the reaper leaves it alone for the claim grace and asks to look
     again once the grace has passed."""
     batch_id = batch_of(factory.bulk_pendings(2))
     assert batches.lost_batches(queued_batch_ids=set()) == []
-    assert batches.follow_up_delay() == batches.CLAIM_GRACE.seconds + 1
+    assert batches.follow_up_delay() == app.config["BATCH_CLAIM_GRACE_SECONDS"] + 1
     db.session.execute(
         update(BillingBatch)
         .where(BillingBatch.id == batch_id)
-        .values(enqueued_at=utcnow() - batches.CLAIM_GRACE - timedelta(seconds=1))
+        .values(enqueued_at=utcnow() - batches.claim_grace() - timedelta(seconds=1))
     )
     db.session.commit()
     assert batches.lost_batches(queued_batch_ids=set()) == [batch_id]
@@ -127,9 +127,9 @@ def test_a_batch_queued_just_now_is_not_taken_for_lost_until_its_claim_grace_pas
 def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(factory, start_consumer):
     from webapp.tasks import enqueue_batch
 
+    start_consumer(CAE_LATENCY_MS=100)
+    start_consumer(CAE_LATENCY_MS=100)
     pending_ids = factory.bulk_pendings(1000)
-    start_consumer(CAE_LATENCY_MS=100)
-    start_consumer(CAE_LATENCY_MS=100)
     batch_id = batch_of(pending_ids)
     for _ in range(4):
         enqueue_batch(batch_id)
@@ -145,14 +145,19 @@ def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(factory, sta
 
 @pytest.mark.skipif(not shutil.which("pg_ctlcluster"), reason="needs pg_ctlcluster")
 def test_postgresql_restarting_mid_batch_fails_the_attempt_cleanly_and_it_is_retried(
-    factory, start_consumer
+    make_app, factory, start_consumer
 ):
     pending_ids = factory.bulk_pendings(2000)
-    start_consumer(CAE_LATENCY_MS=250, BATCH_LEASE_SECONDS=LEASE)
+    # The default retry delays (2 s, 4 s, 8 s), in the task the test queues (the queuer sets
+    # them) and in any the consumer's reaper queues: the tests' short ones would all be spent
+    # while the server restarts, leaving the batch to the reaper's next minute.
+    default_retries = {"BATCH_RETRY_DELAY_SECONDS": 2}
+    start_consumer(CAE_LATENCY_MS=250, BATCH_LEASE_SECONDS=LEASE, **default_retries)
     batch_id = batch_of(pending_ids)
     from webapp.tasks import enqueue_batch
 
-    enqueue_batch(batch_id)
+    with make_app(**default_retries).app_context():
+        enqueue_batch(batch_id)
     wait_for(lambda: fresh_batch(batch_id).progress > 0, timeout=30, message="visible progress")
     db.session.rollback()
     db.engine.dispose()

@@ -10,7 +10,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from tests.conftest import PASSWORD
+from tests.conftest import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "webapp" / "translations" / "es_AR" / "LC_MESSAGES" / "messages.po"
@@ -75,8 +75,7 @@ def spanish_app(make_app, tmp_path, users):
 def signed_in(app, language_header="es-AR,es;q=0.9"):
     client = app.test_client()
     client.environ_base["HTTP_ACCEPT_LANGUAGE"] = language_header
-    response = client.post("/login", data={"username": "clerk", "password": PASSWORD})
-    assert response.status_code == 302
+    assert sign_in(client, "clerk").status_code == 302
     return client
 
 

@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import sign_in
 from tests.web_checks import concrete_routes
 from webapp.extensions import db
 from webapp.models import Invoice, Service
@@ -124,13 +124,7 @@ def signed_in_with_csrf(make_app, username="admin"):
     """A client of an app with CSRF protection on, signed in through the real form."""
     app = make_app(WTF_CSRF_ENABLED=True)
     client = app.test_client()
-    login_page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page)
-    token = token or re.search(r'name="csrf_token" value="([^"]+)"', login_page)
-    response = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)}
-    )
-    assert response.status_code == 302
+    assert sign_in(client, username).status_code == 302
     return app, client
 
 

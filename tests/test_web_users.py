@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, sign_in
 from webapp.extensions import db
 from webapp.models import Role, User
 
@@ -27,8 +27,7 @@ def can_sign_in(make_app):
     other = make_app()
 
     def attempt(name: str, password: str = PASSWORD) -> bool:
-        response = other.test_client().post("/login", data={"username": name, "password": password})
-        return response.status_code == 302
+        return sign_in(other.test_client(), name, password).status_code == 302
 
     return attempt
 

@@ -21,11 +21,11 @@ def poll_status(client, headers, batch_id, until=("PROCESSED", "ERROR"), timeout
 
 
 def test_consumer_invoices_a_batch_created_through_the_api(client, token, factory, start_consumer):
+    start_consumer()  # starting takes seconds: meanwhile the test prepares its batch
     headers = token("clerk")
     earlier = factory.batch(factory.pendings(2))  # the book already used numbers 1 and 2
     assert db.session.get(ReceiptBook, "A-0001").last_number == 2
     pendings = factory.pendings(5)
-    start_consumer()
 
     created = client.post(
         "/api/billing-batches",
@@ -65,10 +65,10 @@ def test_consumer_invoices_a_batch_created_through_the_api(client, token, factor
 def test_failing_cae_authority_retries_then_errors_and_a_manual_retry_recovers(
     client, token, factory, start_consumer
 ):
+    outage = start_consumer(CAE_FAILURE_RATE=1)
     headers = token("clerk")
     factory.batch(factory.pendings(1))  # number 1 is used
     pendings = factory.pendings(3)
-    outage = start_consumer(CAE_FAILURE_RATE=1)
     batch_id = client.post(
         "/api/billing-batches",
         headers=headers,
@@ -79,8 +79,10 @@ def test_failing_cae_authority_retries_then_errors_and_a_manual_retry_recovers(
         },
     ).get_json()["batch"]["id"]
 
-    # 1 attempt + 3 retries after 2 s, 4 s and 8 s.
-    failed = poll_status(client, headers, batch_id, until=("ERROR",), timeout=40)
+    # 1 attempt + 3 retries, after the tests' short delays (the consumer's scheduler looks once
+    # a second); test_a_failed_attempt_is_retried_3_times_after_2_4_and_8_seconds guards the
+    # default delays.
+    failed = poll_status(client, headers, batch_id, until=("ERROR",), timeout=20)
     assert failed["batch"]["attempts"] == 4
     assert "tax authority" in failed["batch"]["errorMessage"]
     assert failed["jobInfo"]["status"] == "failed"

@@ -44,12 +44,18 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
     BATCH_LEASE_SECONDS = _int("BATCH_LEASE_SECONDS", 30)
+    # A failed attempt is retried after this delay, doubled each time: 2 s, 4 s, 8 s.
+    BATCH_RETRY_DELAY_SECONDS = _float("BATCH_RETRY_DELAY_SECONDS", 2.0)
+    BATCH_CLAIM_GRACE_SECONDS = _int("BATCH_CLAIM_GRACE_SECONDS", 5)
     ISSUE_DATE_WINDOW_DAYS = _int("ISSUE_DATE_WINDOW_DAYS", 10)
     CAE_LATENCY_MS = _int("CAE_LATENCY_MS", 0)
     CAE_FAILURE_RATE = _float("CAE_FAILURE_RATE", 0.0)
     ERP_FAILURE_RATE = _float("ERP_FAILURE_RATE", 0.1)
     ERP_RANDOM_SEED = os.environ.get("ERP_RANDOM_SEED")
     TOKEN_MAX_AGE_SECONDS = _int("TOKEN_MAX_AGE_SECONDS", 8 * 3600)
+    # werkzeug's strong default; not read from the environment, so a deployment cannot weaken
+    # it by accident. Only the tests' configuration lowers it, to keep fixtures fast.
+    PASSWORD_HASH_METHOD = "scrypt"
     MAX_PENDINGS_PER_BATCH = _int("MAX_PENDINGS_PER_BATCH", 100_000)
 
     # The host names the site answers to (".lote.example" covers its subdomains); any other Host

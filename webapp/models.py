@@ -4,6 +4,7 @@ import enum
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import (
     BigInteger,
@@ -102,7 +103,10 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        """Stores a salted hash made with the configured method (strong unless tests lower it);
+        checking reads the method from the stored hash, so older hashes keep working."""
+        method = current_app.config["PASSWORD_HASH_METHOD"]
+        self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -34,9 +34,10 @@ def app_context():
     return _consumer_app.app_context()
 
 
-@huey.task(retries=3, retry_delay=2, retry_backoff=2, context=True, name=BATCH_TASK_NAME)
+@huey.task(retries=3, retry_backoff=2, context=True, name=BATCH_TASK_NAME)
 def process_batch_task(batch_id: int, task=None):
-    """Invoices a batch; Huey retries a failed attempt after 2 s, 4 s and 8 s."""
+    """Invoices a batch; Huey retries a failed attempt 3 times, after BATCH_RETRY_DELAY_SECONDS
+    and then twice as long each time (2 s, 4 s and 8 s by default)."""
     with app_context():
         final = task is None or not task.retries
         outcome = batches.process_batch(batch_id, final_attempt=final)
@@ -51,8 +52,9 @@ def enqueue_batch(batch_id: int) -> str | None:
     """Queues a batch after the commit that made it visible; returns the task id, or None when
     the queue cannot be reached: the batch is stored, and the reaper queues it once the queue is
     back."""
+    delay = current_app.config["BATCH_RETRY_DELAY_SECONDS"]
     try:
-        return process_batch_task(batch_id).id
+        return process_batch_task(batch_id, retry_delay=delay).id
     except QUEUE_UNAVAILABLE as exc:
         log.warning("batch %s stored but not queued (%s); the reaper will queue it", batch_id, exc)
         return None

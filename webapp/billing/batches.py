@@ -50,10 +50,6 @@ QUEUED_OR_RUNNING = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS)
 # heartbeat; a round slower than the interval also reports between its CAE calls.
 INVOICES_PER_CHUNK = 2_000
 PROGRESS_INTERVAL_SECONDS = 0.5
-# A worker that has just taken a batch's task from the queue has not claimed the batch yet: for
-# this long after a batch was queued, the reaper does not take it for lost when the queue no
-# longer shows its task.
-CLAIM_GRACE = timedelta(seconds=5)
 
 
 class BatchRejected(Exception):
@@ -399,6 +395,13 @@ def _lease_cutoff() -> datetime:
     return utcnow() - timedelta(seconds=current_app.config["BATCH_LEASE_SECONDS"])
 
 
+def claim_grace() -> timedelta:
+    """A worker that has just taken a batch's task from the queue has not claimed the batch yet:
+    for this long after a batch was queued, the reaper does not take it for lost when the queue
+    no longer shows its task."""
+    return timedelta(seconds=current_app.config["BATCH_CLAIM_GRACE_SECONDS"])
+
+
 def claim_batch(batch_id: int) -> int | None:
     """Takes a queued batch (or a running one whose worker stopped beating) with one conditional
     update. Returns the attempt number that fences this worker's writes, or None when another
@@ -729,7 +732,7 @@ def follow_up_delay() -> int | None:
                 or_(
                     and_(
                         BillingBatch.status == BatchStatus.PENDING_PROCESSING,
-                        BillingBatch.enqueued_at >= utcnow() - CLAIM_GRACE,
+                        BillingBatch.enqueued_at >= utcnow() - claim_grace(),
                     ),
                     BillingBatch.status == BatchStatus.IN_PROCESS,
                 )
@@ -739,7 +742,7 @@ def follow_up_delay() -> int | None:
     )
     db.session.commit()
     if BatchStatus.PENDING_PROCESSING in statuses:
-        return int(CLAIM_GRACE.total_seconds()) + 1
+        return current_app.config["BATCH_CLAIM_GRACE_SECONDS"] + 1
     if BatchStatus.IN_PROCESS in statuses:
         return current_app.config["BATCH_LEASE_SECONDS"] + 1
     return None
@@ -756,7 +759,7 @@ def lost_batches(queued_batch_ids: set[int]) -> list[int]:
                     BillingBatch.status == BatchStatus.PENDING_PROCESSING,
                     or_(
                         BillingBatch.enqueued_at.is_(None),
-                        BillingBatch.enqueued_at < utcnow() - CLAIM_GRACE,
+                        BillingBatch.enqueued_at < utcnow() - claim_grace(),
                     ),
                 ),
                 and_(

@@ -2,6 +2,7 @@
 
 import functools
 
+from flask import current_app
 from sqlalchemy import select
 
 from webapp.billing import audit
@@ -15,9 +16,10 @@ ROLE_PROBLEM = "must be admin, clerk or viewer"
 
 
 @functools.cache
-def _unknown_user() -> User:
+def _unknown_user(hash_method: str) -> User:
     """Checked when a username is unknown, so a wrong username costs as much time as a wrong
-    password; hashed on first use rather than at import."""
+    password. Hashed on first use rather than at import, by ``set_password`` like any user's, so
+    with the configured method, which ``hash_method`` names: one is cached per method."""
     user = User(username="", password_hash="")
     user.set_password("not-a-real-password")
     return user
@@ -27,7 +29,7 @@ def authenticate(username: str, password: str) -> User | None:
     """The active user with this username and password, or None."""
     user = db.session.scalar(select(User).where(User.username == (username or "").strip()))
     if user is None:
-        _unknown_user().check_password(password or "")
+        _unknown_user(current_app.config["PASSWORD_HASH_METHOD"]).check_password(password or "")
         return None
     if not user.check_password(password or "") or not user.active:
         return None
