@@ -834,7 +834,9 @@ def test_a_batch_stored_while_the_queue_is_down_answers_201_deferred(
     from webapp.extensions import db
     from webapp.models import BillingBatch, utcnow
 
-    db.session.execute(update(BillingBatch).values(enqueued_at=utcnow() - batches.CLAIM_GRACE * 2))
+    db.session.execute(
+        update(BillingBatch).values(enqueued_at=utcnow() - batches.claim_grace() * 2)
+    )
     db.session.commit()
     assert tasks.reap_lost_batches() == [batch_id]
     assert status_of(client, headers, batch_id)["batch"]["status"] == "PROCESSED"
