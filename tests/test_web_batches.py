@@ -271,7 +271,7 @@ def test_a_batch_created_from_the_pendings_page_claims_no_status_in_its_notice(c
     data = {"issueDate": today_iso(), "receiptBook": "A-0001", "scope": "selected"}
     data["ids"] = [chosen[0].id]
     html = clerk.post("/pendings/batch", data=data, follow_redirects=True).get_data(as_text=True)
-    assert "created with 1 pendings." in html
+    assert "created with 1 pending." in html
     assert "being invoiced now" not in html
 
 

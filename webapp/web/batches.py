@@ -90,15 +90,19 @@ def flash_queue_down(batch_id: int) -> None:
 @bp.route("/<int:batch_id>/abandon", methods=["GET", "POST"])
 def abandon(batch_id: int):
     """A confirmation page, then (POST) gives the failed batch up and releases its pendings."""
-    if request.method == "GET":
-        batch = batches.get_batch(batch_id)
-        refusal = batches.why_not_abandonable(batch)
-        if refusal:
-            flash(domain_message(refusal), "error")
-            return redirect(url_for("batches.show", batch_id=batch_id))
-        return render_template(
-            "batches/abandon.html", batch=batch, held=len(batches.batch_pending_ids(batch_id))
-        )
+    if request.method == "POST":
+        return _abandon(batch_id)
+    batch = batches.get_batch(batch_id)
+    refusal = batches.why_not_abandonable(batch)
+    if refusal:
+        flash(domain_message(refusal), "error")
+        return redirect(url_for("batches.show", batch_id=batch_id))
+    return render_template(
+        "batches/abandon.html", batch=batch, held=len(batches.batch_pending_ids(batch_id))
+    )
+
+
+def _abandon(batch_id: int):
     try:
         batches.abandon_batch(actor(), batch_id)
     except Conflict as exc:
