@@ -92,13 +92,25 @@ class User(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    # The name compared at sign-in and for duplicates: NFKC-normalized and case-folded, so
+    # "Admin" and the fullwidth "ａｄｍｉｎ" are the same user as "admin".
+    username_key: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.CLERK)
     active: Mapped[bool] = mapped_column(default=True)
+    # Carried by every session and token; raising it ends them all (sign-out, deactivation,
+    # a new password).
+    auth_generation: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
+        self.auth_generation = (self.auth_generation or 0) + 1
+
+    def get_id(self) -> str:
+        """The session's user id, "uid:generation": a session from before the last sign-out,
+        deactivation or password change no longer names a signed-in user."""
+        return f"{self.id}:{self.auth_generation}"
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
