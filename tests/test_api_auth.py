@@ -14,6 +14,7 @@ PASSWORD = "correct-horse-9"  # the password tests/conftest.py gives every user
 # Every /api path of DESIGN section 7 with its methods; path parameters are written {}.
 DESIGN_PATHS = {
     "/api/auth/login": {"post"},
+    "/api/auth/logout": {"post"},
     "/api/profile": {"get"},
     "/api/services": {"post", "get"},
     "/api/services/{}": {"get", "patch", "delete"},
