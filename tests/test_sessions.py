@@ -279,3 +279,21 @@ def test_production_starts_with_a_key_made_the_documented_way():
     app = create_app(base_config(ENV_NAME="production", SECRET_KEY=secrets.token_hex(32)))
 
     assert app.config["ENV_NAME"] == "production"
+
+
+def test_a_password_set_on_the_command_line_ends_the_users_sessions_and_tokens(web, users):
+    api, page = web.test_client(), web.test_client()
+    headers = bearer(api, "clerk")
+    sign_in(page, "clerk")
+    runner = web.test_cli_runner()
+
+    weak = runner.invoke(args=["set-password", "CLERK", "--password", "clerk2026"])
+    changed = runner.invoke(args=["set-password", "CLERK", "--password", "a-brand-new-passphrase"])
+
+    assert weak.exit_code != 0 and "must not contain the user name" in weak.output
+    assert changed.exit_code == 0, changed.output
+    assert "New password set for clerk" in changed.output
+    assert api.get("/api/profile", headers=headers).status_code == 401
+    assert_signed_out(page)
+    assert sign_in(page, "clerk", "a-brand-new-passphrase").status_code == 302
+    assert sign_in(web.test_client(), "clerk").status_code == 200  # the old password is refused

@@ -131,6 +131,21 @@ def create_user(actor: str, username: str, password: str, role: str = "clerk") -
     return user
 
 
+def change_password(actor: str, username: str, password: str) -> User:
+    """Gives the user named ``username`` (any case or width) a new password that passes
+    ``password_problem``; every session and token of the user ends with the old one."""
+    user = db.session.scalar(select(User).where(User.username_key == username_key(username)))
+    if user is None:
+        raise NotFound(f"User {username} not found")
+    problem = password_problem(password, user.username)
+    if problem:
+        raise InvalidInput("The password is not valid", [{"field": "password", "message": problem}])
+    user.set_password(password)
+    audit.record(actor, "password_changed", "user", user.id)
+    db.session.commit()
+    return user
+
+
 def get_user(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:

@@ -58,6 +58,7 @@ AUDIT_ACTIONS = {
     "role_changed": _l("Role changed"),
     "activated": _l("Activated"),
     "deactivated": _l("Deactivated"),
+    "password_changed": _l("Password changed"),
 }
 
 HTTP_REASONS = {
