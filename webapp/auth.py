@@ -111,7 +111,7 @@ def user_for_token(token: str) -> User:
     user = _signed_in_user(payload.get("uid"), payload.get("gen"))
     if user is None:
         raise Unauthorized(
-            "The access token was revoked (signed out or user deactivated); sign in again"
+            "The access token was revoked (sign-out, deactivation or a new password); sign in again"
         )
     return user
 
