@@ -451,6 +451,16 @@ def test_session_cookie_is_secure_when_lote_env_is_production(users):
     assert {"secure", "httponly", "samesite=lax"} <= flags
 
 
+def test_sign_in_works_when_redis_url_points_at_a_closed_port(users):
+    """The deployed shape: REDIS_URL names the queue and the rate limiter's store, and is down."""
+    result = run_app_script(SIGN_IN_SCRIPT, REDIS_URL="redis://127.0.0.1:1/0", PASSWORD=PASSWORD)
+
+    assert result.returncode == 0, result.stderr
+    status, *cookies = result.stdout.strip().splitlines()
+    assert status == "302", result.stderr[-3000:]
+    assert any(c.startswith("session=") for c in cookies)
+
+
 def test_production_refuses_to_start_without_a_secret_key():
     result = run_app_script(
         "from webapp import create_app; create_app()", LOTE_ENV="production", SECRET_KEY=None
