@@ -94,7 +94,7 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     # The name compared at sign-in and for duplicates: NFKC-normalized and case-folded, so
     # "Admin" and the fullwidth "ａｄｍｉｎ" are the same user as "admin".
-    username_key: Mapped[str] = mapped_column(String(64), unique=True)
+    username_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.CLERK)
     active: Mapped[bool] = mapped_column(default=True)

@@ -31,37 +31,40 @@ def _key(username):
 
 
 def upgrade():
-    with op.batch_alter_table('users') as batch_op:
-        batch_op.add_column(sa.Column('username_key', sa.String(length=64), nullable=True))
-        batch_op.add_column(
-            sa.Column('auth_generation', sa.Integer(), nullable=False, server_default=sa.text('0'))
-        )
-
+    # Plain ADD COLUMN and CREATE INDEX, never a table rebuild: on SQLite a rebuild drops the
+    # users table, which the foreign keys of stored idempotency records refuse.
     connection = op.get_bind()
     users = sa.table(
         'users', sa.column('id', sa.Integer), sa.column('username', sa.String),
         sa.column('username_key', sa.String),
     )
-    seen = {}
+    keys = {}
     for user_id, username in connection.execute(sa.select(users.c.id, users.c.username)):
         key = _key(username)
-        if key in seen:
+        clash = next((name for name, other in keys.values() if other == key), None)
+        if clash is not None:
             raise RuntimeError(
-                f"Users {seen[key]!r} and {username!r} differ only in case or character width; "
-                "rename one of them (or deactivate and rename it) before upgrading"
+                f"Users {clash!r} and {username!r} differ only in case or character width; "
+                "rename one of them before upgrading"
             )
-        seen[key] = username
-        connection.execute(
-            users.update().where(users.c.id == user_id).values(username_key=key)
-        )
+        keys[user_id] = (username, key)
 
-    with op.batch_alter_table('users') as batch_op:
-        batch_op.alter_column('username_key', existing_type=sa.String(length=64), nullable=False)
-        batch_op.create_unique_constraint('uq_users_username_key', ['username_key'])
+    op.add_column(
+        'users',
+        sa.Column('username_key', sa.String(length=64), nullable=False, server_default=''),
+    )
+    op.add_column(
+        'users',
+        sa.Column('auth_generation', sa.Integer(), nullable=False, server_default=sa.text('0')),
+    )
+    for user_id, (_username, key) in keys.items():
+        connection.execute(users.update().where(users.c.id == user_id).values(username_key=key))
+    op.create_index('ix_users_username_key', 'users', ['username_key'], unique=True)
+    if connection.dialect.name != 'sqlite':  # SQLite cannot drop a default in place
+        op.alter_column('users', 'username_key', server_default=None)
 
 
 def downgrade():
-    with op.batch_alter_table('users') as batch_op:
-        batch_op.drop_constraint('uq_users_username_key', type_='unique')
-        batch_op.drop_column('auth_generation')
-        batch_op.drop_column('username_key')
+    op.drop_index('ix_users_username_key', table_name='users')
+    op.drop_column('users', 'auth_generation')
+    op.drop_column('users', 'username_key')
