@@ -12,6 +12,7 @@ from tests.conftest import PASSWORD, api_login, bearer_of
 # Every /api path of DESIGN section 7 with its methods; path parameters are written {}.
 DESIGN_PATHS = {
     "/api/auth/login": {"post"},
+    "/api/auth/logout": {"post"},
     "/api/profile": {"get"},
     "/api/services": {"post", "get"},
     "/api/services/{}": {"get", "patch", "delete"},

@@ -181,3 +181,57 @@ def test_an_id_deleted_before_the_upgrade_is_not_given_to_a_new_service(empty_da
     store_services_and_pendings(engine, created=1, sent=0)
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT max(id) FROM services")) == last + 1
+
+
+def insert_users(engine, *names: str) -> None:
+    from werkzeug.security import generate_password_hash
+
+    password_hash = generate_password_hash("correct-horse-9")
+    with engine.begin() as conn:
+        for name in names:
+            conn.execute(
+                text(
+                    "INSERT INTO users (username, password_hash, role, active, created_at) "
+                    "VALUES (:name, :hash, 'clerk', true, :now)"
+                ),
+                {"name": name, "hash": password_hash, "now": NOW},
+            )
+
+
+def test_users_stored_before_the_sign_in_key_sign_in_by_any_case_of_their_name(empty_database):
+    from tests.conftest import base_config
+    from webapp import create_app
+
+    url, engine = empty_database
+    flask_db(url, "upgrade", "0003")
+    insert_users(engine, "Ana.Perez", "José")
+
+    flask_db(url, "upgrade")
+
+    with engine.connect() as conn:
+        keys = conn.execute(text("SELECT username, username_key FROM users ORDER BY id")).all()
+    assert [tuple(row) for row in keys] == [("Ana.Perez", "ana.perez"), ("José", "josé")]
+    app = create_app(base_config(SQLALCHEMY_DATABASE_URI=url))
+    client = app.test_client()
+    for typed in ("Ana.Perez", "ana.perez", "JOSÉ"):
+        answer = client.post(
+            "/api/auth/login", json={"username": typed, "password": "correct-horse-9"}
+        )
+        assert answer.status_code == 200, typed
+    with app.app_context():
+        from webapp.extensions import db
+
+        db.engine.dispose()
+
+
+def test_the_upgrade_stops_and_names_two_users_that_differ_only_in_case(empty_database):
+    url, engine = empty_database
+    flask_db(url, "upgrade", "0003")
+    insert_users(engine, "admin", "Admin")
+
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        flask_db(url, "upgrade")
+
+    assert "Users 'admin' and 'Admin' differ only in case" in failed.value.stderr.decode()
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"

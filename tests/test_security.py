@@ -197,11 +197,11 @@ def assert_retry_after(response):
 def limited(make_app, users):
     """An app with the sign-in rate limit on, and the number of attempts it allows."""
     from webapp.billing import users as user_ops
-    from webapp.web.main import LOGIN_RATE
 
     name = f"limited_{uuid.uuid4().hex[:12]}"
     user_ops.create_user("tests", name, PASSWORD, "clerk")
-    return make_app(RATELIMIT_ENABLED=True), name, parse(LOGIN_RATE).amount
+    app = make_app(RATELIMIT_ENABLED=True)
+    return app, name, parse(app.config["SIGN_IN_RATE_PER_USER"]).amount
 
 
 def test_api_sign_in_is_rate_limited_per_user_and_address(limited):
@@ -245,6 +245,111 @@ def test_page_sign_in_is_rate_limited_per_user_and_address(limited):
     assert (
         elsewhere.post("/login", data={"username": name, "password": PASSWORD}).status_code == 302
     )
+
+
+def attempt(client, adapter: str, username: str, password: str = "wrong-password"):
+    """One sign-in attempt through the page or the API."""
+    credentials = {"username": username, "password": password}
+    if adapter == "page":
+        return client.post("/login", data=credentials)
+    return client.post("/api/auth/login", json=credentials)
+
+
+def test_one_address_is_limited_over_all_user_names_pages_and_api_together(limited):
+    app, name, _per_user = limited
+    allowed = parse(app.config["SIGN_IN_RATE_PER_ADDRESS"]).amount
+    client = client_from(app, unique_address())
+
+    answers = [
+        attempt(client, ("page", "api")[n % 2], f"guess{n}").status_code for n in range(allowed)
+    ]
+    page = attempt(client, "page", name, PASSWORD)
+    api = attempt(client, "api", name, PASSWORD)
+
+    assert 429 not in answers
+    assert_retry_after(page)
+    # Pages speak the reader's language, Spanish by default.
+    assert "Demasiados intentos de ingreso desde tu dirección" in page.get_data(as_text=True)
+    assert_retry_after(api)
+    assert api.get_json()["message"].startswith("Too many sign-in attempts from your address")
+    assert client.get("/").status_code == 302
+    elsewhere = client_from(app, unique_address())
+    assert attempt(elsewhere, "api", name, PASSWORD).status_code == 200
+
+
+def test_a_locked_out_user_with_the_right_password_is_told_why_on_the_page_and_the_api(limited):
+    from webapp.auth import USER_LOCKED_OUT
+
+    shown = (
+        "Demasiados intentos de ingreso para este usuario desde tu dirección; la contraseña no "
+        "se verificó. Esperá un minuto y probá de nuevo"
+    )
+    app, name, allowed = limited
+    client = client_from(app, unique_address())
+    # Pages and API share the count: half the attempts through each.
+    answers = [attempt(client, ("page", "api")[n % 2], name).status_code for n in range(allowed)]
+
+    page = attempt(client, "page", name, PASSWORD)
+    api = attempt(client, "api", name, PASSWORD)
+
+    assert 429 not in answers
+    assert_retry_after(page)
+    html = page.get_data(as_text=True)
+    assert f'<p class="flash flash-error" role="alert">{shown}</p>' in html
+    assert f'value="{name}"' in html  # the form is shown again, with the name kept
+    assert re.search(r'<input id="password"[^>]*autofocus', html)
+    assert client.get("/").status_code == 302
+    assert_retry_after(api)
+    assert api.get_json()["statusCode"] == 429
+    assert api.get_json()["message"] == USER_LOCKED_OUT
+
+
+def test_after_a_failed_sign_in_the_password_field_has_the_focus(web):
+    client = web.test_client()
+
+    first = client.get("/login").get_data(as_text=True)
+    failed = client.post("/login", data={"username": "clerk", "password": "wrong-password"})
+    no_name = client.post("/login", data={"username": "", "password": "wrong-password"})
+
+    assert re.search(r'<input id="username"[^>]*autofocus', first)
+    assert not re.search(r'<input id="password"[^>]*autofocus', first)
+    html = failed.get_data(as_text=True)
+    assert 'value="clerk"' in html
+    assert re.search(r'<input id="password"[^>]*autofocus', html)
+    assert not re.search(r'<input id="username"[^>]*autofocus', html)
+    assert re.search(r'<input id="username"[^>]*autofocus', no_name.get_data(as_text=True))
+
+
+@pytest.fixture
+def redis_down(make_app, users):
+    """An app whose sign-in rate limiter points at a Redis that refuses connections."""
+    import logging
+
+    from webapp.extensions import limiter
+
+    # Building the test schema ran alembic's logging set-up, which disables existing loggers.
+    logging.getLogger("flask-limiter").disabled = False
+    yield make_app(RATELIMIT_ENABLED=True, RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0")
+    # The limiter is one object for every app of the run; the next app starts on its storage.
+    limiter._storage_dead = False
+
+
+def test_sign_in_works_and_stays_limited_while_redis_is_down(redis_down, caplog):
+    app = redis_down
+    client = client_from(app, unique_address())
+
+    with caplog.at_level("WARNING", logger="flask-limiter"):
+        page = attempt(client, "page", "clerk", PASSWORD)
+    api = attempt(client, "api", "clerk", PASSWORD)
+
+    assert page.status_code == 302
+    assert client.get("/").status_code == 200
+    assert api.status_code == 200
+    assert "falling back to in-memory storage" in caplog.text
+    allowed = parse(app.config["SIGN_IN_RATE_PER_USER"]).amount
+    answers = [attempt(client, "api", "viewer").status_code for _ in range(allowed)]
+    assert answers == [401] * allowed
+    assert_retry_after(attempt(client, "api", "viewer", PASSWORD))
 
 
 @pytest.mark.parametrize(
@@ -324,6 +429,16 @@ def test_session_cookie_is_secure_when_lote_env_is_production(users):
     session = [c for c in cookies if c.startswith("session=")][-1]
     flags = {part.strip().lower() for part in session.split(";")}
     assert {"secure", "httponly", "samesite=lax"} <= flags
+
+
+def test_sign_in_works_when_redis_url_points_at_a_closed_port(users):
+    """The deployed shape: REDIS_URL names the queue and the rate limiter's store, and is down."""
+    result = run_app_script(SIGN_IN_SCRIPT, REDIS_URL="redis://127.0.0.1:1/0", PASSWORD=PASSWORD)
+
+    assert result.returncode == 0, result.stderr
+    status, *cookies = result.stdout.strip().splitlines()
+    assert status == "302", result.stderr[-3000:]
+    assert any(c.startswith("session=") for c in cookies)
 
 
 def test_production_refuses_to_start_without_a_secret_key():

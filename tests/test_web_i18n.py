@@ -180,6 +180,9 @@ def domain_errors(factory):
         lambda: erp.get_sync("SYNC-2026-999999"),
         lambda: users.create_user("t", "bad name!", "short", "boss"),
         lambda: users.create_user("t", "clerk", "long-enough", "clerk"),
+        lambda: users.create_user("t", "аdmin", "12345678", "clerk"),
+        lambda: users.create_user("t", "new.clerk", " " * 8, "clerk"),
+        lambda: users.create_user("t", "new.clerk", "new.clerk.2026", "clerk"),
     ]
     for attempt in attempts:
         try:

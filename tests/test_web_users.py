@@ -66,7 +66,10 @@ def test_invalid_fields_are_shown_next_to_them_without_echoing_the_password(admi
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert 'id="f-username-error">use 1 to 64 letters, digits, dots or underscores</p>' in html
+    assert (
+        'id="f-username-error">use 1 to 64 letters a-z, digits, dots, dashes or underscores</p>'
+        in html
+    )
     assert 'id="f-password-error">must have at least 8 characters</p>' in html
     assert 'id="f-role-error">choose one of the offered roles</p>' in html
     assert 'value="ana perez!"' in html
@@ -150,3 +153,86 @@ def test_only_supervisors_reach_user_management(client, auth, users, role):
     assert user(role).role == Role(role)
     assert user("admin").active
     assert "/users/" not in client.get("/").get_data(as_text=True)
+
+
+# Names and passwords ---------------------------------------------------------------------------
+
+
+def create(admin, username: str, password: str = "s3cret-pass"):
+    return admin.post(
+        "/users/new", data={"username": username, "password": password, "role": "clerk"}
+    )
+
+
+def user_count() -> int:
+    db.session.rollback()
+    return db.session.scalar(db.select(db.func.count()).select_from(User))
+
+
+@pytest.mark.parametrize("name", ["Admin", "ADMIN", "ａｄｍｉｎ", " admin "])
+def test_a_name_that_differs_from_a_users_only_in_case_or_width_is_taken(admin, name):
+    before = user_count()
+
+    response = create(admin, name)
+
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert 'id="f-username-error">is already taken</p>' in html
+    assert "User admin already exists" in html
+    assert user_count() == before
+
+
+@pytest.mark.parametrize("name", ["аdmin", "αdmin", "josé", "ad\u200bmin"])
+def test_a_name_with_letters_outside_a_z_is_refused_with_the_reason(admin, name):
+    before = user_count()
+
+    response = create(admin, name)
+
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="f-username-error">use only the letters a-z, without accents' in html
+    assert user_count() == before
+
+
+def test_a_fullwidth_name_is_stored_in_plain_letters(admin):
+    assert create(admin, "ａｎａ２").status_code == 302
+    assert user("ana2") is not None
+
+
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        (" " * 8, "must not be only spaces"),
+        ("\t" * 10, "must not be only spaces"),
+        ("12345678", "is too common; choose one that is harder to guess"),
+        ("Password1", "is too common; choose one that is harder to guess"),
+        ("ana.perez", "must not contain the user name"),
+        ("ANA.PEREZ", "must not contain the user name"),
+        ("ana.perez2026", "must not contain the user name"),
+    ],
+)
+def test_a_weak_password_is_refused_next_to_the_field(admin, password, problem):
+    response = create(admin, "ana.perez", password)
+
+    assert response.status_code == 400
+    assert f'id="f-password-error">{problem}</p>' in response.get_data(as_text=True)
+    assert user("ana.perez") is None
+
+
+def test_a_weak_password_is_refused_on_the_command_line_too(app):
+    runner = app.test_cli_runner()
+
+    result = runner.invoke(args=["create-user", "ana", "--password", "qwertyuiop"])
+
+    assert result.exit_code != 0
+    assert "password is too common" in result.output
+    assert user("ana") is None
+
+
+def test_a_user_signs_in_with_any_case_or_width_of_the_stored_name(admin, can_sign_in):
+    assert create(admin, "Ana.Perez").status_code == 302
+    assert user("Ana.Perez").username_key == "ana.perez"
+
+    for typed in ("Ana.Perez", "ana.perez", "ANA.PEREZ", " ana.perez ", "Ａｎａ.Ｐｅｒｅｚ"):
+        assert can_sign_in(typed, "s3cret-pass"), typed
+    assert not can_sign_in("аna.perez", "s3cret-pass")  # a Cyrillic а is another name

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, current_app, request
 from sqlalchemy import Select, event
 from sqlalchemy.engine import Engine
 
-from webapp.config import DEFAULT_SECRET_KEY, Config
+from webapp.config import Config, secret_key_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT_SECURITY_POLICY = (
@@ -50,12 +50,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _refuse_unsafe_production(app: Flask) -> None:
-    if app.config["ENV_NAME"] == "production" and app.config["SECRET_KEY"] in (
-        None,
-        "",
-        DEFAULT_SECRET_KEY,
-    ):
-        raise RuntimeError("SECRET_KEY must be set to a long random value when LOTE_ENV=production")
+    if app.config["ENV_NAME"] == "production":
+        problem = secret_key_problem(app.config["SECRET_KEY"])
+        if problem:
+            raise RuntimeError(problem)
 
 
 def _init_extensions(app: Flask) -> None:
@@ -164,4 +162,10 @@ def _security_headers(response):
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.endpoint != "static":
+        # Signed-in pages, API answers, exports and tokens must not stay in a shared cache or
+        # in the browser's history after sign-out.
+        response.headers["Cache-Control"] = "no-store"
+    if current_app.config["ENV_NAME"] == "production":
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     return response

@@ -1,23 +1,27 @@
 """Who may do what: sign-in for pages, bearer tokens for the API, and the role rules applied to
 every request before it reaches a view."""
 
+import re
 from functools import wraps
 
 from flask import current_app, g, redirect, request, url_for
+from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from webapp.billing import clock
 from webapp.billing.errors import DomainError
-from webapp.extensions import db, login_manager
-from webapp.models import Role, User
+from webapp.billing.users import username_key
+from webapp.extensions import db, limiter, login_manager
+from webapp.models import MAX_ID, Role, User
 
 PUBLIC_ENDPOINTS = {"static", "web.login", "web.health", "web.set_language", "api.login"}
 # POSTs a viewer may make: they change nothing but the viewer's own session, or only read.
-VIEWER_POSTS = {"web.logout", "web.set_language", "api.preview"}
+VIEWER_POSTS = {"web.logout", "web.set_language", "api.preview", "api.logout"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Pages served under /api/ for people in a browser: signed out, they go to the sign-in page.
 API_PAGES = {"api_docs"}
+SESSION_ID = re.compile(r"(?P<user_id>\d{1,19}):(?P<generation>\d{1,19})", flags=re.ASCII)
 
 
 class Unauthorized(DomainError):
@@ -35,6 +39,50 @@ class _ClockSigner(TimestampSigner):
         return int(clock.now().timestamp())
 
 
+USER_LOCKED_OUT = (
+    "Too many sign-in attempts for this user from your address; the password was not checked. "
+    "Wait a minute and try again"
+)
+ADDRESS_LOCKED_OUT = (
+    "Too many sign-in attempts from your address; the password was not checked. "
+    "Wait a minute and try again"
+)
+
+
+def _sign_in_name() -> str:
+    """The user name a sign-in attempt names, in the form page or the API body."""
+    body = request.get_json(silent=True) if request.is_json else None
+    name = body.get("username") if isinstance(body, dict) else request.form.get("username")
+    return username_key(name if isinstance(name, str) else "")
+
+
+# Counted over the sign-in page and the API together, so neither adapter adds attempts.
+SIGN_IN_LIMITS = (
+    limiter.shared_limit(
+        lambda: current_app.config["SIGN_IN_RATE_PER_USER"],
+        scope="sign-in-user",
+        key_func=lambda: f"{get_remote_address()}|{_sign_in_name()}",
+        methods=["POST"],
+        error_message=USER_LOCKED_OUT,
+    ),
+    limiter.shared_limit(
+        lambda: current_app.config["SIGN_IN_RATE_PER_ADDRESS"],
+        scope="sign-in-address",
+        key_func=get_remote_address,
+        methods=["POST"],
+        error_message=ADDRESS_LOCKED_OUT,
+    ),
+)
+
+
+def sign_in_limited(view):
+    """Limits sign-in attempts per address and user name, and per address alone (a breach is a
+    RateLimitExceeded whose description says which)."""
+    for limit in SIGN_IN_LIMITS:
+        view = limit(view)
+    return view
+
+
 def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(
         current_app.config["SECRET_KEY"], salt="lote-api-token", signer=_ClockSigner
@@ -42,9 +90,25 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def issue_token(user: User) -> dict:
+    """A signed, time-limited token naming the user and their sign-in generation: it stops
+    working when the user signs out, is deactivated or gets a new password."""
     max_age = current_app.config["TOKEN_MAX_AGE_SECONDS"]
-    token = _serializer().dumps({"uid": user.id})
+    token = _serializer().dumps({"uid": user.id, "gen": user.auth_generation})
     return {"access_token": token, "token_type": "Bearer", "expires_in": max_age}
+
+
+def _signed_in_user(user_id, generation) -> User | None:
+    """The active user with this id whose sign-in generation is still ``generation``; ids come
+    from signed data, yet one outside the database's range names nobody rather than failing."""
+    valid = all(
+        isinstance(value, int) and not isinstance(value, bool) for value in (user_id, generation)
+    )
+    if not valid or not 1 <= user_id <= MAX_ID:
+        return None
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or user.auth_generation != generation:
+        return None
+    return user
 
 
 def user_for_token(token: str) -> User:
@@ -54,16 +118,23 @@ def user_for_token(token: str) -> User:
         raise Unauthorized("The access token has expired; sign in again") from None
     except BadSignature:
         raise Unauthorized("The access token is not valid") from None
-    user = db.session.get(User, payload.get("uid")) if isinstance(payload, dict) else None
-    if user is None or not user.active:
-        raise Unauthorized("The access token's user is not active")
+    if not isinstance(payload, dict):
+        raise Unauthorized("The access token is not valid")
+    user = _signed_in_user(payload.get("uid"), payload.get("gen"))
+    if user is None:
+        raise Unauthorized(
+            "The access token was revoked (sign-out, deactivation or a new password); sign in again"
+        )
     return user
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user and user.active else None
+def load_user(session_id: str) -> User | None:
+    """The user of a session, which holds "uid:generation" (``User.get_id``)."""
+    match = SESSION_ID.fullmatch(session_id)
+    if match is None:
+        return None
+    return _signed_in_user(int(match["user_id"]), int(match["generation"]))
 
 
 def api_user() -> User:

@@ -54,6 +54,13 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_command)
     app.cli.add_command(recount_command)
+    app.cli.add_command(set_password_command)
+
+
+def refusal(exc: DomainError) -> click.ClickException:
+    """A domain refusal as the command's error: the message and each field's problem."""
+    details = "; ".join(f"{d['field']} {d['message']}" for d in exc.details or [])
+    return click.ClickException(f"{exc.message}{': ' + details if details else ''}")
 
 
 @click.command("create-user")
@@ -65,9 +72,21 @@ def create_user_command(username: str, role: str, password: str) -> None:
     try:
         user = users.create_user("cli", username, password, role)
     except DomainError as exc:
-        details = "; ".join(f"{d['field']} {d['message']}" for d in exc.details or [])
-        raise click.ClickException(f"{exc.message}{': ' + details if details else ''}") from None
+        raise refusal(exc) from None
     click.echo(f"Created {user.role.value} {user.username}")
+
+
+@click.command("set-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def set_password_command(username: str, password: str) -> None:
+    """Give a user a new password (prompted unless given with --password); it ends the user's
+    sessions and API tokens."""
+    try:
+        user = users.change_password("cli", username, password)
+    except DomainError as exc:
+        raise refusal(exc) from None
+    click.echo(f"New password set for {user.username}; their sessions and tokens have ended")
 
 
 @click.command("recount")

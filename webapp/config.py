@@ -11,6 +11,29 @@ INSTANCE_DIR = Path(
     os.environ.get("LOTE_INSTANCE_DIR", Path(__file__).resolve().parent.parent / "instance")
 )
 DEFAULT_SECRET_KEY = "lote-development-only"
+MIN_SECRET_KEY_LENGTH = 32
+# Placeholders that have been published (in this code or in common examples): a key made from
+# one is a key others can guess.
+KNOWN_SECRET_KEYS = (DEFAULT_SECRET_KEY, "changeme", "change-me", "secret-key", "your-secret")
+MAKE_SECRET_KEY = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+def secret_key_problem(secret_key: str | None) -> str | None:
+    """Why ``secret_key`` cannot sign production sessions and tokens, or None: it must be at
+    least MIN_SECRET_KEY_LENGTH characters, of at least 8 different ones (not "aaaa..."), and
+    hold no published placeholder."""
+    key = secret_key or ""
+    if (
+        len(key) < MIN_SECRET_KEY_LENGTH
+        or len(set(key)) < 8
+        or any(known in key.lower() for known in KNOWN_SECRET_KEYS)
+    ):
+        return (
+            f"SECRET_KEY must be set to a long random value (at least {MIN_SECRET_KEY_LENGTH} "
+            f"characters, not a default) when LOTE_ENV=production; make one with: "
+            f"{MAKE_SECRET_KEY}"
+        )
+    return None
 
 
 def _int(name: str, default: int) -> int:
@@ -70,6 +93,11 @@ class Config:
 
     RATELIMIT_STORAGE_URI = os.environ.get("REDIS_URL", "memory://")
     RATELIMIT_HEADERS_ENABLED = True
+    # Sign-in must work while Redis is down: the limiter then counts in this process's memory.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # Sign-in attempts, pages and API together: per address and user name, and per address.
+    SIGN_IN_RATE_PER_USER = "10 per minute"
+    SIGN_IN_RATE_PER_ADDRESS = "30 per minute"
 
     BABEL_DEFAULT_LOCALE = "es_AR"
     BUSINESS_TIMEZONE = os.environ.get("BUSINESS_TIMEZONE", "America/Argentina/Buenos_Aires")

@@ -97,16 +97,29 @@ class User(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    # The name compared at sign-in and for duplicates: NFKC-normalized and case-folded, so
+    # "Admin" and the fullwidth "ａｄｍｉｎ" are the same user as "admin".
+    username_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.CLERK)
     active: Mapped[bool] = mapped_column(default=True)
+    # Carried by every session and token; raising it ends them all (sign-out, deactivation,
+    # a new password).
+    auth_generation: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     def set_password(self, password: str) -> None:
         """Stores a salted hash made with the configured method (strong unless tests lower it);
-        checking reads the method from the stored hash, so older hashes keep working."""
+        checking reads the method from the stored hash, so older hashes keep working. A new
+        password ends every session and token of the user."""
         method = current_app.config["PASSWORD_HASH_METHOD"]
         self.password_hash = generate_password_hash(password, method=method)
+        self.auth_generation = (self.auth_generation or 0) + 1
+
+    def get_id(self) -> str:
+        """The session's user id, "uid:generation": a session from before the last sign-out,
+        deactivation or password change no longer names a signed-in user."""
+        return f"{self.id}:{self.auth_generation}"
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -11,7 +11,7 @@
   drops with the old table, from the helper that created them.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02 11:30:00.000000
 
 """
@@ -23,7 +23,7 @@ from webapp.billing.status_counts import COUNTED_TABLES, create_count_triggers
 
 # revision identifiers, used by Alembic.
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

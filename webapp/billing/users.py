@@ -1,9 +1,12 @@
 """Users, roles and sign-in."""
 
 import functools
+import re
+import unicodedata
+from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from webapp.billing import audit
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
@@ -12,7 +15,29 @@ from webapp.extensions import db
 from webapp.models import Role, User
 
 MIN_PASSWORD_LENGTH = 8
+MAX_USERNAME_LENGTH = 64
+# After NFKC, a user name is plain ASCII: look-alike letters of other alphabets (a Cyrillic "а"
+# beside a Latin "a") can then never make two users that read the same.
+USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_USERNAME_LENGTH}}}")
+USERNAME_PROBLEM = f"use 1-{MAX_USERNAME_LENGTH} letters a-z, digits, dots, dashes or underscores"
+NON_ASCII_USERNAME_PROBLEM = (
+    "use only the letters a-z, without accents: letters of other alphabets can look like "
+    "another user's name"
+)
 ROLE_PROBLEM = "must be admin, clerk or viewer"
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
+
+
+def username_key(username: str) -> str:
+    """The form of a user name that sign-in and the duplicate check compare: NFKC-normalized
+    (fullwidth and other compatibility characters become plain ones) and case-folded."""
+    return unicodedata.normalize("NFKC", username or "").strip().casefold()
+
+
+@functools.cache
+def _common_passwords() -> frozenset[str]:
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
 @functools.cache
@@ -26,8 +51,9 @@ def _unknown_user(hash_method: str) -> User:
 
 
 def authenticate(username: str, password: str) -> User | None:
-    """The active user with this username and password, or None."""
-    user = db.session.scalar(select(User).where(User.username == (username or "").strip()))
+    """The active user with this username and password, or None. The name is compared in its
+    normalized, case-folded form, so "Admin" signs in as "admin"."""
+    user = db.session.scalar(select(User).where(User.username_key == username_key(username)))
     if user is None:
         _unknown_user(current_app.config["PASSWORD_HASH_METHOD"]).check_password(password or "")
         return None
@@ -36,21 +62,47 @@ def authenticate(username: str, password: str) -> User | None:
     return user
 
 
+def sign_out(user_id: int) -> None:
+    """Ends every session and API token of the user: they carry the user's sign-in generation,
+    which this raises (one statement, so two sign-outs at once both count)."""
+    db.session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(auth_generation=User.auth_generation + 1)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+def password_problem(password: str, username: str) -> str | None:
+    """Why a new password is refused, or None: at least MIN_PASSWORD_LENGTH characters, not only
+    spaces, not one of the common passwords that are guessed first, and not the user name (nor
+    containing a name of four or more characters)."""
+    password = password or ""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"must have at least {MIN_PASSWORD_LENGTH} characters"
+    if not password.strip():
+        return "must not be only spaces"
+    folded = unicodedata.normalize("NFKC", password).casefold()
+    if folded in _common_passwords() or folded.strip() in _common_passwords():
+        return "is too common; choose one that is harder to guess"
+    key = username_key(username)
+    # A short name (say "ana") may well occur inside a good password; a longer one is a guess.
+    if key and (folded == key or (len(key) >= 4 and key in folded)):
+        return "must not contain the user name"
+    return None
+
+
 def _check_new_user(username: str, password: str, role: str) -> tuple[str, Role]:
     details = []
-    username = (username or "").strip()
-    if (
-        not username
-        or len(username) > 64
-        or not username.replace(".", "").replace("_", "").isalnum()
-    ):
-        details.append(
-            {"field": "username", "message": "use 1-64 letters, digits, dots or underscores"}
-        )
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        details.append(
-            {"field": "password", "message": f"must have at least {MIN_PASSWORD_LENGTH} characters"}
-        )
+    username = unicodedata.normalize("NFKC", username or "").strip()
+    if not username.isascii():
+        details.append({"field": "username", "message": NON_ASCII_USERNAME_PROBLEM})
+    elif not USERNAME_PATTERN.fullmatch(username):
+        details.append({"field": "username", "message": USERNAME_PROBLEM})
+    problem = password_problem(password, username)
+    if problem:
+        details.append({"field": "password", "message": problem})
     try:
         parsed_role = Role(role)
     except ValueError:
@@ -62,17 +114,36 @@ def _check_new_user(username: str, password: str, role: str) -> tuple[str, Role]
 
 
 def create_user(actor: str, username: str, password: str, role: str = "clerk") -> User:
+    """A new user. The name is kept as typed (after NFKC) but must be unique in its case-folded
+    form, so "Admin" beside "admin" is refused; the password must pass ``password_problem``."""
     username, parsed_role = _check_new_user(username, password, role)
-    if db.session.scalar(select(User.id).where(User.username == username)):
+    key = username_key(username)
+    taken = db.session.scalar(select(User.username).where(User.username_key == key))
+    if taken is not None:
         raise Conflict(
-            f"User {username} already exists",
+            f"User {taken} already exists",
             [{"field": "username", "message": "is already taken"}],
         )
-    user = User(username=username, role=parsed_role, active=True)
+    user = User(username=username, username_key=key, role=parsed_role, active=True)
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
     audit.record(actor, "created", "user", user.id, f"role {parsed_role.value}")
+    db.session.commit()
+    return user
+
+
+def change_password(actor: str, username: str, password: str) -> User:
+    """Gives the user named ``username`` (any case or width) a new password that passes
+    ``password_problem``; every session and token of the user ends with the old one."""
+    user = db.session.scalar(select(User).where(User.username_key == username_key(username)))
+    if user is None:
+        raise NotFound(f"User {username} not found")
+    problem = password_problem(password, user.username)
+    if problem:
+        raise InvalidInput("The password is not valid", [{"field": "password", "message": problem}])
+    user.set_password(password)
+    audit.record(actor, "password_changed", "user", user.id)
     db.session.commit()
     return user
 
@@ -103,10 +174,15 @@ def change_role(actor: str, user_id: int, role: str) -> User:
 
 
 def set_active(actor: str, user_id: int, active: bool) -> User:
+    """Deactivating a user (never oneself) refuses their sign-in and ends their sessions and
+    tokens; activating lets them sign in again."""
     user = get_user(user_id)
     if user.username == actor and not active:
         raise Conflict("You cannot deactivate yourself")
     user.active = active
+    if not active:
+        # Sessions and tokens issued before stay dead when the user is activated again.
+        user.auth_generation += 1
     audit.record(actor, "activated" if active else "deactivated", "user", user.id)
     db.session.commit()
     return user

@@ -15,29 +15,25 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_limiter.util import get_remote_address
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import text
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
+from webapp.auth import sign_in_limited
 from webapp.billing import batches, erp, invoices, status_counts, users
-from webapp.extensions import db, huey, limiter
+from webapp.extensions import db, huey
 from webapp.models import (
     BillingPending,
     PendingStatus,
     Service,
     ServiceStatus,
 )
+from webapp.web.messages import domain_message
 
 bp = Blueprint("web", __name__)
-LOGIN_RATE = "10 per minute"
-
-
-def sign_in_key() -> str:
-    """Sign-in attempts are limited per address and username together."""
-    return f"{get_remote_address()}|{(request.form.get('username') or '').strip().lower()}"
 
 
 class LoginForm(FlaskForm):
@@ -57,7 +53,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGIN_RATE, key_func=sign_in_key, methods=["POST"])
+@sign_in_limited
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("web.dashboard"))
@@ -73,8 +69,21 @@ def login():
     return render_template("auth/login.html", form=form), status
 
 
+@bp.errorhandler(RateLimitExceeded)
+def sign_in_locked_out(exc: RateLimitExceeded):
+    """A locked-out sign-in shows the form again with the reason, not a bare error page: the
+    password, right or wrong, was not checked."""
+    form = LoginForm()
+    return render_template(
+        "auth/login.html", form=form, locked_out=domain_message(exc.description)
+    ), 429
+
+
 @bp.post("/logout")
 def logout():
+    """Signing out ends every session and token of the user, not only this browser's: the
+    cookie this browser had cannot be replayed."""
+    users.sign_out(current_user.id)
     logout_user()
     flash(_("You have signed out."), "info")
     return redirect(url_for("web.login"))

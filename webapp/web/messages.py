@@ -62,6 +62,7 @@ AUDIT_ACTIONS = {
     "role_changed": _l("Role changed"),
     "activated": _l("Activated"),
     "deactivated": _l("Deactivated"),
+    "password_changed": _l("Password changed"),
 }
 
 HTTP_REASONS = {
@@ -118,9 +119,19 @@ FIXED_MESSAGES = {
         "The ERP rejected the delivery (simulated outage); try again"
     ),
     # Users
-    "use 1-64 letters, digits, dots or underscores": _l(
-        "use 1 to 64 letters, digits, dots or underscores"
+    "use 1-64 letters a-z, digits, dots, dashes or underscores": _l(
+        "use 1 to 64 letters a-z, digits, dots, dashes or underscores"
     ),
+    "use only the letters a-z, without accents: letters of other alphabets can look like "
+    "another user's name": _l(
+        "use only the letters a-z, without accents: letters of other alphabets can look like "
+        "another user's name"
+    ),
+    "must not be only spaces": _l("must not be only spaces"),
+    "is too common; choose one that is harder to guess": _l(
+        "is too common; choose one that is harder to guess"
+    ),
+    "must not contain the user name": _l("must not contain the user name"),
     "must be admin, clerk or viewer": _l("choose one of the offered roles"),
     "The user has invalid fields": _l("The user was not created: check the marked fields"),
     "is already taken": _l("is already taken"),
@@ -153,6 +164,16 @@ FIXED_MESSAGES = {
     ),
     "Too many attempts; wait a minute and try again": _l(
         "Too many attempts; wait a minute and try again"
+    ),
+    "Too many sign-in attempts for this user from your address; the password was not checked. "
+    "Wait a minute and try again": _l(
+        "Too many sign-in attempts for this user from your address; the password was not "
+        "checked. Wait a minute and try again"
+    ),
+    "Too many sign-in attempts from your address; the password was not checked. "
+    "Wait a minute and try again": _l(
+        "Too many sign-in attempts from your address; the password was not checked. Wait a "
+        "minute and try again"
     ),
     "The requested URL was not found on the server. If you entered the URL manually please "
     "check your spelling and try again.": _l("There is no page at this address"),
