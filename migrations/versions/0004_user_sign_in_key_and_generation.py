@@ -39,7 +39,9 @@ def upgrade():
         sa.column('username_key', sa.String),
     )
     keys = {}
-    for user_id, username in connection.execute(sa.select(users.c.id, users.c.username)):
+    for user_id, username in connection.execute(
+        sa.select(users.c.id, users.c.username).order_by(users.c.id)
+    ):
         key = _key(username)
         clash = next((name for name, other in keys.values() if other == key), None)
         if clash is not None:

@@ -77,6 +77,10 @@ def idempotent(view):
         fingerprint = hashlib.sha256(
             f"{request.method} {request.path}\n".encode() + request.get_data()
         ).hexdigest()
+        # A plain read first: a repeat is answered without waiting for a writer (on SQLite the
+        # first request may hold the one write lock while it runs); the insert settles races.
+        if _first_with(key) is not None:
+            return _replay(key, fingerprint)
         record = IdempotencyRecord(user_id=g.user.id, key=key, fingerprint=fingerprint)
         db.session.add(record)
         try:
@@ -103,12 +107,16 @@ def idempotent(view):
     return blp.doc(**IDEMPOTENCY_DOC)(wrapped)
 
 
-def _replay(key: str, fingerprint: str):
-    first = db.session.scalar(
+def _first_with(key: str) -> IdempotencyRecord | None:
+    return db.session.scalar(
         select(IdempotencyRecord).where(
             IdempotencyRecord.user_id == g.user.id, IdempotencyRecord.key == key
         )
     )
+
+
+def _replay(key: str, fingerprint: str):
+    first = _first_with(key)
     if first.fingerprint != fingerprint:
         return envelope(
             422,
