@@ -246,7 +246,7 @@ def test_a_batch_stored_while_the_queue_is_down_lands_on_its_page_with_a_notice(
 
     from webapp import tasks
 
-    def queue_down(batch_id):
+    def queue_down(batch_id, **options):
         raise RedisConnectionError("Connection refused")
 
     monkeypatch.setattr(tasks, "process_batch_task", queue_down)

@@ -161,7 +161,8 @@ def _seed_billing_flow() -> None:
         created.append(
             services.create_service(
                 "seed",
-                service_date=today - timedelta(days=rng.randint(1, 25)),
+                # Before the earliest demo batch's issue date: a batch refuses later services.
+                service_date=today - timedelta(days=rng.randint(5, 30)),
                 customer_id=DEMO_CUSTOMERS[n % len(DEMO_CUSTOMERS)],
                 amount=Decimal(rng.randint(35_000, 2_500_000)) / 100,
                 description=rng.choice(DEMO_DESCRIPTIONS),
