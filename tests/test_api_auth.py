@@ -42,6 +42,8 @@ DESIGN_PATHS = {
     "/api/erp-sync/history": {"get"},
     "/api/erp-sync/history/{}": {"get"},
     "/api/erp-sync/confirm/{}": {"post"},
+    "/api/customers": {"post", "get"},
+    "/api/customers/{}": {"get", "patch"},
 }
 
 WRITES = [
@@ -56,6 +58,8 @@ WRITES = [
     ("post", "/api/erp-sync/invoices"),
     ("post", "/api/erp-sync/batch"),
     ("post", "/api/erp-sync/confirm/SYNC-2026-000001"),
+    ("post", "/api/customers"),
+    ("patch", "/api/customers/1"),
 ]
 
 READS = [
@@ -80,6 +84,8 @@ READS = [
     "/api/invoices/1",
     "/api/erp-sync/history",
     "/api/erp-sync/history/SYNC-2026-000001",
+    "/api/customers",
+    "/api/customers/1",
     "/api/openapi.json",
 ]
 

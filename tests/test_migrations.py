@@ -107,3 +107,29 @@ def test_the_status_counts_start_from_the_rows_already_stored(empty_database):
         ("services", "CREATED", 3),
         ("services", "SENT_TO_BILL", 4),
     ]
+
+
+def test_customers_start_incomplete_from_the_ids_services_already_name(empty_database):
+    url, engine = empty_database
+    flask_db(url, "upgrade", "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO services (service_date, customer_id, amount, description, "
+                "status, created_at, updated_at) SELECT current_date, 1000 + n % 3, 10, '', "
+                "'CREATED', now(), now() FROM generate_series(1, 7) AS n"
+            )
+        )
+    flask_db(url, "upgrade", "0009")
+    with engine.connect() as conn:
+        customers = conn.execute(
+            text(
+                "SELECT id, legal_name, doc_type, doc_number, iva_condition, incomplete "
+                "FROM customers ORDER BY id"
+            )
+        ).all()
+    assert [tuple(row) for row in customers] == [
+        (1000, "Customer 1000", 99, "0", None, True),
+        (1001, "Customer 1001", 99, "0", None, True),
+        (1002, "Customer 1002", 99, "0", None, True),
+    ]

@@ -9,7 +9,7 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import Select, insert, select, update
 
-from webapp.billing import audit, status_counts
+from webapp.billing import audit, customers, status_counts
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import chunked, unique_ids
 from webapp.billing.money import parse_amount
@@ -89,7 +89,8 @@ def _clean_fields(fields: dict) -> dict:
 def create_service(
     actor: str, service_date: date, customer_id: int, amount: Decimal | str, description: str = ""
 ) -> Service:
-    """Registers a billable service in CREATED."""
+    """Registers a billable service in CREATED; a customer id Lote does not know yet becomes an
+    incomplete customer in the same transaction."""
     clean = _clean_fields(
         {
             "service_date": service_date,
@@ -98,6 +99,7 @@ def create_service(
             "description": description,
         }
     )
+    customers.ensure_customers([clean["customer_id"]])
     service = Service(status=ServiceStatus.CREATED, **clean)
     db.session.add(service)
     db.session.flush()
@@ -140,6 +142,8 @@ def update_service(actor: str, service_id: int, **fields) -> Service:
     """Edits a service; only a CREATED one may change."""
     clean = _clean_fields(fields)
     service = _locked_created_service(service_id, "edited")
+    if "customer_id" in clean:
+        customers.ensure_customers([clean["customer_id"]])
     for name, value in clean.items():
         setattr(service, name, value)
     audit.record(actor, "edited", "service", service.id, ", ".join(sorted(clean)))
