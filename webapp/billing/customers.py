@@ -3,6 +3,8 @@
 a service names before Lote knows it is created incomplete, and stays so until a clerk gives it
 an IVA condition."""
 
+import csv
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -152,7 +154,7 @@ def _clean_fields(fields: dict, current: dict) -> dict:
     details, clean = [], {}
     _text(fields, clean, details, "legal_name", LEGAL_NAME_MAX)
     if "legal_name" in clean and not clean["legal_name"]:
-        details.append({"field": "legalName", "message": "must not be empty"})
+        details.append({"field": "legalName", "message": "is required"})
     _text(fields, clean, details, "address", ADDRESS_MAX)
     _text(fields, clean, details, "email", EMAIL_MAX)
     if clean.get("email") and not EMAIL_PATTERN.match(clean["email"]):
@@ -217,7 +219,7 @@ def _doc_number(doc_type: int, raw) -> str:
             raise ValueError("must be 0 for an unidentified customer (99)")
         return UNIDENTIFIED_NUMBER
     if raw is None or raw == "":
-        raise ValueError("must not be empty")
+        raise ValueError("is required")
     if doc_type in (DocType.CUIT, DocType.CUIL):
         return check_cuit(raw)
     number = digits_of(raw) if isinstance(raw, str) else ""
@@ -255,13 +257,8 @@ def _insert_ignoring_existing():
     return dialect.insert(Customer).on_conflict_do_nothing(index_elements=[Customer.id])
 
 
-def create_customer(actor: str, customer_id: int | None = None, **fields) -> Customer:
-    """Registers a customer under ``customer_id``, or under the next free id when none is given;
-    an id already taken is a 409. It is complete once it has an IVA condition."""
-    if customer_id is not None:
-        customer_id = _check_id(customer_id)
-    fields.setdefault("legal_name", "")
-    clean = _clean_fields(fields, {"doc_type": DocType.UNIDENTIFIED})
+def _new_customer(clean: dict) -> dict:
+    """The stored values of a new customer: what was given over the defaults."""
     values = {
         "doc_type": DocType.UNIDENTIFIED.value,
         "doc_number": UNIDENTIFIED_NUMBER,
@@ -271,7 +268,18 @@ def create_customer(actor: str, customer_id: int | None = None, **fields) -> Cus
         "payment_days": DEFAULT_PAYMENT_DAYS,
         **clean,
     }
-    values["incomplete"] = values["iva_condition"] is None
+    values["incomplete"] = values["iva_condition"] is None or not values.get("legal_name")
+    return values
+
+
+def create_customer(actor: str, customer_id: int | None = None, **fields) -> Customer:
+    """Registers a customer under ``customer_id``, or under the next free id when none is given;
+    an id already taken is a 409. It is complete once it has an IVA condition."""
+    if customer_id is not None:
+        customer_id = _check_id(customer_id)
+    fields.setdefault("legal_name", "")
+    clean = _clean_fields(fields, {"doc_type": DocType.UNIDENTIFIED})
+    values = _new_customer(clean)
     now = utcnow()
     # Without a given id the next free one is taken; a concurrent create that took it first
     # makes the insert do nothing, and the following id is tried.
@@ -363,14 +371,7 @@ def ensure_customers(customer_ids: Iterable[int]) -> None:
             [
                 {
                     "id": customer_id,
-                    "legal_name": placeholder_name(customer_id),
-                    "doc_type": DocType.UNIDENTIFIED.value,
-                    "doc_number": UNIDENTIFIED_NUMBER,
-                    "iva_condition": None,
-                    "address": "",
-                    "email": "",
-                    "payment_days": DEFAULT_PAYMENT_DAYS,
-                    "incomplete": True,
+                    **_new_customer({"legal_name": placeholder_name(customer_id)}),
                     "created_at": now,
                     "updated_at": now,
                 }
@@ -420,3 +421,183 @@ def balance_of(customer_id: int) -> Balance:
         Decimal(invoiced_amount).quantize(Decimal("0.01")),
         invoice_count,
     )
+
+
+# Import from CSV -----------------------------------------------------------------------------
+
+IMPORT_COLUMNS = ("customerId", "legalName", "docType", "docNumber", "ivaCondition", "address")
+IMPORT_OPTIONAL_COLUMNS = ("email", "paymentDays")
+IMPORT_MAX_ROWS = 2_000
+IMPORT_MAX_BYTES = 1_000_000
+_IMPORT_FIELDS = {camel: snake for snake, camel in FIELD_NAMES.items()}
+
+
+@dataclass
+class ImportRow:
+    """One line of an import file: what it holds, what storing it would do, and what is wrong
+    with it (a row with problems is skipped)."""
+
+    line: int
+    customer_id: int | None
+    fields: dict
+    problems: list[dict]
+    completes: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def _typed(column: str, raw: str):
+    """A CSV cell as the domain reads it: codes and days as integers when they are digits."""
+    raw = raw.strip()
+    if column in ("docType", "ivaCondition", "paymentDays", "customerId"):
+        if not raw:
+            return None
+        return int(raw) if raw.isdigit() else raw
+    return raw
+
+
+def read_import(text: str) -> list[ImportRow]:
+    """Reads a customers CSV (comma or semicolon separated, a header row naming the columns) and
+    checks every row as a create would, plus duplicates: an id or CUIT repeated in the file, an
+    id of a complete customer, a CUIT another customer has. An id of an incomplete customer
+    completes it. Nothing is stored."""
+    if len(text.encode()) > IMPORT_MAX_BYTES:
+        raise InvalidInput(
+            "The file cannot be imported",
+            [{"field": "file", "message": f"must be at most {IMPORT_MAX_BYTES} bytes"}],
+        )
+    lines = text.lstrip("\ufeff").splitlines()
+    if not lines or not lines[0].strip():
+        raise InvalidInput(
+            "The file cannot be imported", [{"field": "file", "message": "has no rows"}]
+        )
+    delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+    header = [name.strip() for name in next(reader)]
+    missing = [name for name in IMPORT_COLUMNS if name not in header]
+    unknown = [n for n in header if n not in IMPORT_COLUMNS + IMPORT_OPTIONAL_COLUMNS]
+    if missing or unknown:
+        expected = ", ".join(IMPORT_COLUMNS + IMPORT_OPTIONAL_COLUMNS)
+        raise InvalidInput(
+            "The file cannot be imported",
+            [{"field": "file", "message": f"the header must name the columns {expected}"}],
+        )
+    cells = [row for row in reader if any(cell.strip() for cell in row)]
+    if len(cells) > IMPORT_MAX_ROWS:
+        raise InvalidInput(
+            "The file cannot be imported",
+            [{"field": "file", "message": f"must have at most {IMPORT_MAX_ROWS} rows"}],
+        )
+    rows = []
+    for line, row in enumerate(cells, start=2):
+        values = {name: _typed(name, cell) for name, cell in zip(header, row, strict=False)}
+        rows.append(_check_import_row(line, values, len(row) == len(header)))
+    _mark_duplicates(rows)
+    return rows
+
+
+def _check_import_row(line: int, values: dict, well_formed: bool) -> ImportRow:
+    customer_id = values.pop("customerId", None)
+    fields = {_IMPORT_FIELDS[name]: value for name, value in values.items()}
+    if fields.get("payment_days") is None:
+        fields.pop("payment_days", None)
+    problems = []
+    if not well_formed:
+        problems.append({"field": "file", "message": "has another number of cells than the header"})
+    if customer_id is not None:
+        try:
+            _check_id(customer_id)
+        except InvalidInput as exc:
+            problems.extend(exc.details)
+            customer_id = None
+    try:
+        fields = _clean_fields(fields, {"doc_type": DocType.UNIDENTIFIED})
+    except InvalidInput as exc:
+        problems.extend(exc.details)
+    if not problems and fields.get("iva_condition") is None:
+        problems.append({"field": "ivaCondition", "message": "is required"})
+    return ImportRow(line, customer_id, fields, problems)
+
+
+def _mark_duplicates(rows: list[ImportRow]) -> None:
+    ids = [row.customer_id for row in rows if row.customer_id is not None]
+    stored = {}
+    for chunk in chunked(sorted(set(ids))):
+        stored.update(
+            db.session.execute(
+                select(Customer.id, Customer.incomplete).where(Customer.id.in_(chunk))
+            ).all()
+        )
+    numbers = sorted(
+        {
+            row.fields["doc_number"]
+            for row in rows
+            if row.fields.get("doc_type") in (DocType.CUIT, DocType.CUIL)
+        }
+    )
+    holders = {}
+    for chunk in chunked(numbers):
+        holders.update(
+            db.session.execute(
+                select(Customer.doc_number, Customer.id).where(Customer.doc_number.in_(chunk))
+            ).all()
+        )
+    seen_ids: dict[int, int] = {}
+    seen_numbers: dict[str, int] = {}
+    for row in rows:
+        if row.customer_id is not None:
+            if row.customer_id in seen_ids:
+                row.problems.append(
+                    {"field": "customerId", "message": f"repeats line {seen_ids[row.customer_id]}"}
+                )
+            elif stored.get(row.customer_id) is False:
+                row.problems.append(
+                    {"field": "customerId", "message": f"Customer {row.customer_id} already exists"}
+                )
+            row.completes = stored.get(row.customer_id) is True
+            seen_ids.setdefault(row.customer_id, row.line)
+        number = row.fields.get("doc_number")
+        if row.fields.get("doc_type") in (DocType.CUIT, DocType.CUIL):
+            holder = holders.get(number)
+            if number in seen_numbers:
+                row.problems.append(
+                    {"field": "docNumber", "message": f"repeats line {seen_numbers[number]}"}
+                )
+            elif holder is not None and holder != row.customer_id:
+                row.problems.append(
+                    {"field": "docNumber", "message": f"belongs to customer {holder}"}
+                )
+            seen_numbers.setdefault(number, row.line)
+
+
+def import_customers(actor: str, text: str) -> tuple[int, int]:
+    """Stores the valid rows of a customers CSV in one transaction, checked again as they are
+    now: new customers are created, incomplete ones completed. Returns how many rows were
+    stored and how many skipped for their problems."""
+    rows = read_import(text)
+    stored = 0
+    for row in rows:
+        if not row.valid:
+            continue
+        if row.completes:
+            customer = db.session.get(Customer, row.customer_id, with_for_update=True)
+            for name, value in row.fields.items():
+                setattr(customer, name, value)
+            customer.incomplete = not is_complete(customer)
+            audit.record(actor, "edited", "customer", customer.id, "imported")
+            stored += 1
+            continue
+        now = utcnow()
+        chosen = row.customer_id or (db.session.scalar(select(func.max(Customer.id))) or 0) + 1
+        inserted = db.session.scalar(
+            _insert_ignoring_existing()
+            .values(id=chosen, created_at=now, updated_at=now, **_new_customer(row.fields))
+            .returning(Customer.id)
+        )
+        if inserted is not None:
+            audit.record(actor, "created", "customer", chosen, "imported")
+            stored += 1
+    db.session.commit()
+    return stored, len(rows) - stored
