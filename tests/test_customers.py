@@ -277,3 +277,77 @@ def test_a_viewer_reads_customers_but_cannot_change_them(client, token):
     assert client.get("/api/customers/1", headers=token("viewer")).status_code == 200
     refused = client.patch("/api/customers/1", json={"email": "a@b.ar"}, headers=token("viewer"))
     assert_envelope(refused, 403)
+
+
+# Batches refuse incomplete customers ---------------------------------------------------------
+
+
+def batch_body(pending_ids):
+    from webapp.billing import clock
+
+    return {
+        "issueDate": clock.today().isoformat(),
+        "receiptBook": "A-0001",
+        "pendingIds": pending_ids,
+    }
+
+
+def pending_of(client, token, customer_id) -> int:
+    service = client.post("/api/services", json=service_body(customer_id), headers=token())
+    sent = client.post(
+        "/api/services/send-to-billing",
+        json={"serviceIds": [service.get_json()["id"]]},
+        headers=token(),
+    )
+    return sent.get_json()["pendings"][0]["id"]
+
+
+def test_a_batch_refuses_the_pendings_of_an_incomplete_customer(client, token):
+    client.post("/api/customers", json=registered_customer(customerId=1001), headers=token())
+    ready = pending_of(client, token, 1001)
+    waiting = pending_of(client, token, 1004)
+
+    response = client.post(
+        "/api/billing-batches", json=batch_body([ready, waiting]), headers=token()
+    )
+
+    payload = assert_envelope(response, 409)
+    assert payload["message"] == "1 of 2 pendings cannot be batched; no batch was created"
+    assert payload["details"] == [{"id": waiting, "reason": "complete customer 1004 first"}]
+    assert client.get("/api/billing-batches", headers=token()).get_json()["total"] == 0
+    available = client.get("/api/billing-pendings/available", headers=token()).get_json()
+    assert {p["id"] for p in available["data"]} == {ready, waiting}
+
+
+def test_once_completed_the_customer_can_be_invoiced(client, token):
+    waiting = pending_of(client, token, 1004)
+    client.patch(
+        "/api/customers/1004",
+        json={"legalName": "Kiosco", "docType": 99, "ivaCondition": 5},
+        headers=token(),
+    )
+
+    response = client.post("/api/billing-batches/sync", json=batch_body([waiting]), headers=token())
+
+    assert response.status_code == 201, response.get_json()
+
+
+def test_the_batch_page_says_which_customer_to_complete(clerk, factory):
+    from webapp.billing import clock, customers
+
+    pending = factory.pendings(1, customer_id=1004)[0]
+    customers.update_customer("tests", 1004, iva_condition=None)
+
+    response = clerk.post(
+        "/pendings/batch",
+        data={
+            "issueDate": clock.today().isoformat(),
+            "receiptBook": "A-0001",
+            "scope": "selected",
+            "ids": [str(pending.id)],
+        },
+    )
+
+    assert response.status_code == 409
+    html = response.get_data(as_text=True)
+    assert f"<strong>#{pending.id}</strong> complete customer 1004 first" in html

@@ -380,17 +380,21 @@ def ensure_customers(customer_ids: Iterable[int]) -> None:
         )
 
 
-def incomplete_among(customer_ids: Iterable[int]) -> list[int]:
-    """Which of these customers cannot be invoiced yet: incomplete ones."""
-    ids = sorted(set(customer_ids))
-    found: list[int] = []
-    for chunk in chunked(ids):
-        found.extend(
-            db.session.scalars(
-                select(Customer.id).where(Customer.id.in_(chunk), Customer.incomplete.is_(True))
+def incomplete_customer_refusals(pending_ids: list[int]) -> list[dict]:
+    """The pendings among these whose customer is incomplete, each refused with the customer to
+    complete first: Lote does not invoice a receiver it cannot name on the invoice."""
+    refused = []
+    for chunk in chunked(sorted(set(pending_ids))):
+        refused.extend(
+            {"id": pending_id, "reason": f"complete customer {customer_id} first"}
+            for pending_id, customer_id in db.session.execute(
+                select(BillingPending.id, BillingPending.customer_id)
+                .join(Customer, Customer.id == BillingPending.customer_id)
+                .where(BillingPending.id.in_(chunk), Customer.incomplete.is_(True))
+                .order_by(BillingPending.id)
             )
         )
-    return sorted(found)
+    return refused
 
 
 @dataclass
