@@ -318,9 +318,20 @@ class Factory:
     """Builds billing records through the domain, so they obey every rule."""
 
     # Services are dated before the issue-date window, so a batch may be issued on any day of it.
-    def service(self, amount="1500.00", customer_id=1001, days_ago=12, description="Flete"):
-        from webapp.billing import clock, services
+    def service(
+        self, amount="1500.00", customer_id=1001, days_ago=12, description="Flete", complete=True
+    ):
+        """A service; its customer, when new, is complete (an unidentified Consumidor Final) so
+        that it can be invoiced, unless ``complete=False`` leaves it as a service names it."""
+        from webapp.billing import clock, customers, services
+        from webapp.extensions import db
+        from webapp.models import Customer
 
+        if complete and db.session.get(Customer, customer_id) is None:
+            customers.create_customer(
+                "tests", customer_id=customer_id, legal_name=f"Cliente {customer_id}",
+                doc_type=99, iva_condition=5,
+            )  # fmt: skip
         return services.create_service(
             "tests",
             service_date=clock.today() - timedelta(days=days_ago),

@@ -41,6 +41,8 @@ DESIGN_PATHS = {
     "/api/erp-sync/history": {"get"},
     "/api/erp-sync/history/{}": {"get"},
     "/api/erp-sync/confirm/{}": {"post"},
+    "/api/customers": {"post", "get"},
+    "/api/customers/{}": {"get", "patch"},
 }
 
 WRITES = [
@@ -55,6 +57,8 @@ WRITES = [
     ("post", "/api/erp-sync/invoices"),
     ("post", "/api/erp-sync/batch"),
     ("post", "/api/erp-sync/confirm/SYNC-2026-000001"),
+    ("post", "/api/customers"),
+    ("patch", "/api/customers/1"),
 ]
 
 READS = [
@@ -79,6 +83,8 @@ READS = [
     "/api/invoices/1",
     "/api/erp-sync/history",
     "/api/erp-sync/history/SYNC-2026-000001",
+    "/api/customers",
+    "/api/customers/1",
     "/api/openapi.json",
 ]
 

@@ -34,6 +34,8 @@ def test_each_step_of_the_flow_is_recorded_with_who_did_it_and_shown_on_the_page
 ):
     clerk = token("clerk")
     started = utcnow()
+    complete_customer = {"customerId": 7, "legalName": "Kiosco", "docType": 99, "ivaCondition": 5}
+    client.post("/api/customers", headers=clerk, json=complete_customer)
     service_id = client.post(
         "/api/services",
         headers=clerk,

@@ -235,3 +235,30 @@ def test_the_upgrade_stops_and_names_two_users_that_differ_only_in_case(empty_da
     assert "Users 'admin' and 'Admin' differ only in case" in failed.value.stderr.decode()
     with engine.connect() as conn:
         assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
+
+
+def test_customers_start_incomplete_from_the_ids_services_already_name(empty_database):
+    url, engine = empty_database
+    flask_db(url, "upgrade", "0003")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO services (service_date, customer_id, amount, description, "
+                "status, created_at, updated_at) VALUES (:day, :customer, 10, '', 'CREATED', "
+                ":now, :now)"
+            ),
+            [{"day": date(2026, 11, 27), "customer": 1000 + n % 3, "now": NOW} for n in range(7)],
+        )
+    flask_db(url, "upgrade", "0009")
+    with engine.connect() as conn:
+        customers = conn.execute(
+            text(
+                "SELECT id, legal_name, doc_type, doc_number, iva_condition, incomplete "
+                "FROM customers ORDER BY id"
+            )
+        ).all()
+    assert [tuple(row) for row in customers] == [
+        (1000, "Customer 1000", 99, "0", None, True),
+        (1001, "Customer 1001", 99, "0", None, True),
+        (1002, "Customer 1002", 99, "0", None, True),
+    ]

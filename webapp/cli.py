@@ -1,30 +1,35 @@
-"""Operator commands: ``flask --app webapp create-user``, ``seed`` and ``recount``."""
+"""Operator commands: ``flask --app webapp create-user``, ``seed``, ``recount`` and ``issuer``."""
 
 import random
 import time
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import click
 from flask import Flask, current_app
-from sqlalchemy import Date, DateTime, bindparam, func, select, text
+from sqlalchemy import Boolean, Date, DateTime, bindparam, func, select, text
 
 from webapp.billing import (
     batches,
     clock,
     erp,
     invoices,
+    issuer,
     pendings,
     services,
     status_counts,
     users,
 )
+from webapp.billing import customers as customer_ops
 from webapp.billing.errors import DomainError
 from webapp.extensions import db
 from webapp.models import (
     BatchStatus,
     BillingPending,
+    DocType,
+    IssuerIvaCondition,
+    IvaCondition,
     PendingStatus,
     ReceiptBook,
     Role,
@@ -36,7 +41,27 @@ from webapp.models import (
 
 DEMO_PASSWORD = "lote-demo"
 DEMO_USERS = [("admin", Role.ADMIN), ("clerk", Role.CLERK), ("auditor", Role.VIEWER)]
-DEMO_CUSTOMERS = [1001, 1002, 1003, 1004, 1005, 1006]
+DEMO_ISSUER = {
+    "legal_name": "Logística del Plata SA",
+    "cuit": "30-50001091-2",
+    "iva_condition": IssuerIvaCondition.REGISTERED,
+    "iibb_number": "901-123456-7",
+    "activities_start": date(2015, 3, 1),
+    "address": "Av. Paseo Colón 1000, CABA",
+    "points_of_sale": [1, 2],
+}
+# The demo's customers: receivers of a Factura A (1, 6) and of a B (4, 5), one of them an
+# unidentified consumer; DEMO_INCOMPLETE is known only by its services, until a clerk completes it.
+DEMO_CUSTOMER_DATA = {
+    1001: ("Transportes del Sur SA", 80, "30-71234567-1", 1, "Av. Corrientes 1234, CABA"),
+    1002: ("Distribuidora Norte SRL", 80, "30-70987654-2", 1, "Ruta 9 km 45, Escobar"),
+    1003: ("María Gómez", 80, "27-25123456-1", 6, "San Martín 456, Rosario"),
+    1004: ("Fundación Puerto Abierto", 80, "30-54667788-1", 4, "Perú 800, CABA"),
+    1005: ("Juan Pérez", 96, "30111222", 5, "Belgrano 12, Córdoba"),
+    1006: ("Consumidor Final", 99, "0", 5, ""),
+}
+DEMO_CUSTOMERS = list(DEMO_CUSTOMER_DATA)
+DEMO_INCOMPLETE = 1007
 DEMO_DESCRIPTIONS = [
     "Flete Buenos Aires - Rosario",
     "Distribución última milla CABA",
@@ -55,6 +80,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(recount_command)
     app.cli.add_command(set_password_command)
+    app.cli.add_command(issuer_command)
 
 
 def refusal(exc: DomainError) -> click.ClickException:
@@ -87,6 +113,67 @@ def set_password_command(username: str, password: str) -> None:
     except DomainError as exc:
         raise refusal(exc) from None
     click.echo(f"New password set for {user.username}; their sessions and tokens have ended")
+
+
+@click.group("issuer")
+def issuer_command() -> None:
+    """Show or set the issuer the invoices name."""
+
+
+@issuer_command.command("show")
+def issuer_show_command() -> None:
+    """Print the issuer's settings."""
+    current = issuer.get_issuer()
+    if current is None:
+        raise click.ClickException(
+            "No issuer is set yet; use: flask issuer set --name ... --cuit ..."
+        )
+    started = current.activities_start.isoformat() if current.activities_start else "-"
+    condition = current.iva_condition
+    for label, value in (
+        ("Legal name", current.legal_name),
+        ("CUIT", issuer.format_cuit(current.cuit)),
+        ("IVA condition", f"{condition.value} ({issuer.issuer_condition_name(condition)})"),
+        ("IIBB number", current.iibb_number or "-"),
+        ("Start of activities", started),
+        ("Address", current.address or "-"),
+        ("Points of sale", ", ".join(str(p) for p in current.points_of_sale) or "-"),
+    ):
+        click.echo(f"{label}: {value}")
+
+
+@issuer_command.command("set")
+@click.option("--name", "legal_name", help="Legal name (razón social).")
+@click.option("--cuit", help="CUIT, with or without dashes.")
+@click.option(
+    "--iva-condition",
+    type=click.Choice([c.value for c in IssuerIvaCondition]),
+    help="IVA condition.",
+)
+@click.option("--iibb", "iibb_number", help="Gross income (IIBB) number.")
+@click.option(
+    "--activities-start", type=click.DateTime(["%Y-%m-%d"]), help="Start of activities, YYYY-MM-DD."
+)
+@click.option("--address", help="Legal address.")
+@click.option(
+    "--point-of-sale",
+    "points_of_sale",
+    type=int,
+    multiple=True,
+    help="An enabled point of sale; repeat for several.",
+)
+def issuer_set_command(**options) -> None:
+    """Set the issuer's fields given; the others stay as they are."""
+    fields = {name: value for name, value in options.items() if value not in (None, ())}
+    if "activities_start" in fields:
+        fields["activities_start"] = fields["activities_start"].date()
+    if "points_of_sale" in fields:
+        fields["points_of_sale"] = list(fields["points_of_sale"])
+    try:
+        issuer.set_issuer("cli", **fields)
+    except DomainError as exc:
+        raise refusal(exc) from None
+    click.echo("Issuer saved")
 
 
 @click.command("recount")
@@ -154,8 +241,27 @@ def seed_command(
 
 
 def _seed_billing_flow() -> None:
+    issuer.set_issuer("seed", **DEMO_ISSUER)
+    for customer_id, (name, doc_type, number, condition, address) in DEMO_CUSTOMER_DATA.items():
+        customer_ops.create_customer(
+            "seed",
+            customer_id=customer_id,
+            legal_name=name,
+            doc_type=doc_type,
+            doc_number=number,
+            iva_condition=condition,
+            address=address,
+        )
     rng = random.Random(2026)
     today = clock.today()
+    for _ in range(2):
+        services.create_service(
+            "seed",
+            service_date=today - timedelta(days=rng.randint(1, 25)),
+            customer_id=DEMO_INCOMPLETE,
+            amount=Decimal(rng.randint(35_000, 2_500_000)) / 100,
+            description=rng.choice(DEMO_DESCRIPTIONS),
+        )
     created = []
     for n in range(48):
         created.append(
@@ -225,6 +331,15 @@ SELECT {service_date}, 1001 + h % :customers, {amount}, {description},
        CASE WHEN n <= :sent THEN :sent_status ELSE :created_status END, :now, :now
 FROM (SELECT n, (n * 2654435761) % 4294967296 AS h FROM numbers) AS numbered
 """
+# Volume customers are unidentified consumers, complete so that their pendings can be invoiced.
+_INSERT_CUSTOMERS = """
+INSERT INTO customers (id, legal_name, doc_type, doc_number, iva_condition, address, email,
+                       payment_days, incomplete, created_at, updated_at)
+SELECT DISTINCT customer_id, 'Cliente ' || customer_id, :doc_type, '0', :iva_condition, '', '',
+       :payment_days, :incomplete, :now, :now
+FROM services WHERE id > :after
+ON CONFLICT DO NOTHING
+"""
 _INSERT_PENDINGS = """
 INSERT INTO billing_pendings
     (service_id, customer_id, service_date, amount, status, created_at, updated_at)
@@ -272,6 +387,20 @@ def _seed_volume(service_count: int, pending_count: int, invoice_count: int, cus
                 "created_status": ServiceStatus.CREATED.value,
                 "now": now,
                 **{f"d{i}": d for i, d in enumerate(DEMO_DESCRIPTIONS)},
+            },
+        )
+        db.session.execute(
+            text(_INSERT_CUSTOMERS).bindparams(
+                bindparam("now", type_=DateTime(timezone=True)),
+                bindparam("incomplete", type_=Boolean()),
+            ),
+            {
+                "after": last_service_id,
+                "doc_type": DocType.UNIDENTIFIED.value,
+                "iva_condition": IvaCondition.FINAL_CONSUMER.value,
+                "payment_days": customer_ops.DEFAULT_PAYMENT_DAYS,
+                "incomplete": False,
+                "now": now,
             },
         )
         db.session.commit()

@@ -140,7 +140,15 @@ def handle_api_error(exc: DomainError):
 
 
 def register_api(app: Flask) -> None:
-    from webapp.api import auth, batches, erp, invoices, pendings, services  # noqa: F401
+    from webapp.api import (  # noqa: F401
+        auth,
+        batches,
+        customers,
+        erp,
+        invoices,
+        pendings,
+        services,
+    )
     from webapp.api.docs import docs
     from webapp.extensions import csrf
 

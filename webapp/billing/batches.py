@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from webapp.billing import audit, clock
+from webapp.billing import audit, clock, customers
 from webapp.billing.cae import (
     MAX_INVOICES_PER_CALL,
     Authorization,
@@ -133,7 +133,8 @@ def create_batch(
     actor: str, issue_date: date, receipt_book: str, pending_ids: list[int]
 ) -> BillingBatch:
     """Creates a batch in PENDING_PROCESSING and claims its pendings in the same transaction: a
-    pending that is not PENDING, or already claimed by an open batch, refuses the whole batch."""
+    pending that is not PENDING, already claimed by an open batch, or owed by an incomplete
+    customer, refuses the whole batch."""
     _check_size(len(pending_ids))
     code = check_receipt_book(receipt_book)
     ids = unique_ids(pending_ids, "pendingIds", current_app.config["MAX_PENDINGS_PER_BATCH"])
@@ -174,6 +175,9 @@ def create_batch(
         ).rowcount
     if claimed != len(ids):
         refused = _refused_pendings(ids, batch.id, issue_date)
+    else:
+        refused = customers.incomplete_customer_refusals(ids)
+    if refused:
         db.session.rollback()
         raise Conflict(
             f"{len(refused)} of {len(ids)} pendings cannot be batched; no batch was created",

@@ -9,7 +9,7 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import Select, insert, select, update
 
-from webapp.billing import audit, clock, status_counts
+from webapp.billing import audit, clock, customers, status_counts
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import chunked, unique_ids
 from webapp.billing.money import parse_amount
@@ -104,7 +104,8 @@ def _clean_fields(fields: dict) -> dict:
 def create_service(
     actor: str, service_date: date, customer_id: int, amount: Decimal | str, description: str = ""
 ) -> Service:
-    """Registers a billable service in CREATED."""
+    """Registers a billable service in CREATED; a customer id Lote does not know yet becomes an
+    incomplete customer in the same transaction."""
     clean = _clean_fields(
         {
             "service_date": service_date,
@@ -113,6 +114,7 @@ def create_service(
             "description": description,
         }
     )
+    customers.ensure_customers([clean["customer_id"]])
     service = Service(status=ServiceStatus.CREATED, **clean)
     db.session.add(service)
     db.session.flush()
@@ -176,6 +178,8 @@ def update_service(actor: str, service_id: int, **fields) -> Service:
     except Conflict:
         db.session.rollback()
         raise
+    if "customer_id" in clean:
+        customers.ensure_customers([clean["customer_id"]])
     for name, value in clean.items():
         setattr(service, name, value)
     audit.record(actor, "edited", "service", service.id, ", ".join(sorted(clean)))

@@ -9,12 +9,14 @@ from flask_login import current_user
 from webapp.models import Role
 
 NAVIGATION = [
+    ("customers.index", _l("Customers"), Role.VIEWER),
     ("services.index", _l("Services"), Role.VIEWER),
     ("pendings.index", _l("Pendings"), Role.VIEWER),
     ("batches.index", _l("Batches"), Role.VIEWER),
     ("invoices.index", _l("Invoices"), Role.VIEWER),
     ("erp.index", _l("ERP"), Role.VIEWER),
     ("users.index", _l("Users"), Role.ADMIN),
+    ("settings.issuer_settings", _l("Issuer"), Role.ADMIN),
 ]
 
 
@@ -33,13 +35,24 @@ def local_number(count: int | None) -> str:
 
 def register_web(app: Flask) -> None:
     from webapp.billing.pagination import PAGE_SIZES
-    from webapp.web import batches, erp, invoices, main, pendings, services, users
+    from webapp.web import (
+        batches,
+        customers,
+        erp,
+        invoices,
+        main,
+        pendings,
+        services,
+        settings,
+        users,
+    )
     from webapp.web.i18n import register_filters
     from webapp.web.messages import register_labels
     from webapp.web.rendering import page_url_args
 
     register_filters(app)
     register_labels(app)
+    customers.register_filters(app)
     app.jinja_env.filters["local_number"] = local_number
     app.jinja_env.globals["main_navigation"] = main_navigation
     app.jinja_env.globals["Role"] = Role
@@ -52,3 +65,5 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(invoices.bp, url_prefix="/invoices")
     app.register_blueprint(erp.bp, url_prefix="/erp")
     app.register_blueprint(users.bp, url_prefix="/users")
+    app.register_blueprint(customers.bp, url_prefix="/customers")
+    app.register_blueprint(settings.bp, url_prefix="/settings")

@@ -180,6 +180,37 @@ FIXED_MESSAGES = {
     "The method is not allowed for the requested URL.": _l(
         "This address does not accept that kind of request"
     ),
+    # Customers and the issuer
+    "The customer has invalid fields": _l("The customer was not saved: check the marked fields"),
+    "The issuer has invalid fields": _l("The issuer was not saved: check the marked fields"),
+    "is required": _l("is required"),
+    "has a wrong check digit": _l("has a wrong check digit"),
+    "must have 11 digits": _l("must have 11 digits"),
+    "must have 11 digits, dashes optional": _l("must have 11 digits, with or without dashes"),
+    "must have 7 or 8 digits": _l("must have 7 or 8 digits"),
+    "must be 0 for an unidentified customer (99)": _l(
+        "must be 0 for an unidentified customer (99)"
+    ),
+    "must be 80 (CUIT) for this IVA condition": _l("must be 80 (CUIT) for this IVA condition"),
+    "only a Consumidor Final (5) may be unidentified (99)": _l(
+        "only a Consumidor Final (5) may be unidentified (99)"
+    ),
+    "must be 80 (CUIT), 86 (CUIL), 96 (DNI) or 99 (unidentified)": _l(
+        "choose one of the offered document types"
+    ),
+    "is not an IVA condition code of RG 5616": _l("is not an IVA condition code of RG 5616"),
+    "must be responsable-inscripto, monotributo or exento": _l(
+        "choose one of the offered IVA conditions"
+    ),
+    "must be an email address": _l("must be an email address"),
+    "must be text": _l("must be text"),
+    "must not be in the future": _l("must not be in the future"),
+    "Invalid filter": _l("The filter is not valid"),
+    "The file cannot be imported": _l("The file cannot be imported"),
+    "has no rows": _l("has no rows"),
+    "has another number of cells than the header": _l(
+        "has another number of cells than the header"
+    ),
 }
 
 PATTERNED_MESSAGES = [
@@ -334,6 +365,25 @@ PATTERNED_MESSAGES = [
         ),
         (r"User (?P<name>\S+) already exists", _l("User %(name)s already exists")),
         (r"User (?P<id>\d+) not found", _l("User %(id)s does not exist")),
+        (r"Customer (?P<id>\d+) already exists", _l("Customer %(id)s already exists")),
+        (r"Customer (?P<id>\d+) not found", _l("Customer %(id)s does not exist")),
+        (r"must be 0 to (?P<count>\d+) days", _l("must be 0 to %(count)s days")),
+        (r"repeats line (?P<line>\d+)", _l("repeats line %(line)s")),
+        (r"belongs to customer (?P<id>\d+)", _l("belongs to customer %(id)s")),
+        (r"must be at most (?P<count>\d+) bytes", _l("must be at most %(count)s bytes")),
+        (r"must have at most (?P<count>\d+) rows", _l("must have at most %(count)s rows")),
+        (
+            r"the header must name the columns (?P<columns>.+)",
+            _l("the header must name the columns %(columns)s"),
+        ),
+        (
+            r"must be whole numbers from 1 to (?P<limit>\d+)",
+            _l("must be whole numbers from 1 to %(limit)s"),
+        ),
+        (
+            r"complete customer (?P<id>\d+) first",
+            _l("complete customer %(id)s first"),
+        ),
     ]
 ]
 

@@ -1,0 +1,607 @@
+"""Customers: who services are billed to, with the document and IVA condition an invoice needs
+(DESIGN section 10). A customer is named by the ``customerId`` services already carry; one that
+a service names before Lote knows it is created incomplete, and stays so until a clerk gives it
+an IVA condition."""
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from stdnum import exceptions as stdnum_errors
+from stdnum.ar import cuit as stdnum_cuit
+
+from webapp.billing import audit
+from webapp.billing.errors import Conflict, InvalidInput, NotFound
+from webapp.billing.ids import chunked
+from webapp.billing.pagination import Page, paginate
+from webapp.extensions import db
+from webapp.models import (
+    MAX_ID,
+    BillingPending,
+    Customer,
+    DocType,
+    InvoiceDailyTotal,
+    IvaCondition,
+    PendingStatus,
+    utcnow,
+)
+
+DOC_TYPE_NAMES = {
+    DocType.CUIT: "CUIT",
+    DocType.CUIL: "CUIL",
+    DocType.DNI: "DNI",
+    DocType.UNIDENTIFIED: "Unidentified",
+}
+# English names; the pages show the Spanish ones of the catalog (RG 5616's own wording).
+IVA_CONDITION_NAMES = {
+    IvaCondition.REGISTERED: "VAT registered",
+    IvaCondition.EXEMPT: "VAT exempt",
+    IvaCondition.FINAL_CONSUMER: "Final consumer",
+    IvaCondition.MONOTRIBUTO: "Monotributo",
+    IvaCondition.UNCATEGORIZED: "Uncategorized",
+    IvaCondition.FOREIGN_SUPPLIER: "Foreign supplier",
+    IvaCondition.FOREIGN_CUSTOMER: "Foreign customer",
+    IvaCondition.LIBERATED_LAW_19640: "VAT freed (Law 19640)",
+    IvaCondition.SOCIAL_MONOTRIBUTO: "Social Monotributo",
+    IvaCondition.NOT_REACHED: "Not subject to VAT",
+    IvaCondition.PROMOTED_INDEPENDENT_MONOTRIBUTO: "Promoted independent worker Monotributo",
+}
+# Receivers of a Factura A must be identified by their CUIT.
+CUIT_REQUIRED = frozenset(
+    {
+        IvaCondition.REGISTERED,
+        IvaCondition.MONOTRIBUTO,
+        IvaCondition.SOCIAL_MONOTRIBUTO,
+        IvaCondition.PROMOTED_INDEPENDENT_MONOTRIBUTO,
+    }
+)
+LEGAL_NAME_MAX = 200
+ADDRESS_MAX = 300
+EMAIL_MAX = 254
+DEFAULT_PAYMENT_DAYS = 30
+MAX_PAYMENT_DAYS = 365
+UNIDENTIFIED_NUMBER = "0"
+DOC_TYPE_HINT = "must be 80 (CUIT), 86 (CUIL), 96 (DNI) or 99 (unidentified)"
+IVA_CONDITION_HINT = "is not an IVA condition code of RG 5616"
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+FIELD_NAMES = {
+    "legal_name": "legalName",
+    "doc_type": "docType",
+    "doc_number": "docNumber",
+    "iva_condition": "ivaCondition",
+    "address": "address",
+    "email": "email",
+    "payment_days": "paymentDays",
+}
+
+
+def placeholder_name(customer_id: int) -> str:
+    """The name of a customer Lote only knows by the id a service gave."""
+    return f"Customer {customer_id}"
+
+
+def digits_of(text: str) -> str:
+    """A document number as typed (``30-50001091-2``, ``20.123.456``) reduced to its digits."""
+    return re.sub(r"[\s.\-/]", "", text or "")
+
+
+def format_doc_number(doc_type: int, doc_number: str) -> str:
+    """How a document number is shown: a CUIT or CUIL as ``30-50001091-2``."""
+    if doc_type in (DocType.CUIT, DocType.CUIL) and len(doc_number) == 11:
+        return stdnum_cuit.format(doc_number)
+    return doc_number
+
+
+def iva_condition_name(code: int | None) -> str | None:
+    return None if code is None else IVA_CONDITION_NAMES.get(IvaCondition(code))
+
+
+def check_cuit(raw) -> str:
+    """A CUIT (or CUIL) has 11 digits and a valid check digit; returns the 11 digits, or raises
+    ValueError with the message that names what is wrong."""
+    if not isinstance(raw, str):
+        raise ValueError("must be a string of digits")
+    number = digits_of(raw)
+    try:
+        return stdnum_cuit.validate(number)
+    except stdnum_errors.InvalidChecksum:
+        raise ValueError("has a wrong check digit") from None
+    except stdnum_errors.InvalidLength:
+        raise ValueError("must have 11 digits") from None
+    except stdnum_errors.ValidationError:
+        raise ValueError("must have 11 digits, dashes optional") from None
+
+
+def _code(value, codes: type, hint: str):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(hint)
+    try:
+        return codes(value)
+    except ValueError:
+        raise ValueError(hint) from None
+
+
+def _text(fields: dict, clean: dict, details: list, name: str, maximum: int) -> None:
+    if name not in fields:
+        return
+    value = fields[name]
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        details.append({"field": FIELD_NAMES[name], "message": "must be text"})
+        return
+    value = value.strip()
+    if len(value) > maximum:
+        details.append(
+            {"field": FIELD_NAMES[name], "message": f"must be at most {maximum} characters"}
+        )
+        return
+    clean[name] = value
+
+
+def _clean_fields(fields: dict, current: dict) -> dict:
+    """Checks a customer's fields, each alone and then together over ``current`` (the stored
+    values a PATCH leaves as they are); every problem is reported at once, by field.
+
+    The rules: a CUIT or CUIL has a valid check digit, a DNI 7 or 8 digits, an unidentified
+    receiver (99) the number 0; a receiver of a Factura A (IVA condition 1, 6, 13 or 16) is
+    identified by CUIT; only a Consumidor Final (5) may be unidentified."""
+    details, clean = [], {}
+    _text(fields, clean, details, "legal_name", LEGAL_NAME_MAX)
+    if "legal_name" in clean and not clean["legal_name"]:
+        details.append({"field": "legalName", "message": "is required"})
+    _text(fields, clean, details, "address", ADDRESS_MAX)
+    _text(fields, clean, details, "email", EMAIL_MAX)
+    if clean.get("email") and not EMAIL_PATTERN.match(clean["email"]):
+        details.append({"field": "email", "message": "must be an email address"})
+    if "payment_days" in fields:
+        days = fields["payment_days"]
+        if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_PAYMENT_DAYS:
+            details.append(
+                {"field": "paymentDays", "message": f"must be 0 to {MAX_PAYMENT_DAYS} days"}
+            )
+        else:
+            clean["payment_days"] = days
+    if "iva_condition" in fields:
+        if fields["iva_condition"] is None:
+            clean["iva_condition"] = None
+        else:
+            try:
+                clean["iva_condition"] = _code(
+                    fields["iva_condition"], IvaCondition, IVA_CONDITION_HINT
+                ).value
+            except ValueError as exc:
+                details.append({"field": "ivaCondition", "message": str(exc)})
+    doc_type_known = True
+    if "doc_type" in fields:
+        try:
+            clean["doc_type"] = _code(fields["doc_type"], DocType, DOC_TYPE_HINT).value
+        except ValueError as exc:
+            details.append({"field": "docType", "message": str(exc)})
+            doc_type_known = False
+    merged = {**current, **clean}
+    doc_type = merged.get("doc_type", DocType.UNIDENTIFIED)
+    if doc_type_known and ("doc_number" in fields or "doc_type" in fields):
+        try:
+            clean["doc_number"] = _doc_number(
+                doc_type, fields.get("doc_number", merged.get("doc_number"))
+            )
+        except ValueError as exc:
+            details.append({"field": "docNumber", "message": str(exc)})
+    condition = merged.get("iva_condition")
+    if doc_type_known and condition in CUIT_REQUIRED and doc_type != DocType.CUIT:
+        details.append({"field": "docType", "message": "must be 80 (CUIT) for this IVA condition"})
+    elif (
+        doc_type_known
+        and condition is not None
+        and condition != IvaCondition.FINAL_CONSUMER
+        and doc_type == DocType.UNIDENTIFIED
+    ):
+        details.append(
+            {
+                "field": "docType",
+                "message": "only a Consumidor Final (5) may be unidentified (99)",
+            }
+        )
+    if details:
+        raise InvalidInput("The customer has invalid fields", details)
+    return clean
+
+
+def _doc_number(doc_type: int, raw) -> str:
+    if doc_type == DocType.UNIDENTIFIED:
+        if raw not in (None, "", UNIDENTIFIED_NUMBER):
+            raise ValueError("must be 0 for an unidentified customer (99)")
+        return UNIDENTIFIED_NUMBER
+    if raw is None or raw == "":
+        raise ValueError("is required")
+    if doc_type in (DocType.CUIT, DocType.CUIL):
+        return check_cuit(raw)
+    number = digits_of(raw) if isinstance(raw, str) else ""
+    if not number.isdigit() or not 7 <= len(number) <= 8:
+        raise ValueError("must have 7 or 8 digits")
+    return number
+
+
+def is_complete(customer: Customer) -> bool:
+    """A customer can be invoiced once it has a name and an IVA condition: its document was
+    checked against the condition when either was stored."""
+    return bool(customer.legal_name) and customer.iva_condition is not None
+
+
+def _stored_values(customer: Customer) -> dict:
+    return {name: getattr(customer, name) for name in FIELD_NAMES}
+
+
+def _check_id(customer_id) -> int:
+    if (
+        isinstance(customer_id, bool)
+        or not isinstance(customer_id, int)
+        or not 1 <= customer_id <= MAX_ID
+    ):
+        raise InvalidInput(
+            "The customer has invalid fields",
+            [{"field": "customerId", "message": "must be a positive whole number"}],
+        )
+    return customer_id
+
+
+def _insert_ignoring_existing():
+    """INSERT ... ON CONFLICT DO NOTHING on the database in use."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(Customer).on_conflict_do_nothing(index_elements=[Customer.id])
+
+
+def _new_customer(clean: dict) -> dict:
+    """The stored values of a new customer: what was given over the defaults."""
+    values = {
+        "doc_type": DocType.UNIDENTIFIED.value,
+        "doc_number": UNIDENTIFIED_NUMBER,
+        "iva_condition": None,
+        "address": "",
+        "email": "",
+        "payment_days": DEFAULT_PAYMENT_DAYS,
+        **clean,
+    }
+    values["incomplete"] = values["iva_condition"] is None or not values.get("legal_name")
+    return values
+
+
+def create_customer(actor: str, customer_id: int | None = None, **fields) -> Customer:
+    """Registers a customer under ``customer_id``, or under the next free id when none is given;
+    an id already taken is a 409. It is complete once it has an IVA condition."""
+    if customer_id is not None:
+        customer_id = _check_id(customer_id)
+    fields.setdefault("legal_name", "")
+    clean = _clean_fields(fields, {"doc_type": DocType.UNIDENTIFIED})
+    values = _new_customer(clean)
+    now = utcnow()
+    # Without a given id the next free one is taken; a concurrent create that took it first
+    # makes the insert do nothing, and the following id is tried.
+    for _attempt in range(5):
+        chosen = customer_id or (db.session.scalar(select(func.max(Customer.id))) or 0) + 1
+        inserted = db.session.scalar(
+            _insert_ignoring_existing()
+            .values(id=chosen, created_at=now, updated_at=now, **values)
+            .returning(Customer.id)
+        )
+        if inserted is not None or customer_id is not None:
+            break
+    if inserted is None:
+        db.session.rollback()
+        raise Conflict(f"Customer {chosen} already exists")
+    audit.record(actor, "created", "customer", chosen, values["legal_name"])
+    db.session.commit()
+    return get_customer(chosen)
+
+
+def update_customer(actor: str, customer_id: int, **fields) -> Customer:
+    """Edits or completes a customer: the fields given change, the rest stay, and the whole is
+    checked again. Invoices already issued keep their own copy of the receiver."""
+    customer = db.session.scalar(
+        select(Customer).where(Customer.id == customer_id).with_for_update()
+    )
+    if customer is None:
+        raise NotFound(f"Customer {customer_id} not found")
+    clean = _clean_fields(fields, _stored_values(customer))
+    for name, value in clean.items():
+        setattr(customer, name, value)
+    customer.incomplete = not is_complete(customer)
+    audit.record(actor, "edited", "customer", customer.id, ", ".join(sorted(clean)))
+    db.session.commit()
+    return customer
+
+
+def get_customer(customer_id: int) -> Customer:
+    customer = db.session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"Customer {customer_id} not found")
+    return customer
+
+
+@dataclass
+class CustomerFilters:
+    search: str | None = None
+    iva_condition: int | None = None
+    incomplete: bool | None = None
+
+    def apply(self, query: Select) -> Select:
+        """``search`` matches a part of the legal name, or of the document number typed with or
+        without its dashes."""
+        if self.search:
+            term = self.search.strip()
+            matches = [func.lower(Customer.legal_name).contains(term.lower(), autoescape=True)]
+            digits = digits_of(term)
+            if digits.isdigit():
+                matches.append(Customer.doc_number.contains(digits, autoescape=True))
+            query = query.where(or_(*matches))
+        if self.iva_condition is not None:
+            query = query.where(Customer.iva_condition == self.iva_condition)
+        if self.incomplete is not None:
+            query = query.where(Customer.incomplete.is_(self.incomplete))
+        return query
+
+
+def list_customers(filters: CustomerFilters, page: int = 1, limit: int = 20) -> Page:
+    """Customers by id, filtered by name or document, IVA condition and completeness."""
+    if filters.iva_condition is not None:
+        try:
+            _code(filters.iva_condition, IvaCondition, IVA_CONDITION_HINT)
+        except ValueError as exc:
+            raise InvalidInput(
+                "Invalid filter", [{"field": "ivaCondition", "message": str(exc)}]
+            ) from None
+    return paginate(filters.apply(select(Customer)).order_by(Customer.id), page, limit)
+
+
+def ensure_customers(customer_ids: Iterable[int]) -> None:
+    """Adds, in the caller's transaction, an incomplete customer named after its id for each id
+    Lote does not know yet (a service from a script written for the NestJS API). Concurrent
+    callers naming the same new id do not collide: the second insert does nothing."""
+    ids = sorted(set(customer_ids))
+    now = utcnow()
+    for chunk in chunked(ids):
+        db.session.execute(
+            _insert_ignoring_existing(),
+            [
+                {
+                    "id": customer_id,
+                    **_new_customer({"legal_name": placeholder_name(customer_id)}),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for customer_id in chunk
+            ],
+        )
+
+
+def incomplete_customer_refusals(pending_ids: list[int]) -> list[dict]:
+    """The pendings among these whose customer is incomplete, each refused with the customer to
+    complete first: Lote does not invoice a receiver it cannot name on the invoice."""
+    refused = []
+    for chunk in chunked(sorted(set(pending_ids))):
+        refused.extend(
+            {"id": pending_id, "reason": f"complete customer {customer_id} first"}
+            for pending_id, customer_id in db.session.execute(
+                select(BillingPending.id, BillingPending.customer_id)
+                .join(Customer, Customer.id == BillingPending.customer_id)
+                .where(BillingPending.id.in_(chunk), Customer.incomplete.is_(True))
+                .order_by(BillingPending.id)
+            )
+        )
+    return refused
+
+
+@dataclass
+class Balance:
+    pending_amount: Decimal
+    pending_count: int
+    invoiced_amount: Decimal
+    invoice_count: int
+
+
+def balance_of(customer_id: int) -> Balance:
+    """What a customer owes in PENDING pendings, and what it was invoiced in all."""
+    pending_count, pending_amount = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(BillingPending.amount), 0)).where(
+            BillingPending.customer_id == customer_id,
+            BillingPending.status == PendingStatus.PENDING,
+        )
+    ).one()
+    invoice_count, invoiced_amount = db.session.execute(
+        select(
+            func.coalesce(func.sum(InvoiceDailyTotal.invoice_count), 0),
+            func.coalesce(func.sum(InvoiceDailyTotal.total_amount), 0),
+        ).where(InvoiceDailyTotal.customer_id == customer_id)
+    ).one()
+    return Balance(
+        Decimal(pending_amount).quantize(Decimal("0.01")),
+        pending_count,
+        Decimal(invoiced_amount).quantize(Decimal("0.01")),
+        invoice_count,
+    )
+
+
+# Import from CSV -----------------------------------------------------------------------------
+
+IMPORT_COLUMNS = ("customerId", "legalName", "docType", "docNumber", "ivaCondition", "address")
+IMPORT_OPTIONAL_COLUMNS = ("email", "paymentDays")
+IMPORT_MAX_ROWS = 2_000
+IMPORT_MAX_BYTES = 1_000_000
+_IMPORT_FIELDS = {camel: snake for snake, camel in FIELD_NAMES.items()}
+
+
+@dataclass
+class ImportRow:
+    """One line of an import file: what it holds, what storing it would do, and what is wrong
+    with it (a row with problems is skipped)."""
+
+    line: int
+    customer_id: int | None
+    fields: dict
+    problems: list[dict]
+    completes: bool = False
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def _typed(column: str, raw: str):
+    """A CSV cell as the domain reads it: codes and days as integers when they are digits."""
+    raw = raw.strip()
+    if column in ("docType", "ivaCondition", "paymentDays", "customerId"):
+        if not raw:
+            return None
+        return int(raw) if raw.isdigit() else raw
+    return raw
+
+
+def read_import(text: str) -> list[ImportRow]:
+    """Reads a customers CSV (comma or semicolon separated, a header row naming the columns) and
+    checks every row as a create would, plus duplicates: an id or CUIT repeated in the file, an
+    id of a complete customer, a CUIT another customer has. An id of an incomplete customer
+    completes it. Nothing is stored."""
+    if len(text.encode()) > IMPORT_MAX_BYTES:
+        raise InvalidInput(
+            "The file cannot be imported",
+            [{"field": "file", "message": f"must be at most {IMPORT_MAX_BYTES} bytes"}],
+        )
+    lines = text.lstrip("\ufeff").splitlines()
+    if not lines or not lines[0].strip():
+        raise InvalidInput(
+            "The file cannot be imported", [{"field": "file", "message": "has no rows"}]
+        )
+    delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
+    reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+    header = [name.strip() for name in next(reader)]
+    missing = [name for name in IMPORT_COLUMNS if name not in header]
+    unknown = [n for n in header if n not in IMPORT_COLUMNS + IMPORT_OPTIONAL_COLUMNS]
+    if missing or unknown:
+        expected = ", ".join(IMPORT_COLUMNS + IMPORT_OPTIONAL_COLUMNS)
+        raise InvalidInput(
+            "The file cannot be imported",
+            [{"field": "file", "message": f"the header must name the columns {expected}"}],
+        )
+    cells = [row for row in reader if any(cell.strip() for cell in row)]
+    if len(cells) > IMPORT_MAX_ROWS:
+        raise InvalidInput(
+            "The file cannot be imported",
+            [{"field": "file", "message": f"must have at most {IMPORT_MAX_ROWS} rows"}],
+        )
+    rows = []
+    for line, row in enumerate(cells, start=2):
+        values = {name: _typed(name, cell) for name, cell in zip(header, row, strict=False)}
+        rows.append(_check_import_row(line, values, len(row) == len(header)))
+    _mark_duplicates(rows)
+    return rows
+
+
+def _check_import_row(line: int, values: dict, well_formed: bool) -> ImportRow:
+    customer_id = values.pop("customerId", None)
+    fields = {_IMPORT_FIELDS[name]: value for name, value in values.items()}
+    if fields.get("payment_days") is None:
+        fields.pop("payment_days", None)
+    problems = []
+    if not well_formed:
+        problems.append({"field": "file", "message": "has another number of cells than the header"})
+    if customer_id is not None:
+        try:
+            _check_id(customer_id)
+        except InvalidInput as exc:
+            problems.extend(exc.details)
+            customer_id = None
+    try:
+        fields = _clean_fields(fields, {"doc_type": DocType.UNIDENTIFIED})
+    except InvalidInput as exc:
+        problems.extend(exc.details)
+    if not problems and fields.get("iva_condition") is None:
+        problems.append({"field": "ivaCondition", "message": "is required"})
+    return ImportRow(line, customer_id, fields, problems)
+
+
+def _mark_duplicates(rows: list[ImportRow]) -> None:
+    ids = [row.customer_id for row in rows if row.customer_id is not None]
+    stored = {}
+    for chunk in chunked(sorted(set(ids))):
+        stored.update(
+            db.session.execute(
+                select(Customer.id, Customer.incomplete).where(Customer.id.in_(chunk))
+            ).all()
+        )
+    numbers = sorted(
+        {
+            row.fields["doc_number"]
+            for row in rows
+            if row.fields.get("doc_type") in (DocType.CUIT, DocType.CUIL)
+        }
+    )
+    holders = {}
+    for chunk in chunked(numbers):
+        holders.update(
+            db.session.execute(
+                select(Customer.doc_number, Customer.id).where(Customer.doc_number.in_(chunk))
+            ).all()
+        )
+    seen_ids: dict[int, int] = {}
+    seen_numbers: dict[str, int] = {}
+    for row in rows:
+        if row.customer_id is not None:
+            if row.customer_id in seen_ids:
+                row.problems.append(
+                    {"field": "customerId", "message": f"repeats line {seen_ids[row.customer_id]}"}
+                )
+            elif stored.get(row.customer_id) is False:
+                row.problems.append(
+                    {"field": "customerId", "message": f"Customer {row.customer_id} already exists"}
+                )
+            row.completes = stored.get(row.customer_id) is True
+            seen_ids.setdefault(row.customer_id, row.line)
+        number = row.fields.get("doc_number")
+        if row.fields.get("doc_type") in (DocType.CUIT, DocType.CUIL):
+            holder = holders.get(number)
+            if number in seen_numbers:
+                row.problems.append(
+                    {"field": "docNumber", "message": f"repeats line {seen_numbers[number]}"}
+                )
+            elif holder is not None and holder != row.customer_id:
+                row.problems.append(
+                    {"field": "docNumber", "message": f"belongs to customer {holder}"}
+                )
+            seen_numbers.setdefault(number, row.line)
+
+
+def import_customers(actor: str, text: str) -> tuple[int, int]:
+    """Stores the valid rows of a customers CSV in one transaction, checked again as they are
+    now: new customers are created, incomplete ones completed. Returns how many rows were
+    stored and how many skipped for their problems."""
+    rows = read_import(text)
+    stored = 0
+    for row in rows:
+        if not row.valid:
+            continue
+        if row.completes:
+            customer = db.session.get(Customer, row.customer_id, with_for_update=True)
+            for name, value in row.fields.items():
+                setattr(customer, name, value)
+            customer.incomplete = not is_complete(customer)
+            audit.record(actor, "edited", "customer", customer.id, "imported")
+            stored += 1
+            continue
+        now = utcnow()
+        chosen = row.customer_id or (db.session.scalar(select(func.max(Customer.id))) or 0) + 1
+        inserted = db.session.scalar(
+            _insert_ignoring_existing()
+            .values(id=chosen, created_at=now, updated_at=now, **_new_customer(row.fields))
+            .returning(Customer.id)
+        )
+        if inserted is not None:
+            audit.record(actor, "created", "customer", chosen, "imported")
+            stored += 1
+    db.session.commit()
+    return stored, len(rows) - stored

@@ -1,0 +1,125 @@
+"""The issuer: the company Lote invoices for (DESIGN section 10), one record set by an admin."""
+
+from datetime import date
+
+from webapp.billing import audit, clock
+from webapp.billing.customers import (
+    ADDRESS_MAX,
+    IVA_CONDITION_NAMES,
+    LEGAL_NAME_MAX,
+    check_cuit,
+    format_doc_number,
+)
+from webapp.billing.errors import InvalidInput
+from webapp.extensions import db
+from webapp.models import DocType, Issuer, IssuerIvaCondition, IvaCondition
+
+# What the issuer is, in the receivers' codes, so each condition is named in one place.
+AS_RECEIVER_CONDITION = {
+    IssuerIvaCondition.REGISTERED: IvaCondition.REGISTERED,
+    IssuerIvaCondition.MONOTRIBUTO: IvaCondition.MONOTRIBUTO,
+    IssuerIvaCondition.EXEMPT: IvaCondition.EXEMPT,
+}
+IIBB_MAX = 32
+MAX_POINT_OF_SALE = 99_999
+IVA_CONDITION_HINT = "must be responsable-inscripto, monotributo or exento"
+REQUIRED = ("legal_name", "cuit", "iva_condition")
+FIELD_NAMES = {
+    "legal_name": "legalName",
+    "cuit": "cuit",
+    "iva_condition": "ivaCondition",
+    "iibb_number": "iibbNumber",
+    "activities_start": "activitiesStart",
+    "address": "address",
+    "points_of_sale": "pointsOfSale",
+}
+
+
+def issuer_condition_name(condition: IssuerIvaCondition) -> str:
+    return IVA_CONDITION_NAMES[AS_RECEIVER_CONDITION[condition]]
+
+
+def get_issuer() -> Issuer | None:
+    return db.session.get(Issuer, 1)
+
+
+def _clean(fields: dict) -> tuple[dict, list[dict]]:
+    details, clean = [], {}
+    for name, maximum in (
+        ("legal_name", LEGAL_NAME_MAX),
+        ("iibb_number", IIBB_MAX),
+        ("address", ADDRESS_MAX),
+    ):
+        if name in fields:
+            value = fields[name] if fields[name] is not None else ""
+            if not isinstance(value, str) or len(value.strip()) > maximum:
+                details.append(
+                    {"field": FIELD_NAMES[name], "message": f"must be at most {maximum} characters"}
+                )
+            else:
+                clean[name] = value.strip()
+    if "cuit" in fields:
+        try:
+            clean["cuit"] = check_cuit(fields["cuit"])
+        except ValueError as exc:
+            details.append({"field": "cuit", "message": str(exc)})
+    if "iva_condition" in fields:
+        try:
+            clean["iva_condition"] = IssuerIvaCondition(fields["iva_condition"])
+        except ValueError:
+            details.append({"field": "ivaCondition", "message": IVA_CONDITION_HINT})
+    if "activities_start" in fields:
+        started = fields["activities_start"]
+        if started is not None and not isinstance(started, date):
+            details.append({"field": "activitiesStart", "message": "must be a date"})
+        elif started is not None and started > clock.today():
+            details.append({"field": "activitiesStart", "message": "must not be in the future"})
+        else:
+            clean["activities_start"] = started
+    if "points_of_sale" in fields:
+        points = fields["points_of_sale"]
+        if not isinstance(points, list | tuple) or not all(
+            isinstance(p, int) and not isinstance(p, bool) and 1 <= p <= MAX_POINT_OF_SALE
+            for p in points
+        ):
+            details.append(
+                {
+                    "field": "pointsOfSale",
+                    "message": f"must be whole numbers from 1 to {MAX_POINT_OF_SALE}",
+                }
+            )
+        else:
+            clean["points_of_sale"] = sorted(set(points))
+    return clean, details
+
+
+def set_issuer(actor: str, **fields) -> Issuer:
+    """Sets the issuer's fields that are given and keeps the others. The first time, its legal
+    name, CUIT (with a valid check digit) and IVA condition (Responsable Inscripto, Monotributo
+    or Exento) are required; points of sale are whole numbers from 1 to 99999."""
+    clean, details = _clean(fields)
+    issuer = db.session.get(Issuer, 1, with_for_update=True)
+    if issuer is None:
+        details.extend(
+            {"field": FIELD_NAMES[name], "message": "is required"}
+            for name in REQUIRED
+            if not clean.get(name) and not any(d["field"] == FIELD_NAMES[name] for d in details)
+        )
+    elif "legal_name" in clean and not clean["legal_name"]:
+        details.append({"field": "legalName", "message": "is required"})
+    if details:
+        db.session.rollback()
+        raise InvalidInput("The issuer has invalid fields", details)
+    if issuer is None:
+        issuer = Issuer(id=1, iibb_number="", address="", points_of_sale=[])
+        db.session.add(issuer)
+    for name, value in clean.items():
+        setattr(issuer, name, value)
+    db.session.flush()
+    audit.record(actor, "edited", "issuer", 1, ", ".join(sorted(clean)))
+    db.session.commit()
+    return issuer
+
+
+def format_cuit(cuit: str) -> str:
+    return format_doc_number(DocType.CUIT, cuit)
