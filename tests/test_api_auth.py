@@ -1,5 +1,5 @@
 """Sign-in, bearer tokens and roles on the JSON API, the public health check, and the OpenAPI
-document generated from the code (DESIGN section 7)."""
+document generated from the code."""
 
 import re
 from datetime import timedelta
@@ -9,7 +9,7 @@ import pytest
 from tests.api_checks import ENVELOPE_KEYS, assert_envelope, fields_named
 from tests.conftest import PASSWORD, api_login, bearer_of
 
-# Every /api path of DESIGN section 7 with its methods; path parameters are written {}.
+# Every /api path of the NestJS-compatible API with its methods; path parameters are written {}.
 DESIGN_PATHS = {
     "/api/auth/login": {"post"},
     "/api/auth/logout": {"post"},

@@ -1,4 +1,4 @@
-"""/api/billing-batches: creation with its refusals (DESIGN rules 3-6), status, retry, lists,
+"""/api/billing-batches: creation with its refusals (docs/rules.md rules 3-6), status, retry, lists,
 receipt books and next numbers. The queue runs in immediate mode, so a created batch is invoiced
 before the POST answers."""
 
@@ -142,7 +142,7 @@ def test_invoice_numbers_continue_per_receipt_book_across_batches(client, token,
     ]
 
 
-# Issue-date rules (DESIGN rule 6) ------------------------------------------------------------
+# Issue-date rules (docs/rules.md rule 6) --------------------------------------------------
 
 
 @pytest.mark.parametrize("days", [-10, -1, 0, 1, 10])
@@ -308,7 +308,7 @@ def test_sync_creation_refuses_what_queued_creation_refuses(make_app, client, to
     assert available_ids(client, headers) == set(pendings)
 
 
-# Conflicts (DESIGN rule 3) -------------------------------------------------------------------
+# Conflicts (docs/rules.md rule 3) ---------------------------------------------------------
 
 
 def test_batch_with_a_pending_claimed_by_another_batch_is_409_and_creates_nothing(
@@ -491,7 +491,7 @@ def test_retry_of_an_error_batch_invoices_it_once_the_authority_recovers(
 
 
 def test_a_failed_attempt_is_retried_3_times_after_2_4_and_8_seconds(make_app, factory, live_queue):
-    """DESIGN rule 8 under the default BATCH_RETRY_DELAY_SECONDS (the other tests and their
+    """docs/rules.md rule 8 under the default BATCH_RETRY_DELAY_SECONDS (the other tests and their
     consumers retry after a tenth of a second). Each attempt runs as a consumer runs it, and the
     queue's schedule is read instead of waiting for it."""
     from webapp.config import Config

@@ -1,5 +1,5 @@
 """/api/erp-sync: documents that balance to the cent, preview without side effects, syncs stored
-with their exact payload, sent once (DESIGN rule 10), confirmed only from SENT."""
+with their exact payload, sent once (docs/rules.md rule 10), confirmed only from SENT."""
 
 import re
 from decimal import Decimal

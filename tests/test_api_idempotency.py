@@ -1,4 +1,4 @@
-"""Idempotency-Key on POST endpoints (DESIGN section 7): the same key with the same body replays
+"""Idempotency-Key on POST endpoints: the same key with the same body replays
 the first response, with another body it is a 422, while the first still runs it is a 409."""
 
 import threading

@@ -1,4 +1,4 @@
-"""/api/billing-pendings: list, summary, available, detail and cancel (DESIGN section 7)."""
+"""/api/billing-pendings: list, summary, available, detail and cancel."""
 
 from datetime import timedelta
 from decimal import Decimal

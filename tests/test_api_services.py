@@ -1,4 +1,4 @@
-"""/api/services: create, read, list, edit, delete and send to billing (DESIGN section 7)."""
+"""/api/services: create, read, list, edit, delete and send to billing."""
 
 import re
 from datetime import timedelta

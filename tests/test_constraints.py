@@ -1,4 +1,4 @@
-"""The rules of DESIGN section 3 are database constraints, not only checks in the code: a write
+"""The rules of docs/rules.md are database constraints, not only checks in the code: a write
 that would break one is refused by the database itself."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Schema-driven fuzzing of every /api operation (DESIGN section 3 rule 9, issue 5 item 6).
+"""Schema-driven fuzzing of every /api operation (docs/rules.md, rule 9).
 
 For each operation of the OpenAPI document served at /api/openapi.json, schemathesis generates
 valid and invalid requests (a fixed seed, a bounded number per operation), some of them aimed at

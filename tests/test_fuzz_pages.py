@@ -1,5 +1,5 @@
 """Bad input to pages and forms, and raw requests the API schema cannot describe, never get a 5xx
-(DESIGN section 3 rule 9); a request answered 4xx changes nothing.
+(docs/rules.md, rule 9); a request answered 4xx changes nothing.
 
 The seeds are inputs that once answered 500: digits ``int()`` refuses though ``str.isdigit()``
 accepts them (``²``), other scripts' digits ``int()`` reads (``１``, ``١``), integers beyond the

@@ -1,4 +1,4 @@
-"""Money is exact (DESIGN rules 1-2): amounts parsed strictly, IVA split with half-up rounding."""
+"""Money is exact (docs/rules.md rules 1-2): amounts parsed strictly, IVA split half-up."""
 
 from decimal import Decimal
 

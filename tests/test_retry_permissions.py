@@ -1,4 +1,4 @@
-"""Who may retry a failed batch (DESIGN section 1): clerks and admins, through the pages and the
+"""Who may retry a failed batch (docs/rules.md rule 8): clerks and admins, through the pages and the
 API; viewers change nothing."""
 
 import pytest

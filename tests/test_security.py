@@ -1,4 +1,4 @@
-"""Security (issue 5 item 8, DESIGN sections 3.9 and 6): CSRF on every form, bearer tokens only on
+"""Security (docs/rules.md, rule 9): CSRF on every form, bearer tokens only on
 /api, roles checked on the server, sign-in rate limits, cookie flags, security headers, password
 hashes, token expiry and deactivation, and nothing internal in an error answer."""
 

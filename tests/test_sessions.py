@@ -1,7 +1,7 @@
-"""Sessions and API tokens end on the server (issue 2): signing out, deactivating a user or giving
+"""Sessions and API tokens end on the server : signing out, deactivating a user or giving
 them a new password raises the user's sign-in generation, which every session and token carries,
 so a saved cookie or token replayed afterwards opens nothing. Also the answers' cache and
-transport headers and the production key check (issue 8)."""
+transport headers and the production key check."""
 
 import uuid
 

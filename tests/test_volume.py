@@ -1,5 +1,5 @@
 """Volume: the set-based seed, batches invoiced in chunks, lists paged at scale, and the
-statistics' daily totals, each keeping the rules of DESIGN section 3."""
+statistics' daily totals, each keeping the rules of docs/rules.md."""
 
 from datetime import timedelta
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""The data model. Constraints here carry the rules of DESIGN section 3 into the migration."""
+"""The data model. Constraints here carry the rules of docs/rules.md into the migration."""
 
 import enum
 from datetime import UTC, date, datetime

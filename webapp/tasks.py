@@ -108,7 +108,7 @@ def queued_batch_ids() -> set[int]:
 
 
 def reap_lost_batches() -> list[int]:
-    """Re-queues batches that should be running but have no live task (DESIGN rule 7). While a
+    """Re-queues batches that should be running but have no live task (docs/rules.md 7). While a
     batch runs, another look is scheduled for when its lease would run out, so a worker that
     died is replaced within the lease rather than at the next periodic run; while a batch was
     queued just now, for when its claim grace has passed."""

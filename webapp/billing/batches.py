@@ -1,5 +1,5 @@
 """Billing batches: creation claims pendings atomically; processing turns them into invoices in
-one transaction, with gapless numbers per receipt book (DESIGN rules 3-8)."""
+one transaction, with gapless numbers per receipt book (docs/rules.md, rules 3-8)."""
 
 import logging
 import math
@@ -70,7 +70,7 @@ def invoice_number(receipt_book: str, sequence: int) -> str:
 
 
 def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> str | None:
-    """DESIGN rule 6: within the fiscal window around today, never before the book's last date."""
+    """Rule 6: within the fiscal window around today, never before the book's last date."""
     window = current_app.config["ISSUE_DATE_WINDOW_DAYS"]
     today = clock.today()
     if abs((issue_date - today).days) > window:
@@ -87,7 +87,7 @@ def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> str | Non
 
 
 def check_issue_date(issue_date: date, code: str) -> ReceiptBook | None:
-    """A batch's issue date for a receipt book (DESIGN rule 6); returns the book if it exists."""
+    """A batch's issue date for a receipt book (rule 6); returns the book if it exists."""
     if not isinstance(issue_date, date):
         raise InvalidInput(
             "Invalid issue date", [{"field": "issueDate", "message": "must be a date"}]
@@ -226,7 +226,7 @@ def _refused_pendings(ids: list[int], own_batch_id: int, issue_date: date) -> li
 @dataclass
 class Submission:
     """A stored batch and whether its task reached the queue. A batch stored while the queue is
-    down is not lost: the reaper queues it once the queue is back (DESIGN rule 7)."""
+    down is not lost: the reaper queues it once the queue is back (docs/rules.md rule 7)."""
 
     batch: BillingBatch
     queued: bool
@@ -755,7 +755,7 @@ def follow_up_delay() -> int | None:
 def lost_batches(queued_batch_ids: set[int]) -> list[int]:
     """Batches that should be running but have no live task: queued ones the queue does not hold
     (once the claim grace has passed), and running ones whose heartbeat is older than the lease
-    (DESIGN rule 7)."""
+    (docs/rules.md rule 7)."""
     rows = db.session.scalars(
         select(BillingBatch.id).where(
             or_(

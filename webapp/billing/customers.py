@@ -1,5 +1,5 @@
 """Customers: who services are billed to, with the document and IVA condition an invoice needs
-(DESIGN section 10). A customer is named by the ``customerId`` services already carry; one that
+(docs/rules.md, rule 11). A customer is named by the ``customerId`` services already carry; one that
 a service names before Lote knows it is created incomplete, and stays so until a clerk gives it
 an IVA condition."""
 

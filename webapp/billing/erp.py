@@ -1,5 +1,5 @@
 """Accounting documents for the ERP, and their delivery. Every invoice's entries balance to the
-cent, and an invoice is delivered once: a SENT or CONFIRMED sync holds it (DESIGN rule 10)."""
+cent, and an invoice is delivered once: a SENT or CONFIRMED sync holds it (docs/rules.md 10)."""
 
 import random
 from collections.abc import Sequence

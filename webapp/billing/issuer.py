@@ -1,4 +1,4 @@
-"""The issuer: the company Lote invoices for (DESIGN section 10), one record set by an admin."""
+"""The issuer: the company Lote invoices for (docs/rules.md rule 11): one record set by an admin."""
 
 from datetime import date
 

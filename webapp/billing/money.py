@@ -1,4 +1,4 @@
-"""Money is exact: Decimal with two places, IVA split with half-up rounding (DESIGN rule 1-2)."""
+"""Money is exact: Decimal with two places, IVA split with half-up rounding (docs/rules.md 1-2)."""
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
