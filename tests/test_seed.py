@@ -20,7 +20,7 @@ def test_the_demo_seeds_with_a_failing_tax_authority_and_erp(make_app):
             assert f"Not seeded: batch {batch_id} could not be invoiced" in result.output
         assert "Not seeded: an ERP delivery" in result.output
         assert "Seeded demo data." in result.output
-        assert db.session.scalar(select(func.count()).select_from(Service)) == 48
+        assert db.session.scalar(select(func.count()).select_from(Service)) == 50
         assert db.session.scalar(select(func.count()).select_from(ErpSync)) == 0
         assert {u for u in db.session.scalars(select(User.username))} >= {"admin", "clerk"}
 

@@ -9,7 +9,7 @@ from webapp.billing import customers, invoices, services
 from webapp.billing.errors import Conflict, InvalidInput
 from webapp.models import DocType, IvaCondition
 from webapp.web import local_number
-from webapp.web.forms import FormState, int_or_raw, run_listing
+from webapp.web.forms import FormState, int_or_raw, refuse_viewers, run_listing
 from webapp.web.rendering import QueryArgs
 
 bp = Blueprint("customers", __name__)
@@ -100,7 +100,8 @@ def _values_of(customer) -> dict[str, str]:
 
 @bp.route("/new", methods=["GET", "POST"])
 def create():
-    if request.method == "GET":
+    refuse_viewers()
+    if request.method != "POST":  # writes only on POST; HEAD reads like GET
         form = FormState(values={"docType": "80", "paymentDays": "30"})
         return render_template("customers/form.html", form=form, customer=None, **_options())
     form = FormState.from_request("customerId", *FIELDS)
@@ -144,8 +145,9 @@ def show(customer_id: int):
 
 @bp.route("/<int:customer_id>/edit", methods=["GET", "POST"])
 def edit(customer_id: int):
+    refuse_viewers()
     customer = customers.get_customer(customer_id)
-    if request.method == "GET":
+    if request.method != "POST":  # writes only on POST; HEAD reads like GET
         form = FormState(_values_of(customer))
         return render_template("customers/form.html", form=form, customer=customer, **_options())
     form = FormState.from_request(*FIELDS)
@@ -165,7 +167,8 @@ def import_file():
     """Upload shows a preview of every row and its problems; nothing is stored until the
     preview is confirmed. The file's text travels in the preview's form, so it works without
     JavaScript and keeps nothing on the server in between."""
-    if request.method == "GET":
+    refuse_viewers()
+    if request.method != "POST":  # writes only on POST; HEAD reads like GET
         return render_template("customers/import.html", form=FormState(), rows=None, text="")
     upload = request.files.get("file")
     raw = upload.read(customers.IMPORT_MAX_BYTES + 1) if upload else b""

@@ -65,7 +65,7 @@ def _typed_fields(form: FormState) -> dict:
 
 @bp.route("/issuer", methods=["GET", "POST"])
 def issuer_settings():
-    if request.method == "GET":
+    if request.method != "POST":  # writes only on POST; HEAD reads like GET
         form = FormState(_values_of(issuer.get_issuer()))
         return render_template("settings/issuer.html", form=form, conditions=_conditions())
     form = FormState.from_request(*FIELDS)
