@@ -90,6 +90,17 @@ def test_a_clerk_bills_a_service_end_to_end_in_the_browser(
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
+    # The customer first: a batch refuses the pendings of a customer Lote does not know fully.
+    page.get_by_role("link", name="Customers").first.click()
+    page.goto(f"{live_server}/customers/new")
+    page.get_by_label("Customer number").fill("4242")
+    page.get_by_label("Legal name").fill("Transportes Andinos S.A.")
+    page.get_by_label("Document type").select_option("80")
+    page.get_by_label("Document number").fill("30-50001091-2")
+    page.get_by_label("IVA condition").select_option("1")
+    page.get_by_role("button", name="Register customer").click()
+    expect(page.get_by_text("30-50001091-2").first).to_be_visible()
+
     page.get_by_role("link", name="Services").first.click()
     page.get_by_role("link", name="Register a service").first.click()
     page.get_by_label("Service date").fill(date.today().isoformat())
