@@ -174,13 +174,17 @@ def main():
         subprocess.run(
             [*flask, "db", "upgrade"], env=env, check=True, cwd=ROOT, capture_output=True
         )
+        # The clerks, and the customers they bill, complete so their pendings can be batched.
         create_clerks = (
             "import sys\n"
             "from webapp import create_app\n"
-            "from webapp.billing import users\n"
+            "from webapp.billing import customers, users\n"
             "with create_app().app_context():\n"
             "    for n in range(int(sys.argv[1])):\n"
             "        users.create_user('load', f'loadclerk{n}', sys.argv[2], 'clerk')\n"
+            "    for n in range(1, 51):\n"
+            "        customers.create_customer('load', customer_id=n, legal_name=f'Cliente {n}',\n"
+            "                                  doc_type=99, iva_condition=5)\n"
         )
         subprocess.run(
             [str(BIN / "python"), "-c", create_clerks, str(args.clients), PASSWORD],
