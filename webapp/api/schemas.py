@@ -6,7 +6,6 @@ from datetime import UTC
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
-from webapp.billing.batches import RECEIPT_BOOK_HINT, RECEIPT_BOOK_PATTERN
 from webapp.billing.erp import MAX_INVOICES_PER_SYNC
 from webapp.billing.ids import ASCII_DIGITS
 from webapp.billing.money import as_text, parse_amount
@@ -199,7 +198,10 @@ class ServiceQuery(KeysetQuery):
 
 
 class SendToBillingIn(CamelSchema):
-    service_ids = ids("Services to send to billing, all or nothing", 100_000)
+    service_ids = ids(
+        "Services to send to billing, all or nothing; at most MAX_PENDINGS_PER_BATCH (the app "
+        "config), more is a 413"
+    )
 
 
 # Pendings -----------------------------------------------------------------------------------
@@ -256,16 +258,23 @@ class PendingSummaryOut(CamelSchema):
 
 class BatchIn(CamelSchema):
     issue_date = fields.Date(required=True)
+    # The receipt-book rule (upper-cased, then A-0001's shape) is the domain's, so that every
+    # adapter gives the same answer: the schema checks only that it is a string.
     receipt_book = fields.String(
         required=True,
-        validate=validate.Regexp(RECEIPT_BOOK_PATTERN, error=RECEIPT_BOOK_HINT),
-        metadata={"example": "A-0001"},
+        metadata={
+            "example": "A-0001",
+            "description": "Letter A, B or C, a dash, a 4- or 5-digit point of sale; read "
+            "upper-cased",
+        },
     )
     pending_ids = fields.List(
         fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
         required=True,
         validate=validate.Length(min=1),
-        metadata={"description": "At most MAX_PENDINGS_PER_BATCH (100,000) ids; more is a 413"},
+        metadata={
+            "description": "At most MAX_PENDINGS_PER_BATCH (the app config) ids; more is a 413"
+        },
     )
 
 
@@ -330,7 +339,7 @@ class JobInfoOut(CamelSchema):
 
 
 class BatchStatusOut(CamelSchema):
-    """Polled while a batch runs, so it leaves out the (possibly 100,000) pending ids."""
+    """Polled while a batch runs, so it leaves out the (possibly very many) pending ids."""
 
     batch = fields.Nested(BatchOut)
     job_info = fields.Nested(JobInfoOut)

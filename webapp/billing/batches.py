@@ -57,6 +57,9 @@ class BatchRejected(Exception):
 
 
 def check_receipt_book(code: str) -> str:
+    """Rule: a receipt book is read trimmed and upper-cased ("a-0001" is A-0001) and must then be
+    a letter A, B or C, a dash and a 4- or 5-digit point of sale. Every adapter (API, pages,
+    filters) reads a book through this one check; returns the normalised code."""
     code = (code or "").strip().upper()
     if not RECEIPT_BOOK_PATTERN.match(code):
         raise InvalidInput(
@@ -352,7 +355,8 @@ class BatchFilters:
         if self.status is not None:
             query = query.where(BillingBatch.status == self.status)
         if self.receipt_book:
-            query = query.where(BillingBatch.receipt_book == self.receipt_book.strip().upper())
+            code = check_receipt_book(self.receipt_book)
+            query = query.where(BillingBatch.receipt_book == code)
         if self.date_from is not None:
             query = query.where(BillingBatch.issue_date >= self.date_from)
         if self.date_to is not None:
