@@ -1,0 +1,117 @@
+"""One table of receipt-book cases sent through the API and through the pages: every adapter
+reads a book through the domain's one check (docs/rules.md), so each gives the same answer, a
+book read trimmed and upper-cased, or a refusal naming the receiptBook field."""
+
+from urllib.parse import quote
+
+import pytest
+
+from tests.api_checks import fields_named, today
+from webapp.extensions import db
+from webapp.models import BillingBatch
+
+REFUSED = "refused receiptBook"
+CASES = [
+    pytest.param("A-0001", "A-0001", id="canonical"),
+    pytest.param("a-0001", "A-0001", id="lowercase"),
+    pytest.param(" A-0001 ", "A-0001", id="padded"),
+    pytest.param(" a-0001\t", "A-0001", id="lowercase-padded"),
+    pytest.param("Z-1", REFUSED, id="unknown-letter"),
+    pytest.param("A-", REFUSED, id="no-point-of-sale"),
+    pytest.param("A-0001x", REFUSED, id="trailing-junk"),
+]
+
+
+def _api_refusal(response) -> str:
+    assert response.status_code == 400, response.get_json()
+    assert fields_named(response) == {"receiptBook"}
+    return REFUSED
+
+
+def _page_refusal(response) -> str:
+    assert response.status_code == 400
+    assert 'id="b-receiptBook-error"' in response.get_data(as_text=True)
+    return REFUSED
+
+
+def api_next_number(client, headers, book: str) -> str:
+    response = client.get(
+        f"/api/billing-batches/next-invoice-number/{quote(book)}", headers=headers
+    )
+    if response.status_code != 200:
+        return _api_refusal(response)
+    body = response.get_json()
+    assert body["nextNumber"] == f"{body['receiptBook']}-00000001"
+    return body["receiptBook"]
+
+
+def page_next_number(client, book: str) -> str:
+    """The fragment answers 200 either way (htmx swaps only a 2xx): the field error or the
+    number."""
+    response = client.get(
+        "/pendings/next-number", query_string={"receiptBook": book}, headers={"HX-Request": "1"}
+    )
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    if 'class="field-error"' in text:
+        return REFUSED
+    number = text.split('<strong class="next-number">', 1)[1].split("</strong>", 1)[0]
+    assert number.endswith("-00000001")
+    return number.removesuffix("-00000001")
+
+
+def api_create(client, headers, book: str, pending_id: int) -> str:
+    body = {"issueDate": today().isoformat(), "receiptBook": book, "pendingIds": [pending_id]}
+    response = client.post("/api/billing-batches", json=body, headers=headers)
+    if response.status_code != 201:
+        return _api_refusal(response)
+    return response.get_json()["batch"]["receiptBook"]
+
+
+def page_create(client, book: str, pending_id: int) -> str:
+    form = {
+        "issueDate": today().isoformat(),
+        "receiptBook": book,
+        "scope": "selected",
+        "ids": [pending_id],
+    }
+    response = client.post("/pendings/batch", data=form)
+    if response.status_code != 302:
+        return _page_refusal(response)
+    batch_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    return db.session.get(BillingBatch, batch_id).receipt_book
+
+
+@pytest.mark.parametrize(("book", "expected"), CASES)
+def test_the_api_and_the_pages_give_one_answer_per_receipt_book(
+    clerk, token, factory, book, expected
+):
+    headers = token()
+    for_api, for_page = factory.pendings(2)
+
+    assert api_next_number(clerk, headers, book) == page_next_number(clerk, book) == expected
+    assert (
+        api_create(clerk, headers, book, for_api.id)
+        == page_create(clerk, book, for_page.id)
+        == expected
+    )
+
+
+@pytest.mark.parametrize(("book", "expected"), CASES)
+def test_the_api_and_the_page_filter_batches_by_one_reading_of_the_book(
+    clerk, token, factory, book, expected
+):
+    headers = token()
+    batch = factory.batch(factory.pendings(1), receipt_book="A-0001")
+
+    api = clerk.get("/api/billing-batches", query_string={"receiptBook": book}, headers=headers)
+    page = clerk.get("/batches/", query_string={"receiptBook": book})
+
+    if expected == REFUSED:
+        _api_refusal(api)
+        assert page.status_code == 400
+        assert 'class="field-error"' in page.get_data(as_text=True)
+    else:
+        assert [b["id"] for b in api.get_json()["data"]] == [batch.id]
+        assert page.status_code == 200
+        assert f'href="/batches/{batch.id}"' in page.get_data(as_text=True)
