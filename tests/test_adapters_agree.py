@@ -7,6 +7,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.api_checks import fields_named, today
+from webapp.api.schemas import SendToBillingIn
 from webapp.extensions import db
 from webapp.models import BillingBatch
 
@@ -115,3 +116,23 @@ def test_the_api_and_the_page_filter_batches_by_one_reading_of_the_book(
         assert [b["id"] for b in api.get_json()["data"]] == [batch.id]
         assert page.status_code == 200
         assert f'href="/batches/{batch.id}"' in page.get_data(as_text=True)
+
+
+def test_the_api_schemas_leave_the_batch_size_limit_to_the_app_config(make_app, token, factory):
+    """MAX_PENDINGS_PER_BATCH alone bounds the ids of a request: the schemas hold no copy of it,
+    so a raised limit is the API's limit too, and a lowered one is a 413 from the domain."""
+    services = [factory.service() for _ in range(3)]
+    headers = token()
+    raised = make_app(MAX_PENDINGS_PER_BATCH=200_000)
+    with raised.app_context():
+        loaded = SendToBillingIn().load({"serviceIds": list(range(1, 100_002))})
+    assert len(loaded["service_ids"]) == 100_001
+
+    small = make_app(MAX_PENDINGS_PER_BATCH=2).test_client()
+    response = small.post(
+        "/api/services/send-to-billing",
+        json={"serviceIds": [s.id for s in services]},
+        headers=headers,
+    )
+    assert response.status_code == 413
+    assert "2" in response.get_json()["message"]
