@@ -2,6 +2,7 @@
 reads a book through the domain's one check (docs/rules.md), so each gives the same answer, a
 book read trimmed and upper-cased, or a refusal naming the receiptBook field."""
 
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from tests.api_checks import fields_named, today
 from webapp.api.schemas import SendToBillingIn
 from webapp.extensions import db
-from webapp.models import BillingBatch
+from webapp.models import BatchStatus, BillingBatch, BillingPending, PendingStatus, Service
 
 REFUSED = "refused receiptBook"
 CASES = [
@@ -136,3 +137,52 @@ def test_the_api_schemas_leave_the_batch_size_limit_to_the_app_config(make_app, 
     )
     assert response.status_code == 413
     assert "2" in response.get_json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("status", "batch_id", "available"),
+    [
+        (PendingStatus.PENDING, None, True),
+        (PendingStatus.PENDING, 7, False),
+        (PendingStatus.INVOICED, 7, False),
+        (PendingStatus.CANCELLED, None, False),
+    ],
+)
+def test_a_pending_is_available_while_pending_and_held_by_no_batch(status, batch_id, available):
+    assert BillingPending(status=status, batch_id=batch_id).available is available
+
+
+@pytest.mark.parametrize(
+    ("status", "abandoned", "retryable"),
+    [
+        (BatchStatus.ERROR, False, True),
+        (BatchStatus.ERROR, True, False),
+        (BatchStatus.PROCESSED, False, False),
+        (BatchStatus.IN_PROCESS, False, False),
+    ],
+)
+def test_only_an_error_batch_not_abandoned_is_retryable(status, abandoned, retryable):
+    batch = BillingBatch(status=status, abandoned_at=datetime.now(UTC) if abandoned else None)
+    assert batch.retryable is retryable
+
+
+def test_the_pages_offer_what_the_model_says(clerk, factory):
+    """The pendings page offers to batch only the available pendings, the services page to send
+    only the editable services, and a batch page retries only a retryable batch."""
+    free, held, released = factory.pendings(3)
+    failed = factory.batch(pendings=[held], receipt_book="B-0001", process=False)
+    abandoned = factory.batch(pendings=[released], receipt_book="B-0001", process=False)
+    failed.status = abandoned.status = BatchStatus.ERROR
+    abandoned.abandoned_at = datetime.now(UTC)
+    db.session.commit()
+    created = factory.service()
+    sent = db.session.get(Service, free.service_id)
+
+    pendings_page = clerk.get("/pendings/").get_data(as_text=True)
+    assert f'id="pick-{free.id}"' in pendings_page
+    assert f'id="pick-{held.id}"' not in pendings_page
+    services_page = clerk.get("/services/").get_data(as_text=True)
+    assert f'id="pick-{created.id}"' in services_page
+    assert f'id="pick-{sent.id}"' not in services_page
+    assert "Retry batch" in clerk.get(f"/batches/{failed.id}").get_data(as_text=True)
+    assert "Retry batch" not in clerk.get(f"/batches/{abandoned.id}").get_data(as_text=True)

@@ -208,6 +208,12 @@ class BillingPending(TimestampMixin, db.Model):
 
     service: Mapped[Service] = relationship(lazy="joined", innerjoin=True)
 
+    @property
+    def available(self) -> bool:
+        """A pending is available for a new batch while it is PENDING and no batch holds it
+        (the ix_billing_pendings_available_id index and the claims read the same condition)."""
+        return self.status == PendingStatus.PENDING and self.batch_id is None
+
 
 class ReceiptBook(db.Model):
     """The counter of a talonario: the last number used, updated inside the invoicing
@@ -252,6 +258,12 @@ class BillingBatch(TimestampMixin, db.Model):
     # An abandoned batch stays ERROR: it released its pendings and is never retried.
     abandoned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     abandoned_by: Mapped[str | None] = mapped_column(String(64))
+
+    @property
+    def retryable(self) -> bool:
+        """Only an ERROR batch that was not abandoned may be retried (retry_batch claims it on
+        the same condition)."""
+        return self.status == BatchStatus.ERROR and self.abandoned_at is None
 
 
 erp_sync_invoices = Table(
