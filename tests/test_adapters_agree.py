@@ -62,9 +62,9 @@ def page_next_number(client, book: str) -> str:
     return number.removesuffix("-00000001")
 
 
-def api_create(client, headers, book: str, pending_id: int) -> str:
+def api_create(client, headers, book: str, pending_id: int, path="/api/billing-batches") -> str:
     body = {"issueDate": today().isoformat(), "receiptBook": book, "pendingIds": [pending_id]}
-    response = client.post("/api/billing-batches", json=body, headers=headers)
+    response = client.post(path, json=body, headers=headers)
     if response.status_code != 201:
         return _api_refusal(response)
     return response.get_json()["batch"]["receiptBook"]
@@ -89,11 +89,12 @@ def test_the_api_and_the_pages_give_one_answer_per_receipt_book(
     clerk, token, factory, book, expected
 ):
     headers = token()
-    for_api, for_page = factory.pendings(2)
+    for_api, for_sync, for_page = factory.pendings(3)
 
     assert api_next_number(clerk, headers, book) == page_next_number(clerk, book) == expected
     assert (
         api_create(clerk, headers, book, for_api.id)
+        == api_create(clerk, headers, book, for_sync.id, "/api/billing-batches/sync")
         == page_create(clerk, book, for_page.id)
         == expected
     )
