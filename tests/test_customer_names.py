@@ -131,6 +131,7 @@ def test_the_api_lists_search_by_customer_name(client, token, factory, two_custo
     assert found.status_code == 200, found.get_json()
     rows = found.get_json()["data"]
     assert rows and {row["customerId"] for row in rows} == {1001}
+    assert found.get_json()["total"] == len(rows)
     assert len(rows) == len([row for row in everyone if row["customerId"] == 1001])
     assert client.get(f"{path}?customerName=nadie", headers=headers).get_json()["data"] == []
 
@@ -139,3 +140,10 @@ def test_the_api_refuses_a_name_search_longer_than_a_legal_name(client, token):
     headers = token("clerk")
     answer = client.get("/api/services?customerName=" + "x" * 201, headers=headers)
     assert answer.status_code == 400
+
+
+def test_the_openapi_document_offers_the_name_search_on_each_list(client, token):
+    document = client.get("/api/openapi.json", headers=token("viewer")).get_json()
+    for path in ("/api/services", "/api/billing-pendings", "/api/invoices"):
+        parameters = document["paths"][path]["get"]["parameters"]
+        assert "customerName" in {parameter["name"] for parameter in parameters}, path
