@@ -88,7 +88,7 @@ def test_statistics_show_the_ten_largest_customers_and_the_rest_added_up(clerk, 
     ids = [factory.service(amount=f"{100 + n}.00", customer_id=500 + n).id for n in range(14)]
     factory.batch(services.send_to_billing("tests", ids))
     html = clerk.get("/invoices/statistics").get_data(as_text=True)
-    customers = re.findall(r'<th scope="row">(5\d\d)</th>', html)
+    customers = re.findall(r'<th scope="row"><span class="num">(5\d\d)</span>', html)
     assert customers == [str(500 + n) for n in range(13, 3, -1)]
     others = html[html.index('<tr class="others">') :]
     assert "4 more customers" in others

@@ -6,6 +6,7 @@ from datetime import UTC
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
 
+from webapp.billing.customers import LEGAL_NAME_MAX
 from webapp.billing.erp import MAX_INVOICES_PER_SYNC
 from webapp.billing.ids import ASCII_DIGITS
 from webapp.billing.money import as_text, parse_amount
@@ -147,6 +148,13 @@ class KeysetQuery(DateRangeQuery):
     )
 
 
+def customer_name_filter() -> fields.String:
+    return fields.String(
+        validate=validate.Length(max=LEGAL_NAME_MAX),
+        metadata={"description": "Part of the customer's legal name, in any case"},
+    )
+
+
 def page_of(item_schema: type[Schema], name: str) -> type[Schema]:
     return type(
         name,
@@ -194,6 +202,7 @@ class ServiceOut(Timestamps):
 
 class ServiceQuery(KeysetQuery):
     customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
+    customer_name = customer_name_filter()
     status = enum_of(ServiceStatus)
 
 
@@ -225,6 +234,7 @@ class SendToBillingOut(CamelSchema):
 
 class PendingQuery(KeysetQuery):
     customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
+    customer_name = customer_name_filter()
     status = enum_of(PendingStatus)
 
 
@@ -391,6 +401,7 @@ class InvoiceOut(CamelSchema):
 class InvoiceQuery(KeysetQuery):
     batch_id = WholeNumber(validate=validate.Range(1, MAX_ID))
     customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
+    customer_name = customer_name_filter()
     invoice_number = fields.String(validate=validate.Length(max=32))
     receipt_book = fields.String(validate=validate.Length(max=12))
     min_amount = amount_in()

@@ -347,6 +347,34 @@ class CustomerFilters:
         return query
 
 
+def named_like(text: str) -> Select:
+    """The ids of the customers whose legal name contains ``text``, ignoring case; ``%`` and
+    ``_`` in the text are matched as themselves. Lists filter on it as ``customer_id IN (...)``
+    so their own queries keep their shape and indexes."""
+    term = text.strip().lower()
+    return select(Customer.id).where(
+        func.lower(Customer.legal_name).contains(term, autoescape=True)
+    )
+
+
+@dataclass(frozen=True)
+class CustomerName:
+    legal_name: str
+    incomplete: bool
+
+
+def names_of(customer_ids: Iterable[int]) -> dict[int, CustomerName]:
+    """The legal name and completeness of each of ``customer_ids`` that Lote knows, in one query:
+    lists call it with the ids of the rows on one page, never with a whole list."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Customer.id, Customer.legal_name, Customer.incomplete).where(Customer.id.in_(ids))
+    )
+    return {row.id: CustomerName(row.legal_name, row.incomplete) for row in rows}
+
+
 def list_customers(filters: CustomerFilters, page: int = 1, limit: int = 20) -> Page:
     """Customers by id, filtered by name or document, IVA condition and completeness."""
     if filters.iva_condition is not None:

@@ -7,6 +7,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import Select, delete, func, insert, select, text
 
+from webapp.billing import customers
 from webapp.billing.batches import invoice_number
 from webapp.billing.errors import InvalidInput, NotFound
 from webapp.billing.money import CENT
@@ -40,6 +41,7 @@ def invoice_number_condition(text: str):
 class InvoiceFilters:
     batch_id: int | None = None
     customer_id: int | None = None
+    customer_name: str | None = None
     invoice_number: str | None = None
     receipt_book: str | None = None
     date_from: date | None = None
@@ -75,6 +77,8 @@ class InvoiceFilters:
             query = query.where(Invoice.batch_id == self.batch_id)
         if self.customer_id is not None:
             query = query.where(source.customer_id == self.customer_id)
+        if self.customer_name:
+            query = query.where(source.customer_id.in_(customers.named_like(self.customer_name)))
         if self.invoice_number:
             query = query.where(invoice_number_condition(self.invoice_number))
         if self.receipt_book:

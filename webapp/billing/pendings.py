@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from sqlalchemy import Select, func, select
 
-from webapp.billing import audit, status_counts
+from webapp.billing import audit, customers, status_counts
 from webapp.billing.errors import Conflict, NotFound
 from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.billing.services import check_date_range
@@ -18,6 +18,7 @@ from webapp.models import BatchStatus, BillingBatch, BillingPending, PendingStat
 class PendingFilters:
     status: PendingStatus | None = None
     customer_id: int | None = None
+    customer_name: str | None = None
     date_from: date | None = None
     date_to: date | None = None
     available_only: bool = False
@@ -31,6 +32,9 @@ class PendingFilters:
             query = query.where(BillingPending.status == self.status)
         if self.customer_id is not None:
             query = query.where(BillingPending.customer_id == self.customer_id)
+        if self.customer_name:
+            named = customers.named_like(self.customer_name)
+            query = query.where(BillingPending.customer_id.in_(named))
         if self.date_from is not None:
             query = query.where(BillingPending.service_date >= self.date_from)
         if self.date_to is not None:
@@ -42,6 +46,7 @@ class PendingFilters:
         return (
             not self.available_only
             and self.customer_id is None
+            and not self.customer_name
             and self.date_from is None
             and self.date_to is None
         )

@@ -36,6 +36,7 @@ def service_date_problem(service_date: date) -> str | None:
 @dataclass
 class ServiceFilters:
     customer_id: int | None = None
+    customer_name: str | None = None
     status: ServiceStatus | None = None
     date_from: date | None = None
     date_to: date | None = None
@@ -43,6 +44,8 @@ class ServiceFilters:
     def apply(self, query: Select) -> Select:
         if self.customer_id is not None:
             query = query.where(Service.customer_id == self.customer_id)
+        if self.customer_name:
+            query = query.where(Service.customer_id.in_(customers.named_like(self.customer_name)))
         if self.status is not None:
             query = query.where(Service.status == self.status)
         if self.date_from is not None:
@@ -53,7 +56,12 @@ class ServiceFilters:
 
     def status_only(self) -> bool:
         """Whether no filter but the status is set, so the status counts answer the total."""
-        return self.customer_id is None and self.date_from is None and self.date_to is None
+        return (
+            self.customer_id is None
+            and not self.customer_name
+            and self.date_from is None
+            and self.date_to is None
+        )
 
 
 def check_date_range(date_from: date | None, date_to: date | None) -> None:

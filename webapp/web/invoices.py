@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
-from webapp.billing import audit, clock, invoices, services
+from webapp.billing import audit, clock, customers, invoices, services
 from webapp.billing.money import parse_amount
 from webapp.web.forms import FormState, local_amount, run_listing
 from webapp.web.i18n import amount_text, current_language, local_date
@@ -45,6 +45,7 @@ def _filters(args: QueryArgs) -> invoices.InvoiceFilters:
     return invoices.InvoiceFilters(
         batch_id=args.int("batchId"),
         customer_id=args.int("customerId"),
+        customer_name=args.text("customerName"),
         invoice_number=args.text("invoiceNumber"),
         receipt_book=args.text("receiptBook"),
         date_from=args.date("dateFrom"),
@@ -55,7 +56,11 @@ def _filters(args: QueryArgs) -> invoices.InvoiceFilters:
 
 
 def _render_index(result, filter_form: FormState, status: int):
-    return render_template("invoices/index.html", result=result, filters=filter_form), status
+    names = customers.names_of(i.customer_id for i in result.items) if result else {}
+    page_html = render_template(
+        "invoices/index.html", result=result, filters=filter_form, customer_names=names
+    )
+    return page_html, status
 
 
 @bp.get("/")
@@ -89,6 +94,7 @@ def statistics():
         filters=filter_form,
         largest_customers=largest,
         other_customers=others,
+        customer_names=customers.names_of(c.customer_id for c in largest),
     )
     return page_html, status
 

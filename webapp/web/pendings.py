@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from webapp.auth import actor
-from webapp.billing import batches, clock, pendings
+from webapp.billing import batches, clock, customers, pendings
 from webapp.billing.errors import Conflict, InvalidInput, TooLarge
 from webapp.models import PendingStatus
 from webapp.web import local_number
@@ -33,6 +33,7 @@ def _filters(args: QueryArgs) -> pendings.PendingFilters:
     return pendings.PendingFilters(
         status=args.choice("status", PendingStatus),
         customer_id=args.int("customerId"),
+        customer_name=args.text("customerName"),
         date_from=args.date("dateFrom"),
         date_to=args.date("dateTo"),
         available_only=args.text("available") == "1",
@@ -63,10 +64,12 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
         batch_form = FormState(values={"issueDate": clock.today().isoformat(), "receiptBook": ""})
     summary = available = None
     largest, others = [], None
+    shown = []
     if result is not None:
         summary = pendings.summarize_pendings(filters)
         largest, others = summary.largest(SUMMARY_CUSTOMERS)
         available = pendings.count_available(filters)
+        shown = [pending.customer_id for pending in result.items] + [c.customer_id for c in largest]
     page_html = render_template(
         "pendings/index.html",
         result=result,
@@ -75,6 +78,7 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
         summary=summary,
         largest_customers=largest,
         other_customers=others,
+        customer_names=customers.names_of(shown),
         available=available,
         books=[(book, batches.next_number_of(book)) for book in books],
         batch_form=batch_form,

@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from webapp.auth import actor
-from webapp.billing import audit, clock, services
+from webapp.billing import audit, clock, customers, services
 from webapp.billing.errors import Conflict, InvalidInput
 from webapp.models import ServiceStatus
 from webapp.web import local_number
@@ -30,6 +30,7 @@ FIELDS = ("serviceDate", "customerId", "amount", "description")
 def _filters(args: QueryArgs) -> services.ServiceFilters:
     return services.ServiceFilters(
         customer_id=args.int("customerId"),
+        customer_name=args.text("customerName"),
         status=args.choice("status", ServiceStatus),
         date_from=args.date("dateFrom"),
         date_to=args.date("dateTo"),
@@ -49,6 +50,7 @@ def index():
         result=result,
         filters=filter_form,
         statuses=list(ServiceStatus),
+        customer_names=customers.names_of(s.customer_id for s in result.items) if result else {},
     )
     return page_html, listing_status
 
