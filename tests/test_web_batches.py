@@ -195,6 +195,7 @@ def test_a_failed_batch_is_abandoned_after_a_confirmation_page(clerk, factory, f
 
     page = clerk.get(f"/batches/{batch.id}/abandon").get_data(as_text=True)
     assert f"Abandon batch {batch.id}?" in page
+    assert '<dt>Pendings it holds</dt><dd class="num">2</dd>' in page
     assert 'method="post"' in page
     assert db.session.get(BillingBatch, batch.id).abandoned_at is None
 

@@ -334,6 +334,13 @@ def get_batch(batch_id: int) -> BillingBatch:
     return batch
 
 
+def held_pending_count(batch_id: int) -> int:
+    """How many pendings the batch still holds (those abandoning it would release)."""
+    return db.session.scalar(
+        select(func.count()).select_from(BillingPending).where(BillingPending.batch_id == batch_id)
+    )
+
+
 def batch_pending_ids(batch_id: int) -> list[int]:
     return list(
         db.session.scalars(

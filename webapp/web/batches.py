@@ -98,7 +98,7 @@ def abandon(batch_id: int):
         flash(domain_message(refusal), "error")
         return redirect(url_for("batches.show", batch_id=batch_id))
     return render_template(
-        "batches/abandon.html", batch=batch, held=len(batches.batch_pending_ids(batch_id))
+        "batches/abandon.html", batch=batch, held=batches.held_pending_count(batch_id)
     )
 
 
