@@ -35,6 +35,10 @@ MAX_ID = 2_147_483_647
 # Tables whose ids the audit trail names: SQLite must never hand a deleted row's id to a new
 # one, which would inherit the old row's history (PostgreSQL's sequences never reuse one).
 NEVER_REUSED_IDS = {"sqlite_autoincrement": True}
+# A service's IVA rate, as the API writes it (docs/rules.md rule 2).
+VAT_RATES = ("21", "10.5", "27", "5", "2.5", "0", "exempt")
+DEFAULT_VAT_RATE = "21"
+VAT_RATE_CHECK = "vat_rate IN (" + ", ".join(f"'{rate}'" for rate in VAT_RATES) + ")"
 
 
 def utcnow() -> datetime:
@@ -138,6 +142,7 @@ class Service(TimestampMixin, db.Model):
     __tablename__ = "services"
     __table_args__ = (
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint(VAT_RATE_CHECK, name="vat_rate_known"),
         Index("ix_services_status_id", "status", "id"),
         Index("ix_services_customer_id_id", "customer_id", "id"),
         Index("ix_services_service_date_id", "service_date", "id"),
@@ -149,6 +154,7 @@ class Service(TimestampMixin, db.Model):
     customer_id: Mapped[int] = mapped_column(Integer)
     amount: Mapped[Decimal] = mapped_column(Money)
     description: Mapped[str] = mapped_column(String(500), default="")
+    vat_rate: Mapped[str] = mapped_column(String(6), default=DEFAULT_VAT_RATE)
     status: Mapped[ServiceStatus] = mapped_column(
         _enum(ServiceStatus), default=ServiceStatus.CREATED
     )
@@ -161,9 +167,9 @@ class Service(TimestampMixin, db.Model):
 
 
 class BillingPending(TimestampMixin, db.Model):
-    """A service waiting to be invoiced. Customer, date and amount are copied from the service
-    when it is sent to billing: the service can no longer change, and lists and summaries then
-    read one table."""
+    """A service waiting to be invoiced. Customer, date, amount and IVA rate are copied from the
+    service when it is sent to billing: the service can no longer change, and lists and
+    summaries then read one table."""
 
     __tablename__ = "billing_pendings"
     __table_args__ = (
@@ -201,6 +207,7 @@ class BillingPending(TimestampMixin, db.Model):
     customer_id: Mapped[int] = mapped_column(Integer)
     service_date: Mapped[date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(Money)
+    vat_rate: Mapped[str] = mapped_column(String(6), default=DEFAULT_VAT_RATE)
     status: Mapped[PendingStatus] = mapped_column(
         _enum(PendingStatus), default=PendingStatus.PENDING
     )
@@ -216,12 +223,23 @@ class BillingPending(TimestampMixin, db.Model):
 
 
 class ReceiptBook(db.Model):
-    """The counter of a talonario: the last number used, updated inside the invoicing
-    transaction that uses it, so numbers are gapless."""
+    """The counter of a book: one point of sale and one document type (Factura A, B or C), with
+    the last number used, updated inside the invoicing transaction that uses it, so numbers are
+    gapless. ``code`` is its canonical name, ``A-0001`` (docs/rules.md rule 4)."""
 
     __tablename__ = "receipt_books"
+    __table_args__ = (
+        Index(
+            "uq_receipt_books_point_of_sale_document_type",
+            "point_of_sale",
+            "document_type",
+            unique=True,
+        ),
+    )
 
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    point_of_sale: Mapped[int] = mapped_column(Integer)
+    document_type: Mapped[int] = mapped_column(Integer)
     last_number: Mapped[int] = mapped_column(Integer, default=0)
     last_issue_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -232,13 +250,17 @@ class BillingBatch(TimestampMixin, db.Model):
     __table_args__ = (
         Index("ix_billing_batches_status_id", "status", "id"),
         Index("ix_billing_batches_receipt_book_id", "receipt_book", "id"),
+        Index("ix_billing_batches_point_of_sale_id", "point_of_sale", "id"),
         Index("ix_billing_batches_issue_date_id", "issue_date", "id"),
         NEVER_REUSED_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     issue_date: Mapped[date] = mapped_column(Date)
-    receipt_book: Mapped[str] = mapped_column(ForeignKey("receipt_books.code"))
+    point_of_sale: Mapped[int] = mapped_column(Integer)
+    # The book the batch was asked for (``receiptBook: "A-0001"``), which restricts it to one
+    # letter; a batch that names only its point of sale has none and invoices every letter.
+    receipt_book: Mapped[str | None] = mapped_column(String(12))
     status: Mapped[BatchStatus] = mapped_column(
         _enum(BatchStatus), default=BatchStatus.PENDING_PROCESSING
     )
@@ -279,7 +301,8 @@ class Invoice(db.Model):
     __table_args__ = (
         UniqueConstraint("receipt_book", "sequence_number"),
         CheckConstraint(
-            "abs(amount - (net_amount + vat_amount)) < 0.005", name="amount_is_net_plus_vat"
+            "abs(amount - (net_amount + vat_amount + exempt_amount)) < 0.005",
+            name="amount_is_net_plus_vat_plus_exempt",
         ),
         Index("ix_invoices_batch_id_id", "batch_id", "id"),
         Index("ix_invoices_customer_id_id", "customer_id", "id"),
@@ -298,13 +321,32 @@ class Invoice(db.Model):
     amount: Mapped[Decimal] = mapped_column(Money)
     net_amount: Mapped[Decimal] = mapped_column(Money)
     vat_amount: Mapped[Decimal] = mapped_column(Money)
+    # The part exempt from IVA (ImpOpEx); a class C invoice reports none and no IVA.
+    exempt_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    # The service's rate; None on a class C invoice, which reports no IVA.
+    vat_rate: Mapped[str | None] = mapped_column(String(6))
+    point_of_sale: Mapped[int] = mapped_column(Integer)
+    # CbteTipo: 1 Factura A, 6 Factura B, 11 Factura C.
+    document_type: Mapped[int] = mapped_column(Integer)
+    payment_due_date: Mapped[date] = mapped_column(Date)
     customer_id: Mapped[int] = mapped_column(Integer)
+    # The receiver as it was when the invoice was issued: editing the customer later changes
+    # no issued invoice.
+    receiver_name: Mapped[str] = mapped_column(String(200))
+    receiver_doc_type: Mapped[int] = mapped_column(Integer)
+    receiver_doc_number: Mapped[str] = mapped_column(String(11))
+    receiver_iva_condition: Mapped[int | None] = mapped_column(Integer)
+    receiver_address: Mapped[str] = mapped_column(String(300), default="")
     service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
     service_date: Mapped[date] = mapped_column(Date)
     pending_id: Mapped[int] = mapped_column(ForeignKey("billing_pendings.id"), unique=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("billing_batches.id"))
     erp_sync_id: Mapped[int | None] = mapped_column(ForeignKey("erp_syncs.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def letter(self) -> str:
+        return LETTER_OF_TYPE[self.document_type]
 
 
 class InvoiceDailyTotal(db.Model):
@@ -419,6 +461,38 @@ class IvaCondition(enum.IntEnum):
     SOCIAL_MONOTRIBUTO = 13
     NOT_REACHED = 15
     PROMOTED_INDEPENDENT_MONOTRIBUTO = 16
+
+
+class DocumentType(enum.IntEnum):
+    """ARCA's voucher types (CbteTipo)."""
+
+    INVOICE_A = 1
+    DEBIT_NOTE_A = 2
+    CREDIT_NOTE_A = 3
+    INVOICE_B = 6
+    DEBIT_NOTE_B = 7
+    CREDIT_NOTE_B = 8
+    INVOICE_C = 11
+    DEBIT_NOTE_C = 12
+    CREDIT_NOTE_C = 13
+
+
+INVOICE_OF_LETTER = {
+    "A": DocumentType.INVOICE_A,
+    "B": DocumentType.INVOICE_B,
+    "C": DocumentType.INVOICE_C,
+}
+LETTER_OF_TYPE = {
+    DocumentType.INVOICE_A: "A",
+    DocumentType.DEBIT_NOTE_A: "A",
+    DocumentType.CREDIT_NOTE_A: "A",
+    DocumentType.INVOICE_B: "B",
+    DocumentType.DEBIT_NOTE_B: "B",
+    DocumentType.CREDIT_NOTE_B: "B",
+    DocumentType.INVOICE_C: "C",
+    DocumentType.DEBIT_NOTE_C: "C",
+    DocumentType.CREDIT_NOTE_C: "C",
+}
 
 
 class IssuerIvaCondition(enum.StrEnum):

@@ -182,6 +182,11 @@ class ServiceIn(CamelSchema):
     customer_id = fields.Integer(strict=True, required=True, validate=validate.Range(1, MAX_ID))
     amount = amount_in(required=True)
     description = fields.String(load_default="", validate=validate.Length(max=DESCRIPTION_MAX))
+    # The rates are the domain's (documents.check_vat_rate): the schema checks the type only.
+    vat_rate = fields.String(
+        allow_none=True,
+        metadata={"example": "21", "description": "21 (default), 10.5, 27, 5, 2.5, 0 or exempt"},
+    )
 
 
 class ServicePatch(CamelSchema):
@@ -189,6 +194,11 @@ class ServicePatch(CamelSchema):
     customer_id = fields.Integer(strict=True, validate=validate.Range(1, MAX_ID))
     amount = amount_in()
     description = fields.String(validate=validate.Length(max=DESCRIPTION_MAX))
+    # The rates are the domain's (documents.check_vat_rate): the schema checks the type only.
+    vat_rate = fields.String(
+        allow_none=True,
+        metadata={"example": "21", "description": "21 (default), 10.5, 27, 5, 2.5, 0 or exempt"},
+    )
 
 
 class ServiceOut(Timestamps):
@@ -196,6 +206,7 @@ class ServiceOut(Timestamps):
     service_date = fields.Date()
     customer_id = fields.Integer()
     amount = Money()
+    vat_rate = fields.String()
     description = fields.String()
     status = enum_of(ServiceStatus)
 
@@ -224,6 +235,7 @@ class PendingOut(Timestamps):
     customer_id = fields.Integer()
     service_date = fields.Date()
     amount = Money()
+    vat_rate = fields.String()
     service = fields.Nested(ServiceOut)
 
 
@@ -271,11 +283,19 @@ class BatchIn(CamelSchema):
     # The receipt-book rule (upper-cased, then A-0001's shape) is the domain's, so that every
     # adapter gives the same answer: the schema checks only that it is a string.
     receipt_book = fields.String(
-        required=True,
         metadata={
             "example": "A-0001",
-            "description": "Letter A, B or C, a dash, a 4- or 5-digit point of sale; read "
-            "upper-cased",
+            "description": "Letter A, B or C, a dash, a point of sale of 1 to 5 digits (A-1, "
+            "A-0001 and A-00001 are one book); read upper-cased. Restricts the batch to that "
+            "letter. Give this or pointOfSale.",
+        },
+    )
+    point_of_sale = fields.Integer(
+        strict=True,
+        metadata={
+            "example": 1,
+            "description": "The point of sale to invoice; each pending goes to the book of the "
+            "letter its customer takes. Give this or receiptBook.",
         },
     )
     pending_ids = fields.List(
@@ -288,10 +308,20 @@ class BatchIn(CamelSchema):
     )
 
 
+class BatchBookOut(CamelSchema):
+    receipt_book = fields.String()
+    document_type = fields.Integer()
+    first_number = fields.String()
+    last_number = fields.String()
+    authorized = fields.Integer()
+    rejected = fields.Integer()
+
+
 class BatchOut(Timestamps):
     id = fields.Integer()
     issue_date = fields.Date()
-    receipt_book = fields.String()
+    receipt_book = fields.String(allow_none=True)
+    point_of_sale = fields.Integer()
     status = enum_of(BatchStatus)
     pending_count = fields.Integer()
     attempts = fields.Integer()
@@ -311,6 +341,7 @@ class BatchOut(Timestamps):
 
 class BatchDetailOut(BatchOut):
     pending_ids = fields.List(fields.Integer())
+    books = fields.List(fields.Nested(BatchBookOut))
 
 
 class BatchQuery(DateRangeQuery):
@@ -389,7 +420,23 @@ class InvoiceOut(CamelSchema):
     amount = Money()
     net_amount = Money()
     vat_amount = Money()
+    exempt_amount = Money()
+    vat_rate = fields.String(allow_none=True)
+    point_of_sale = fields.Integer()
+    document_type = fields.Integer()
+    letter = fields.String()
+    payment_due_date = fields.Date()
     customer_id = fields.Integer()
+    customer_name = fields.String(attribute="receiver_name")
+    receiver = fields.Function(
+        lambda invoice: {
+            "name": invoice.receiver_name,
+            "docType": invoice.receiver_doc_type,
+            "docNumber": invoice.receiver_doc_number,
+            "ivaCondition": invoice.receiver_iva_condition,
+            "address": invoice.receiver_address,
+        }
+    )
     service_id = fields.Integer()
     service_date = fields.Date()
     pending_id = fields.Integer()

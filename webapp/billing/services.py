@@ -10,6 +10,7 @@ from flask import current_app
 from sqlalchemy import Select, insert, select, update
 
 from webapp.billing import audit, clock, customers, status_counts
+from webapp.billing.documents import check_vat_rate
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import chunked, unique_ids
 from webapp.billing.money import parse_amount
@@ -97,6 +98,11 @@ def _clean_fields(fields: dict) -> dict:
             clean["amount"] = parse_amount(fields["amount"])
         except ValueError as exc:
             details.append({"field": "amount", "message": str(exc)})
+    if "vat_rate" in fields:
+        try:
+            clean["vat_rate"] = check_vat_rate(fields["vat_rate"])
+        except ValueError as exc:
+            details.append({"field": "vatRate", "message": str(exc)})
     if "description" in fields:
         description = (fields["description"] or "").strip()
         if len(description) > DESCRIPTION_MAX:
@@ -110,16 +116,23 @@ def _clean_fields(fields: dict) -> dict:
 
 
 def create_service(
-    actor: str, service_date: date, customer_id: int, amount: Decimal | str, description: str = ""
+    actor: str,
+    service_date: date,
+    customer_id: int,
+    amount: Decimal | str,
+    description: str = "",
+    vat_rate: str | None = None,
 ) -> Service:
-    """Registers a billable service in CREATED; a customer id Lote does not know yet becomes an
-    incomplete customer in the same transaction."""
+    """Registers a billable service in CREATED, at 21% IVA unless ``vat_rate`` says otherwise;
+    a customer id Lote does not know yet becomes an incomplete customer in the same
+    transaction."""
     clean = _clean_fields(
         {
             "service_date": service_date,
             "customer_id": customer_id,
             "amount": amount,
             "description": description,
+            "vat_rate": vat_rate,
         }
     )
     customers.ensure_customers([clean["customer_id"]])
@@ -239,6 +252,7 @@ def send_to_billing(actor: str, service_ids: Iterable[int]) -> list[BillingPendi
             "customer_id": s.customer_id,
             "service_date": s.service_date,
             "amount": s.amount,
+            "vat_rate": s.vat_rate,
             "status": PendingStatus.PENDING,
             "created_at": now,
             "updated_at": now,

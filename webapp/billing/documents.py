@@ -1,0 +1,115 @@
+"""Fiscal documents: which letter and document type an invoice takes, and how its amount splits
+into net, IVA and exempt parts (docs/rules.md rules 2 and 12)."""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from webapp.billing.money import CENT
+from webapp.models import (
+    DEFAULT_VAT_RATE,
+    VAT_RATES,
+    DocumentType,
+    IssuerIvaCondition,
+    IvaCondition,
+)
+
+ZERO = Decimal("0.00")
+EXEMPT = "exempt"
+VAT_RATE_HINT = "must be one of " + ", ".join(VAT_RATES)
+
+
+DOCUMENT_TYPE_NAMES = {
+    DocumentType.INVOICE_A: "Factura A",
+    DocumentType.DEBIT_NOTE_A: "Nota de Débito A",
+    DocumentType.CREDIT_NOTE_A: "Nota de Crédito A",
+    DocumentType.INVOICE_B: "Factura B",
+    DocumentType.DEBIT_NOTE_B: "Nota de Débito B",
+    DocumentType.CREDIT_NOTE_B: "Nota de Crédito B",
+    DocumentType.INVOICE_C: "Factura C",
+    DocumentType.DEBIT_NOTE_C: "Nota de Débito C",
+    DocumentType.CREDIT_NOTE_C: "Nota de Crédito C",
+}
+# Receivers an issuer that is Responsable Inscripto bills with a Factura A (RG 5003 adds the
+# Monotributistas); every other receiver it bills gets a B.
+A_RECEIVERS = frozenset(
+    {
+        IvaCondition.REGISTERED,
+        IvaCondition.MONOTRIBUTO,
+        IvaCondition.SOCIAL_MONOTRIBUTO,
+        IvaCondition.PROMOTED_INDEPENDENT_MONOTRIBUTO,
+    }
+)
+MONOTRIBUTO_RECEIVERS = A_RECEIVERS - {IvaCondition.REGISTERED}
+# The IVA ids of ARCA's rate table (AlicIva).
+VAT_RATE_IDS = {"0": 3, "10.5": 4, "21": 5, "27": 6, "5": 8, "2.5": 9}
+# The legend RG 5003 asks on a Factura A to a Monotributista.
+RG_5003_LEGEND = (
+    "El crédito fiscal discriminado en el presente comprobante, sólo podrá ser computado a "
+    "efectos del Régimen de Sostenimiento e Inclusión Fiscal para Pequeños Contribuyentes de la "
+    "Ley Nº 27.618"
+)
+
+
+class LetterRefused(ValueError):
+    """A receiver Lote cannot invoice with any letter it issues."""
+
+
+def letter_for(issuer: IssuerIvaCondition, receiver: int | None) -> str:
+    """The letter of an invoice from issuer to receiver (docs/rules.md rule 12): an issuer that is
+    Responsable Inscripto issues A to a Responsable Inscripto or any Monotributo and B to the
+    others; a Monotributo or Exento issuer issues C. A receiver abroad needs a Factura E, which
+    goes through another web service: refused."""
+    if receiver is None:
+        raise LetterRefused("has no IVA condition")
+    if receiver == IvaCondition.FOREIGN_CUSTOMER:
+        raise LetterRefused("is a customer abroad: it needs a Factura E, which Lote does not issue")
+    if issuer != IssuerIvaCondition.REGISTERED:
+        return "C"
+    return "A" if receiver in A_RECEIVERS else "B"
+
+
+def receivers_of_letter(issuer: IssuerIvaCondition, letter: str) -> frozenset[int]:
+    """The receivers' IVA conditions that take ``letter`` from this issuer."""
+    invoiceable = frozenset(IvaCondition) - {IvaCondition.FOREIGN_CUSTOMER}
+    if issuer != IssuerIvaCondition.REGISTERED:
+        return invoiceable if letter == "C" else frozenset()
+    if letter == "A":
+        return A_RECEIVERS
+    return invoiceable - A_RECEIVERS if letter == "B" else frozenset()
+
+
+def check_vat_rate(value) -> str:
+    """A service's IVA rate as the API writes it ("21", "10.5", ..., "exempt"); None or absent
+    is the default 21. Raises ValueError with a message fit for a clerk."""
+    if value is None:
+        return DEFAULT_VAT_RATE
+    if isinstance(value, str) and value.strip().lower() in VAT_RATES:
+        return value.strip().lower()
+    raise ValueError(VAT_RATE_HINT)
+
+
+@dataclass(frozen=True)
+class Amounts:
+    """An amount split as the invoice reports it: net taxed, IVA, and exempt (ImpOpEx)."""
+
+    net: Decimal
+    vat: Decimal
+    exempt: Decimal
+
+
+def split_amount(amount: Decimal, vat_rate: str | None) -> Amounts:
+    """An amount includes its IVA (rule 2): net = round_half_up(amount / (1 + rate)), IVA = the
+    rest. An exempt amount has neither; a class C invoice (``vat_rate`` None) reports the whole
+    amount as its net and no IVA."""
+    if vat_rate is None:
+        return Amounts(amount, ZERO, ZERO)
+    if vat_rate == EXEMPT:
+        return Amounts(ZERO, ZERO, amount)
+    rate = Decimal(vat_rate) / 100
+    net = (amount / (1 + rate)).quantize(CENT, rounding=ROUND_HALF_UP)
+    return Amounts(net, amount - net, ZERO)
+
+
+def book_code(letter: str, point_of_sale: int) -> str:
+    """The canonical name of an invoice book: ``A-0001``."""
+    return f"{letter}-{point_of_sale:04d}"
