@@ -61,6 +61,8 @@ DEMO_CUSTOMER_DATA = {
     1006: ("Consumidor Final", 99, "0", 5, ""),
 }
 DEMO_CUSTOMERS = list(DEMO_CUSTOMER_DATA)
+# Most logistics services carry 21% IVA; some are taxed at 10.5% or exempt.
+DEMO_VAT_RATES = ["21", "21", "21", "10.5", "21", "exempt", "21"]
 DEMO_INCOMPLETE = 1007
 DEMO_DESCRIPTIONS = [
     "Flete Buenos Aires - Rosario",
@@ -272,17 +274,19 @@ def _seed_billing_flow() -> None:
                 customer_id=DEMO_CUSTOMERS[n % len(DEMO_CUSTOMERS)],
                 amount=Decimal(rng.randint(35_000, 2_500_000)) / 100,
                 description=rng.choice(DEMO_DESCRIPTIONS),
+                vat_rate=DEMO_VAT_RATES[n % len(DEMO_VAT_RATES)],
             ).id
         )
     to_bill = created[:36]
     pending_ids = sorted(p.id for p in services.send_to_billing("seed", to_bill))
     processed = []
-    for book, issue_date, chunk in (
-        ("A-0001", today - timedelta(days=4), pending_ids[:10]),
-        ("B-0001", today - timedelta(days=2), pending_ids[10:16]),
-        ("A-0001", today - timedelta(days=1), pending_ids[16:24]),
+    # Batches name their point of sale: each pending goes to the A or B book its customer takes.
+    for point_of_sale, issue_date, chunk in (
+        (1, today - timedelta(days=4), pending_ids[:10]),
+        (2, today - timedelta(days=2), pending_ids[10:16]),
+        (1, today - timedelta(days=1), pending_ids[16:24]),
     ):
-        batch = batches.create_batch("seed", issue_date, book, chunk)
+        batch = batches.create_batch("seed", issue_date, None, chunk, point_of_sale=point_of_sale)
         if batches.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED:
             processed.append(batch.id)
         else:
@@ -302,7 +306,8 @@ def _seed_billing_flow() -> None:
 
 # Volume data --------------------------------------------------------------------------------
 
-VOLUME_BOOKS = ("A-0001", "B-0001")
+# Volume customers are unidentified consumers: a Responsable Inscripto bills them a Factura B.
+VOLUME_BOOKS = ("B-0001", "B-0002")
 VOLUME_BATCH_SIZE = 25_000
 VOLUME_SERVICE_DAYS = 50
 

@@ -28,6 +28,7 @@ from webapp.models import (
 
 RECEIVABLES = ("1.1.3.01", "Cuentas por Cobrar")
 SERVICE_SALES = ("4.1.1.01", "Ventas de Servicios")
+EXEMPT_SALES = ("4.1.1.02", "Ventas de Servicios Exentas")
 VAT_PAYABLE = ("2.1.5.01", "IVA Débito Fiscal")
 MAX_INVOICES_PER_SYNC = 10_000
 INVOICES_NAMED = 5
@@ -64,8 +65,18 @@ def _entry(account: tuple[str, str], debit: Decimal, credit: Decimal) -> dict:
 
 
 def document_for(invoice: Invoice) -> dict:
-    """The accounting document of one invoice: receivable debit = net sales + IVA credits."""
+    """The accounting document of one invoice: the receivable debit equals the credits of its
+    taxed sales (net), its exempt sales and its IVA at the invoice's rate (docs/rules.md 2)."""
     zero = Decimal("0.00")
+    entries = [_entry(RECEIVABLES, invoice.amount, zero)]
+    if invoice.net_amount:
+        entries.append(_entry(SERVICE_SALES, zero, invoice.net_amount))
+    if invoice.exempt_amount:
+        entries.append(_entry(EXEMPT_SALES, zero, invoice.exempt_amount))
+    if invoice.vat_amount:
+        entries.append(
+            {**_entry(VAT_PAYABLE, zero, invoice.vat_amount), "vatRate": invoice.vat_rate}
+        )
     return {
         "invoiceId": invoice.id,
         "invoiceNumber": invoice.invoice_number,
@@ -75,15 +86,15 @@ def document_for(invoice: Invoice) -> dict:
         "amount": as_text(invoice.amount),
         "netAmount": as_text(invoice.net_amount),
         "vatAmount": as_text(invoice.vat_amount),
+        "exemptAmount": as_text(invoice.exempt_amount),
+        "vatRate": invoice.vat_rate,
+        "documentType": invoice.document_type,
         "customerId": invoice.customer_id,
+        "customerName": invoice.receiver_name,
         "serviceDate": invoice.service_date.isoformat(),
         "receiptBook": invoice.receipt_book,
         "batchId": invoice.batch_id,
-        "accountingEntries": [
-            _entry(RECEIVABLES, invoice.amount, zero),
-            _entry(SERVICE_SALES, zero, invoice.net_amount),
-            _entry(VAT_PAYABLE, zero, invoice.vat_amount),
-        ],
+        "accountingEntries": entries,
     }
 
 
