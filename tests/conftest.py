@@ -427,14 +427,14 @@ class Factory:
         return [p.id for p in services.send_to_billing("tests", ids)]
 
     def batch(self, pendings=None, receipt_book="A-0001", issue_date=None, process=True):
-        from webapp.billing import batches, clock
+        from webapp.billing import batches, clock, invoicing
 
         pendings = pendings or self.pendings()
         batch = batches.create_batch(
             "tests", issue_date or clock.today(), receipt_book, [p.id for p in pendings]
         )
         if process:
-            batches.process_batch(batch.id, final_attempt=True)
+            invoicing.process_batch(batch.id, final_attempt=True)
         return batch
 
 

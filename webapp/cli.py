@@ -15,6 +15,7 @@ from webapp.billing import (
     clock,
     erp,
     invoices,
+    invoicing,
     issuer,
     pendings,
     services,
@@ -287,7 +288,7 @@ def _seed_billing_flow() -> None:
         (1, today - timedelta(days=1), pending_ids[16:24]),
     ):
         batch = batches.create_batch("seed", issue_date, None, chunk, point_of_sale=point_of_sale)
-        if batches.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED:
+        if invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED:
             processed.append(batch.id)
         else:
             db.session.refresh(batch)
@@ -300,8 +301,21 @@ def _seed_billing_flow() -> None:
         click.echo("Not seeded: an ERP delivery (no batch was invoiced).")
         return
     # The demo's one delivery is meant to succeed, whatever the ERP's failure rate.
-    record = erp.sync("seed", erp.SimulatedErp(failure_rate=0), batch_id=processed[0])
+    with reliable_erp():
+        record = erp.sync("seed", batch_id=processed[0])
     erp.confirm("seed", record.sync_id)
+
+
+@contextmanager
+def reliable_erp():
+    """The app's ERP accepts every delivery meanwhile."""
+    extensions = current_app.extensions
+    usual = extensions["lote.erp"]
+    extensions["lote.erp"] = erp.SimulatedErp(failure_rate=0)
+    try:
+        yield
+    finally:
+        extensions["lote.erp"] = usual
 
 
 # Volume data --------------------------------------------------------------------------------
@@ -471,6 +485,6 @@ def _invoice_volume(after_pending_id: int, count: int) -> None:
             raise click.ClickException(
                 f"Could not batch the volume pendings: {exc.message}"
             ) from None
-        if batches.process_batch(batch.id, final_attempt=True) != BatchStatus.PROCESSED:
+        if invoicing.process_batch(batch.id, final_attempt=True) != BatchStatus.PROCESSED:
             db.session.refresh(batch)
             raise click.ClickException(f"Batch {batch.id} failed: {batch.error_message}")

@@ -14,9 +14,8 @@ from webapp.api.schemas import (
     page_of,
 )
 from webapp.auth import actor
-from webapp.billing import batches
+from webapp.billing import batches, books, invoicing
 from webapp.models import BatchStatus
-from webapp.tasks import queue_stats
 
 TAG = "Billing batches"
 JOB_STATUS = {
@@ -35,7 +34,7 @@ def fields_of(batch) -> dict:
     """The batch's columns, with the progress its running attempt has reached."""
     return {
         **{c.key: getattr(batch, c.key) for c in batch.__table__.columns},
-        "progress": batches.live_progress(batch),
+        "progress": invoicing.live_progress(batch),
     }
 
 
@@ -111,7 +110,7 @@ def list_batches(query):
 @blp.response(200, QueueStatsOut)
 def stats():
     """Waiting and delayed tasks in the queue; active, completed and failed batches."""
-    return queue_stats()
+    return batches.queue_stats()
 
 
 @route("/billing-batches/receipt-books", TAG, methods=["GET"])
@@ -123,16 +122,16 @@ def receipt_books():
             "code": book.code,
             "last_number": book.last_number,
             "last_issue_date": book.last_issue_date,
-            "next_invoice_number": batches.next_number_of(book),
+            "next_invoice_number": books.next_number_of(book),
         }
-        for book in batches.receipt_books()
+        for book in books.receipt_books()
     ]
 
 
 @route("/billing-batches/next-invoice-number/<book>", TAG, methods=["GET"])
 @blp.response(200, NextNumberOut)
 def next_invoice_number(book):
-    code, number = batches.next_invoice_number(book)
+    code, number = books.next_invoice_number(book)
     return {"receipt_book": code, "next_number": number}
 
 

@@ -294,7 +294,6 @@ def create_customer(actor: str, customer_id: int | None = None, **fields) -> Cus
         if inserted is not None or customer_id is not None:
             break
     if inserted is None:
-        db.session.rollback()
         raise Conflict(f"Customer {chosen} already exists")
     audit.record(actor, "created", "customer", chosen, values["legal_name"])
     db.session.commit()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from flask import current_app
 from sqlalchemy import exists, func, select, update
 
 from webapp.billing import audit
@@ -230,7 +231,6 @@ def preview(
 
 def sync(
     actor: str,
-    erp: Erp,
     invoice_ids: Sequence[int] | None = None,
     batch_id: int | None = None,
     unsent_only: bool = False,
@@ -238,7 +238,8 @@ def sync(
     """Sends invoices to the ERP once. The invoices are claimed by the new sync with a conditional
     update, so two syncs of the same invoice cannot both succeed; an ERP failure is stored as an
     ERROR sync and releases them for another try. A batch is sent whole unless ``unsent_only``,
-    which sends what of it no sync holds yet."""
+    which sends what of it no sync holds yet. The ERP is the app's, ``lote.erp``."""
+    erp: Erp = current_app.extensions["lote.erp"]
     docs = preview(invoice_ids, batch_id, unsent_only)
     ids = [i.id for i in docs.invoices]
     if not ids and batch_id is not None and unsent_only:
@@ -344,7 +345,6 @@ def confirm(actor: str, sync_id: str) -> ErpSync:
         .execution_options(synchronize_session=False)
     ).rowcount
     if not changed:
-        db.session.rollback()
         raise Conflict(
             f"ERP sync {sync_id} is {record.status.value}; only a SENT sync is confirmed"
         )
