@@ -40,7 +40,11 @@ def fields_of(batch) -> dict:
 
 def detail(batch) -> dict:
     """The batch with the ids of the pendings it holds."""
-    return {**fields_of(batch), "pending_ids": batches.batch_pending_ids(batch.id)}
+    return {
+        **fields_of(batch),
+        "pending_ids": batches.batch_pending_ids(batch.id),
+        "books": batches.batch_books(batch.id),
+    }
 
 
 def _created(batch, message: str, deferred: bool = False) -> dict:
@@ -67,7 +71,11 @@ def create_batch(data):
     the queue is down the batch is still created: queueInfo.status is "deferred" and it is
     queued as soon as the queue is back."""
     submission = batches.submit_batch(
-        actor(), data["issue_date"], data["receipt_book"], data["pending_ids"]
+        actor(),
+        data["issue_date"],
+        data.get("receipt_book"),
+        data["pending_ids"],
+        point_of_sale=data.get("point_of_sale"),
     )
     batch = submission.batch
     follow = f"follow it at /api/billing-batches/{batch.id}/status"
@@ -88,7 +96,12 @@ def create_batch(data):
 def create_batch_and_wait(data):
     """Create a batch and invoice it before answering (one attempt; ERROR can be retried)."""
     batch = batches.submit_batch(
-        actor(), data["issue_date"], data["receipt_book"], data["pending_ids"], wait=True
+        actor(),
+        data["issue_date"],
+        data.get("receipt_book"),
+        data["pending_ids"],
+        wait=True,
+        point_of_sale=data.get("point_of_sale"),
     ).batch
     message = (
         f"Batch {batch.id} was invoiced"

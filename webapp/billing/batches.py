@@ -9,10 +9,19 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from webapp.billing import audit, customers
-from webapp.billing.books import book_for_update, check_issue_date, check_receipt_book
-from webapp.billing.errors import Conflict, NotFound, TooLarge
+from webapp.billing.books import (
+    book_for_update,
+    check_issue_date,
+    check_point_of_sale,
+    check_receipt_book,
+    invoice_number,
+    letter_and_point_of_sale,
+)
+from webapp.billing.documents import letters_issued_by
+from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
 from webapp.billing.ids import chunked, unique_ids
 from webapp.billing.invoicing import process_batch
+from webapp.billing.issuer import get_issuer
 from webapp.billing.pagination import Page, paginate
 from webapp.billing.queue import queue
 from webapp.billing.services import check_date_range
@@ -21,6 +30,8 @@ from webapp.models import (
     BatchStatus,
     BillingBatch,
     BillingPending,
+    Invoice,
+    IssuerIvaCondition,
     PendingStatus,
     utcnow,
 )
@@ -28,11 +39,78 @@ from webapp.models import (
 QUEUED_OR_RUNNING = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS)
 
 
-def check_batch_terms(issue_date: date, receipt_book: str, count: int) -> None:
-    """What a batch of ``count`` pendings for this book and date would be refused for, checked
-    before the clerk is asked to confirm it: its size, its receipt book and its issue date."""
+@dataclass(frozen=True)
+class BatchTerms:
+    """What a batch invoices: a point of sale and the letters it issues there (one when the
+    batch names a book), for this issuer."""
+
+    point_of_sale: int
+    letters: tuple[str, ...]
+    receipt_book: str | None
+    issuer: IssuerIvaCondition
+
+
+def batch_terms(receipt_book: str | None, point_of_sale: int | None) -> BatchTerms:
+    """Reads what a batch names: a book (``A-0001``, which restricts it to its letter) or a point
+    of sale (every letter the issuer issues there), or both if they agree (docs/rules.md rules 4
+    and 12). The issuer must be set: it decides the letters."""
+    current = get_issuer()
+    if current is None:
+        raise Conflict(
+            "Set the issuer first (Settings, Issuer): its IVA condition decides the letters"
+        )
+    issued = letters_issued_by(current.iva_condition)
+    if receipt_book is None and point_of_sale is None:
+        raise InvalidInput(
+            "A batch names a receipt book or a point of sale",
+            [
+                {
+                    "field": "pointOfSale",
+                    "message": "give a point of sale, or a receiptBook such as A-0001",
+                }
+            ],
+        )
+    if receipt_book is None:
+        return BatchTerms(
+            check_point_of_sale(point_of_sale, current), issued, None, current.iva_condition
+        )
+    code = check_receipt_book(receipt_book)
+    letter, book_point_of_sale = letter_and_point_of_sale(code)
+    if point_of_sale is not None and point_of_sale != book_point_of_sale:
+        raise InvalidInput(
+            "The receipt book and the point of sale disagree",
+            [
+                {
+                    "field": "pointOfSale",
+                    "message": f"must be {book_point_of_sale}, the point of sale of {code}, "
+                    "or be left out",
+                }
+            ],
+        )
+    check_point_of_sale(book_point_of_sale, current, field="receiptBook")
+    if letter not in issued:
+        raise InvalidInput(
+            "Invalid receipt book",
+            [
+                {
+                    "field": "receiptBook",
+                    "message": f"the issuer issues Factura {' and '.join(issued)}, not {letter}",
+                }
+            ],
+        )
+    return BatchTerms(book_point_of_sale, (letter,), code, current.iva_condition)
+
+
+def check_batch_terms(
+    issue_date: date, receipt_book: str | None, count: int, point_of_sale: int | None = None
+) -> BatchTerms:
+    """What a batch of ``count`` pendings for this book (or point of sale) and date would be
+    refused for, checked before the clerk is asked to confirm it: its size, its book or point of
+    sale and its issue date."""
     _check_size(count)
-    check_issue_date(issue_date, check_receipt_book(receipt_book))
+    terms = batch_terms(receipt_book, point_of_sale)
+    check_issue_date(issue_date, terms.point_of_sale, terms.letters)
+    return terms
 
 
 def _check_size(count: int) -> None:
@@ -42,26 +120,30 @@ def _check_size(count: int) -> None:
 
 
 def create_batch(
-    actor: str, issue_date: date, receipt_book: str, pending_ids: list[int]
+    actor: str,
+    issue_date: date,
+    receipt_book: str | None,
+    pending_ids: list[int],
+    point_of_sale: int | None = None,
 ) -> BillingBatch:
     """Creates a batch in PENDING_PROCESSING and claims its pendings in the same transaction: a
-    pending that is not PENDING, already claimed by an open batch, or owed by an incomplete
-    customer, refuses the whole batch."""
-    _check_size(len(pending_ids))
-    code = check_receipt_book(receipt_book)
+    pending that is not PENDING, already claimed by an open batch, owed by an incomplete
+    customer, or owed by a customer that takes another letter than the batch's book, refuses
+    the whole batch."""
+    terms = check_batch_terms(issue_date, receipt_book, len(pending_ids), point_of_sale)
     ids = unique_ids(pending_ids, "pendingIds", current_app.config["MAX_PENDINGS_PER_BATCH"])
-    book = check_issue_date(issue_date, code)
-    if book is None:
-        book_for_update(code)
-
     batch = BillingBatch(
         issue_date=issue_date,
-        receipt_book=code,
+        point_of_sale=terms.point_of_sale,
+        receipt_book=terms.receipt_book,
         status=BatchStatus.PENDING_PROCESSING,
         pending_count=len(ids),
         created_by=actor,
         enqueued_at=utcnow(),
     )
+    if terms.receipt_book is not None:
+        # The batch's book row must exist for its foreign key.
+        book_for_update(terms.letters[0], terms.point_of_sale)
     db.session.add(batch)
     db.session.flush()
     claimed = 0
@@ -88,14 +170,16 @@ def create_batch(
     if claimed != len(ids):
         refused = _refused_pendings(ids, batch.id, issue_date)
     else:
-        refused = customers.incomplete_customer_refusals(ids)
+        letter = terms.letters[0] if terms.receipt_book else None
+        refused = customers.receiver_refusals(ids, terms.issuer, letter)
     if refused:
         db.session.rollback()
         raise Conflict(
             f"{len(refused)} of {len(ids)} pendings cannot be batched; no batch was created",
             refused,
         )
-    audit.record(actor, "created", "batch", batch.id, f"{len(ids)} pendings, book {code}")
+    named = terms.receipt_book or f"point of sale {terms.point_of_sale}"
+    audit.record(actor, "created", "batch", batch.id, f"{len(ids)} pendings, {named}")
     db.session.commit()
     return batch
 
@@ -145,10 +229,15 @@ class Submission:
 
 
 def submit_batch(
-    actor: str, issue_date: date, receipt_book: str, pending_ids: list[int], wait: bool = False
+    actor: str,
+    issue_date: date,
+    receipt_book: str | None,
+    pending_ids: list[int],
+    wait: bool = False,
+    point_of_sale: int | None = None,
 ) -> Submission:
     """Creates a batch, then (after its commit) queues it, or invoices it at once when ``wait``."""
-    batch = create_batch(actor, issue_date, receipt_book, pending_ids)
+    batch = create_batch(actor, issue_date, receipt_book, pending_ids, point_of_sale)
     if wait:
         process_batch(batch.id, final_attempt=True)
         db.session.refresh(batch)
@@ -247,6 +336,34 @@ def held_pending_count(batch_id: int) -> int:
     return db.session.scalar(
         select(func.count()).select_from(BillingPending).where(BillingPending.batch_id == batch_id)
     )
+
+
+def batch_books(batch_id: int) -> list[dict]:
+    """The books a batch invoiced on, each with its first and last number and how many
+    vouchers the authority authorized and rejected (a rejection consumes no number)."""
+    rows = db.session.execute(
+        select(
+            Invoice.receipt_book,
+            Invoice.document_type,
+            func.min(Invoice.sequence_number),
+            func.max(Invoice.sequence_number),
+            func.count(),
+        )
+        .where(Invoice.batch_id == batch_id)
+        .group_by(Invoice.receipt_book, Invoice.document_type)
+        .order_by(Invoice.receipt_book)
+    )
+    return [
+        {
+            "receipt_book": code,
+            "document_type": document_type,
+            "first_number": invoice_number(code, first),
+            "last_number": invoice_number(code, last),
+            "authorized": count,
+            "rejected": 0,
+        }
+        for code, document_type, first, last, count in rows
+    ]
 
 
 def batch_pending_ids(batch_id: int) -> list[int]:

@@ -70,6 +70,11 @@ def letter_for(issuer: IssuerIvaCondition, receiver: int | None) -> str:
     return "A" if receiver in A_RECEIVERS else "B"
 
 
+def letters_issued_by(issuer: IssuerIvaCondition) -> tuple[str, ...]:
+    """The invoice letters an issuer issues: A and B for a Responsable Inscripto, else C."""
+    return ("A", "B") if issuer == IssuerIvaCondition.REGISTERED else ("C",)
+
+
 def receivers_of_letter(issuer: IssuerIvaCondition, letter: str) -> frozenset[int]:
     """The receivers' IVA conditions that take ``letter`` from this issuer."""
     if issuer != IssuerIvaCondition.REGISTERED:

@@ -1,11 +1,11 @@
-"""Invoicing a claimed batch: one transaction turns its pendings into invoices with gapless
-numbers per receipt book, reporting progress as it goes; a failed attempt is recorded for the
-next retry or as ERROR (docs/rules.md, rules 5-8)."""
+"""Invoicing a claimed batch: one transaction turns its pendings into invoices of the letter
+each customer takes, with gapless numbers per receipt book, reporting progress as it goes; a
+failed attempt is recorded for the next retry or as ERROR (docs/rules.md, rules 5-8 and 12)."""
 
 import logging
 import math
 import time
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from flask import current_app
@@ -14,15 +14,25 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from webapp.billing import audit
-from webapp.billing.books import book_for_update, invoice_number
+from webapp.billing.books import book_for_update, invoice_number, letter_and_point_of_sale
 from webapp.billing.cae import (
     MAX_INVOICES_PER_CALL,
     Authorization,
+    AuthorizationRequest,
     CaeAuthority,
-    CaeRequest,
     CaeUnavailable,
+    VatLine,
+    VoucherDetail,
 )
-from webapp.billing.money import split_vat
+from webapp.billing.documents import (
+    EXEMPT,
+    VAT_RATE_IDS,
+    Amounts,
+    letters_issued_by,
+    receivers_of_letter,
+    split_amount,
+)
+from webapp.billing.issuer import get_issuer
 from webapp.billing.queue import queue
 from webapp.billing.recovery import claim_batch
 from webapp.extensions import db
@@ -30,9 +40,12 @@ from webapp.models import (
     BatchStatus,
     BillingBatch,
     BillingPending,
+    Customer,
     Invoice,
     InvoiceDailyTotal,
+    IssuerIvaCondition,
     PendingStatus,
+    ReceiptBook,
     Service,
     ServiceStatus,
     utcnow,
@@ -104,100 +117,197 @@ def live_progress(batch: BillingBatch) -> int:
 
 
 def _authorize(
-    authority: CaeAuthority, requests: list[CaeRequest], reporter: ProgressReporter, done: int
+    authority: CaeAuthority,
+    book: ReceiptBook,
+    details: list[VoucherDetail],
+    reporter: ProgressReporter,
+    done: int,
 ) -> list[Authorization]:
-    """The tax authority takes at most MAX_INVOICES_PER_CALL invoices per call."""
+    """The tax authority takes at most MAX_INVOICES_PER_CALL vouchers of one book per call."""
     authorizations: list[Authorization] = []
-    for start in range(0, len(requests), MAX_INVOICES_PER_CALL):
-        authorizations.extend(authority.authorize(requests[start : start + MAX_INVOICES_PER_CALL]))
+    for start in range(0, len(details), MAX_INVOICES_PER_CALL):
+        request = AuthorizationRequest(
+            pto_vta=book.point_of_sale,
+            cbte_tipo=book.document_type,
+            details=tuple(details[start : start + MAX_INVOICES_PER_CALL]),
+        )
+        authorizations.extend(authority.authorize(request))
         reporter.report_if_due(done + len(authorizations))
     return authorizations
 
 
+def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int):
+    """The next chunk of the batch's PENDING pendings whose customer takes the book's letter,
+    with the receiver as the invoice keeps it."""
+    return db.session.execute(
+        select(
+            BillingPending.id,
+            BillingPending.service_id,
+            BillingPending.customer_id,
+            BillingPending.service_date,
+            BillingPending.amount,
+            BillingPending.vat_rate,
+            Customer.legal_name,
+            Customer.doc_type,
+            Customer.doc_number,
+            Customer.iva_condition,
+            Customer.address,
+            Customer.payment_days,
+        )
+        .join(Customer, Customer.id == BillingPending.customer_id)
+        .where(
+            BillingPending.batch_id == batch_id,
+            BillingPending.status == PendingStatus.PENDING,
+            BillingPending.id > after_id,
+            Customer.incomplete.is_(False),
+            Customer.iva_condition.in_(sorted(allowed)),
+        )
+        .order_by(BillingPending.id)
+        .limit(INVOICES_PER_CHUNK)
+    ).all()
+
+
+def _voucher(
+    row, sequence: int, issue_date: date, vat_rate: str | None
+) -> tuple[VoucherDetail, Amounts, date]:
+    """The WSFEv1 detail of one invoice, with its amounts and payment due date."""
+    amounts = split_amount(row.amount, vat_rate)
+    due = issue_date + timedelta(days=row.payment_days)
+    iva = ()
+    if vat_rate is not None and vat_rate != EXEMPT:
+        iva = (VatLine(VAT_RATE_IDS[vat_rate], amounts.net, amounts.vat),)
+    detail = VoucherDetail(
+        doc_tipo=row.doc_type,
+        doc_nro=int(row.doc_number),
+        cbte_desde=sequence,
+        cbte_hasta=sequence,
+        cbte_fch=issue_date,
+        imp_total=row.amount,
+        imp_neto=amounts.net,
+        imp_iva=amounts.vat,
+        imp_op_ex=amounts.exempt,
+        fch_serv_desde=row.service_date,
+        fch_serv_hasta=row.service_date,
+        fch_vto_pago=due,
+        condicion_iva_receptor_id=row.iva_condition,
+        iva=iva,
+    )
+    return detail, amounts, due
+
+
+def _invoice_book(
+    batch: BillingBatch,
+    book: ReceiptBook,
+    allowed: frozenset[int],
+    reports_vat: bool,
+    reporter: ProgressReporter,
+    done: int,
+) -> tuple[int, Decimal]:
+    """Invoices the batch's pendings whose customers take this book's letter, numbered on from
+    the book's counter; returns how many and their total, and advances the counter."""
+    authority = current_app.extensions["lote.cae"]
+    code, issue_date = book.code, batch.issue_date
+    sequence, count, total = book.last_number, 0, Decimal("0.00")
+    after_id = 0
+    while rows := _pending_rows(batch.id, allowed, after_id):
+        vouchers = [
+            _voucher(row, sequence + n, issue_date, row.vat_rate if reports_vat else None)
+            for n, row in enumerate(rows, start=1)
+        ]
+        authorizations = _authorize(
+            authority, book, [detail for detail, _, _ in vouchers], reporter, done + count
+        )
+        now = utcnow()
+        invoices = []
+        for row, (detail, amounts, due), authorization in zip(
+            rows, vouchers, authorizations, strict=True
+        ):
+            invoices.append(
+                {
+                    "invoice_number": invoice_number(code, detail.cbte_desde),
+                    "receipt_book": code,
+                    "sequence_number": detail.cbte_desde,
+                    "point_of_sale": book.point_of_sale,
+                    "document_type": book.document_type,
+                    "cae": authorization.cae,
+                    "cae_due_date": authorization.cae_fch_vto,
+                    "issue_date": issue_date,
+                    "payment_due_date": due,
+                    "amount": row.amount,
+                    "net_amount": amounts.net,
+                    "vat_amount": amounts.vat,
+                    "exempt_amount": amounts.exempt,
+                    "vat_rate": row.vat_rate if reports_vat else None,
+                    "customer_id": row.customer_id,
+                    "receiver_name": row.legal_name,
+                    "receiver_doc_type": row.doc_type,
+                    "receiver_doc_number": row.doc_number,
+                    "receiver_iva_condition": row.iva_condition,
+                    "receiver_address": row.address,
+                    "service_id": row.service_id,
+                    "service_date": row.service_date,
+                    "pending_id": row.id,
+                    "batch_id": batch.id,
+                    "created_at": now,
+                }
+            )
+            total += row.amount
+        db.session.execute(insert(Invoice), invoices)
+        _mark_invoiced([row.id for row in rows], [row.service_id for row in rows], now)
+        sequence += len(rows)
+        count += len(rows)
+        after_id = rows[-1].id
+        reporter.report(done + count)
+    if count:
+        book.last_number = sequence
+        book.last_issue_date = issue_date
+    return count, total
+
+
 def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> None:
     """Invoices a claimed batch all or nothing: invoices, pendings and services INVOICED, the
-    receipt-book counter and the batch PROCESSED commit together. Numbers come from the counter
-    row, locked for the transaction, so they are gapless per book under any concurrency.
+    books' counters and the batch PROCESSED commit together. Each pending goes to the book of
+    the letter its customer takes from the issuer (docs/rules.md rule 12), at the batch's point
+    of sale; numbers come from each book's counter row, locked for the transaction (in letter
+    order, so batches never deadlock), so they are gapless per book under any concurrency.
 
     The pendings are taken INVOICES_PER_CHUNK at a time in id order, each chunk written with
     one statement per table, so memory stays flat whatever the batch size and a heartbeat is
     written after every chunk."""
-    authority = current_app.extensions["lote.cae"]
     batch = db.session.get(BillingBatch, batch_id)
-    book = book_for_update(batch.receipt_book)
-    if book.last_issue_date and batch.issue_date < book.last_issue_date:
-        raise BatchRejected(
-            f"Issue date {batch.issue_date.isoformat()} is earlier than "
-            f"{book.last_issue_date.isoformat()}, already used by receipt book {book.code}"
-        )
-    issue_date, code = batch.issue_date, book.code
-    first_sequence = book.last_number + 1
-    sequence = book.last_number
-    total_amount = Decimal("0.00")
-    done, after_id = 0, 0
-    while True:
-        rows = db.session.execute(
-            select(
-                BillingPending.id,
-                BillingPending.service_id,
-                BillingPending.customer_id,
-                BillingPending.service_date,
-                BillingPending.amount,
+    current = get_issuer()
+    if current is None:
+        raise BatchRejected("The issuer is not set; set it on the issuer settings page")
+    letters = (
+        [letter_and_point_of_sale(batch.receipt_book)[0]]
+        if batch.receipt_book
+        else list(letters_issued_by(current.iva_condition))
+    )
+    books = [book_for_update(letter, batch.point_of_sale) for letter in letters]
+    for book in books:
+        if book.last_issue_date and batch.issue_date < book.last_issue_date:
+            raise BatchRejected(
+                f"Issue date {batch.issue_date.isoformat()} is earlier than "
+                f"{book.last_issue_date.isoformat()}, already used by receipt book {book.code}"
             )
-            .where(
-                BillingPending.batch_id == batch_id,
-                BillingPending.status == PendingStatus.PENDING,
-                BillingPending.id > after_id,
-            )
-            .order_by(BillingPending.id)
-            .limit(INVOICES_PER_CHUNK)
-        ).all()
-        if not rows:
-            break
-        requests = [
-            CaeRequest(code, sequence + n, issue_date, row.amount)
-            for n, row in enumerate(rows, start=1)
-        ]
-        authorizations = _authorize(authority, requests, reporter, done)
-        now = utcnow()
-        invoices = []
-        for request, row, authorization in zip(requests, rows, authorizations, strict=True):
-            net, vat = split_vat(row.amount)
-            invoices.append(
-                {
-                    "invoice_number": invoice_number(code, request.sequence_number),
-                    "receipt_book": code,
-                    "sequence_number": request.sequence_number,
-                    "cae": authorization.cae,
-                    "cae_due_date": authorization.due_date,
-                    "issue_date": issue_date,
-                    "amount": row.amount,
-                    "net_amount": net,
-                    "vat_amount": vat,
-                    "customer_id": row.customer_id,
-                    "service_id": row.service_id,
-                    "service_date": row.service_date,
-                    "pending_id": row.id,
-                    "batch_id": batch_id,
-                    "created_at": now,
-                }
-            )
-            total_amount += row.amount
-        db.session.execute(insert(Invoice), invoices)
-        _mark_invoiced([row.id for row in rows], [row.service_id for row in rows], now)
-        sequence += len(rows)
-        done += len(rows)
-        after_id = rows[-1].id
-        reporter.report(done)
+    reports_vat = current.iva_condition == IssuerIvaCondition.REGISTERED
+    done, total_amount, used = 0, Decimal("0.00"), []
+    for letter, book in zip(letters, books, strict=True):
+        first = book.last_number + 1
+        allowed = receivers_of_letter(current.iva_condition, letter)
+        count, total = _invoice_book(batch, book, allowed, reports_vat, reporter, done)
+        if count:
+            used.append((book.code, first, book.last_number))
+        done += count
+        total_amount += total
 
     if done != batch.pending_count:
         raise BatchRejected(
-            f"The batch claimed {batch.pending_count} pendings but {done} are still PENDING"
+            f"The batch claimed {batch.pending_count} pendings but could invoice {done}: a "
+            "customer was changed since, and now takes another letter or is incomplete"
         )
     _add_to_daily_totals(batch_id)
     now = utcnow()
-    book.last_number = sequence
-    book.last_issue_date = issue_date
     finished = db.session.execute(
         update(BillingBatch)
         .where(
@@ -211,8 +321,8 @@ def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> No
             error_message=None,
             total_invoices=done,
             total_amount=total_amount,
-            first_invoice_number=invoice_number(code, first_sequence) if done else None,
-            last_invoice_number=invoice_number(code, sequence) if done else None,
+            first_invoice_number=invoice_number(used[0][0], used[0][1]) if used else None,
+            last_invoice_number=invoice_number(used[-1][0], used[-1][2]) if used else None,
             processing_completed_at=now,
             heartbeat_at=now,
         )
