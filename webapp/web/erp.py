@@ -47,6 +47,7 @@ def index():
         filters=filter_form,
         statuses=list(SyncStatus),
         to_send=_batches_to_send(),
+        form=FormState(),
     )
     return page_html, code
 
