@@ -14,8 +14,6 @@ from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
 bp = Blueprint("batches", __name__)
-# Every page that shows a running batch (its page, the lists) shows the progress it has reached.
-bp.add_app_template_global(batches.live_progress, "live_progress")
 
 
 @bp.get("/")
