@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from webapp.auth import actor
-from webapp.billing import audit, batches, books, invoices, invoicing
+from webapp.billing import audit, batches, books, invoices
 from webapp.billing.errors import Conflict
 from webapp.models import BatchStatus
 from webapp.web.forms import run_listing
@@ -13,8 +13,6 @@ from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
 bp = Blueprint("batches", __name__)
-# Every page that shows a running batch (its page, the lists) shows the progress it has reached.
-bp.add_app_template_global(invoicing.live_progress, "live_progress")
 
 
 @bp.get("/")

@@ -46,6 +46,7 @@ def index():
         filters=filter_form,
         statuses=list(SyncStatus),
         to_send=_batches_to_send(),
+        form=FormState(),
     )
     return page_html, code
 

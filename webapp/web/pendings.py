@@ -168,6 +168,7 @@ def next_number():
         "pendings/_next_number.html",
         next_number=_next_number(code),
         code=code,
+        form=FormState(values={"receiptBook": code}),
     )
 
 
