@@ -314,9 +314,9 @@ def move_clock():
 
 
 ISSUER_CUIT = "30500010912"
-# The factory's customers: numbers from 2000 to 2999 are unidentified consumers (Factura B from
+# The factory's customers: numbers from 8000 to 8999 are unidentified consumers (Factura B from
 # a Responsable Inscripto), every other number a Responsable Inscripto (Factura A).
-CONSUMERS = range(2000, 3000)
+CONSUMERS = range(8000, 9000)
 
 
 def customer_cuit(customer_id: int) -> str:
@@ -341,12 +341,12 @@ class Factory:
             iibb_number="901-123456-7", points_of_sale=list(range(1, 10)),
         )  # fmt: skip
 
-    def customer(self, customer_id=1001):
-        """A complete customer: an unidentified Consumidor Final for numbers in CONSUMERS, else
-        a Responsable Inscripto with a CUIT of its own."""
+    def customer(self, customer_id=1001, consumer=None):
+        """A complete customer: an unidentified Consumidor Final (a ``consumer``, by default the
+        numbers in CONSUMERS), else a Responsable Inscripto with a CUIT of its own."""
         from webapp.billing import customers
 
-        if customer_id in CONSUMERS:
+        if customer_id in CONSUMERS if consumer is None else consumer:
             fields = {"doc_type": 99, "iva_condition": 5}
         else:
             fields = {"doc_type": 80, "doc_number": customer_cuit(customer_id), "iva_condition": 1}
@@ -393,12 +393,9 @@ class Factory:
         """``count`` pendings made set-based: services inserted at once, then sent to billing."""
         from sqlalchemy import insert, select
 
-        from webapp.billing import clock, services
+        from webapp.billing import clock, issuer, services
         from webapp.extensions import db
-        from webapp.models import Service, ServiceStatus, utcnow
-
-        from webapp.billing import issuer
-        from webapp.models import Customer
+        from webapp.models import Customer, Service, ServiceStatus, utcnow
 
         if issuer.get_issuer() is None:
             self.issuer()

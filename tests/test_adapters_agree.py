@@ -171,8 +171,8 @@ def test_the_pages_offer_what_the_model_says(clerk, factory):
     """The pendings page offers to batch only the available pendings, the services page to send
     only the editable services, and a batch page retries only a retryable batch."""
     free, held, released = factory.pendings(3)
-    failed = factory.batch(pendings=[held], receipt_book="B-0001", process=False)
-    abandoned = factory.batch(pendings=[released], receipt_book="B-0001", process=False)
+    failed = factory.batch(pendings=[held], receipt_book="A-0002", process=False)
+    abandoned = factory.batch(pendings=[released], receipt_book="A-0002", process=False)
     failed.status = abandoned.status = BatchStatus.ERROR
     abandoned.abandoned_at = datetime.now(UTC)
     db.session.commit()

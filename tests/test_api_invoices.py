@@ -42,12 +42,12 @@ def invoiced(factory):
         ),
         "b1": factory.batch(
             factory.pendings(2, amount="333.33", customer_id=3003),
-            receipt_book="B-0002",
+            receipt_book="A-0002",
             issue_date=day - timedelta(days=2),
         ),
         "b2": factory.batch(
             factory.pendings(1, amount="9999.99", customer_id=2002),
-            receipt_book="B-0002",
+            receipt_book="A-0002",
             issue_date=day - timedelta(days=1),
         ),
     }
@@ -63,7 +63,7 @@ def test_invoice_numbers_are_consecutive_per_receipt_book_across_batches(client,
     by_book = defaultdict(list)
     for invoice in sorted(invoices, key=lambda i: (i["receiptBook"], i["sequenceNumber"])):
         by_book[invoice["receiptBook"]].append(invoice)
-    assert {book: len(items) for book, items in by_book.items()} == {"A-0001": 6, "B-0002": 3}
+    assert {book: len(items) for book, items in by_book.items()} == {"A-0001": 6, "A-0002": 3}
     for book, items in by_book.items():
         assert [i["sequenceNumber"] for i in items] == list(range(1, len(items) + 1))
         for invoice in items:
@@ -148,7 +148,7 @@ def test_list_invoices_filters_by_each_field(client, token, invoiced):
 
     assert ids(f"batchId={invoiced['b1']}") == expected(lambda i: i["batchId"] == invoiced["b1"])
     assert ids("customerId=2002") == expected(lambda i: i["customerId"] == 2002)
-    assert ids("receiptBook=B-0002") == expected(lambda i: i["receiptBook"] == "B-0002")
+    assert ids("receiptBook=A-0002") == expected(lambda i: i["receiptBook"] == "A-0002")
     assert ids("invoiceNumber=A-0001-00000004") == expected(
         lambda i: i["invoiceNumber"] == "A-0001-00000004"
     )
@@ -258,7 +258,7 @@ def test_statistics_match_the_sums_of_the_invoices(client, token, invoiced):
 
 @pytest.mark.parametrize(
     "query",
-    ["customerId=1001", "receiptBook=B-0002", "dateFrom={d2}", "dateTo={d2}", "customerId=5"],
+    ["customerId=1001", "receiptBook=A-0002", "dateFrom={d2}", "dateTo={d2}", "customerId=5"],
 )
 def test_statistics_apply_the_filters(client, token, invoiced, query):
     headers = token()
@@ -339,11 +339,11 @@ def test_invoices_by_unknown_batch_is_404(client, token, invoiced):
 def test_invoice_by_number_returns_it(client, token, invoiced):
     headers = token()
 
-    response = client.get("/api/invoices/number/B-0002-00000003", headers=headers)
+    response = client.get("/api/invoices/number/A-0002-00000003", headers=headers)
 
     assert response.status_code == 200
     invoice = response.get_json()
-    assert invoice["invoiceNumber"] == "B-0002-00000003"
+    assert invoice["invoiceNumber"] == "A-0002-00000003"
     assert invoice["batchId"] == invoiced["b2"]
     assert invoice["amount"] == "9999.99"
 

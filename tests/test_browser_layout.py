@@ -68,7 +68,9 @@ def billing_history(factory):
 
     factory.service(amount="9876543.21", description="Almacenaje de pallets en depósito fiscal")
     first = factory.batch(pendings=factory.pendings(3, amount="1234567.89"))
-    factory.batch(pendings=factory.pendings(2, amount="98765.43"), receipt_book="B-0001")
+    factory.batch(
+        pendings=factory.pendings(2, amount="98765.43", customer_id=8001), receipt_book="B-0001"
+    )
     factory.pendings(2)
     erp.sync("tests", batch_id=first.id)
     return first

@@ -107,8 +107,10 @@ def seeded(make_app):
         created = [factory.service(customer_id=1001 + i).id for i in range(3)]
         free = [p.id for p in factory.pendings(count=3, customer_id=2002)]
         processed = factory.batch(factory.pendings(count=3), receipt_book="A-0001")
-        queued = factory.batch(factory.pendings(count=2), receipt_book="B-0002", process=False)
-        failing = factory.batch(factory.pendings(count=2), receipt_book="C-0003", process=False)
+        queued = factory.batch(
+            factory.pendings(count=2, customer_id=8002), receipt_book="B-0002", process=False
+        )
+        failing = factory.batch(factory.pendings(count=2), receipt_book="A-0003", process=False)
         invoices = erp.preview(batch_id=processed.id).invoices
         sent = erp.sync("tests", invoice_ids=[invoices[0].id])
         known = {
@@ -117,7 +119,7 @@ def seeded(make_app):
             "batch_id": [processed.id, queued.id, failing.id],
             "invoice_id": [i.id for i in invoices],
             "customer_id": [1001, 2002],
-            "book": ["A-0001", "B-0002", "C-0003"],
+            "book": ["A-0001", "B-0002", "A-0003"],
             "number": [i.invoice_number for i in invoices],
             "sync_id": [sent.sync_id],
             "issue_date": [clock.today().isoformat()],

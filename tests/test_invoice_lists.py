@@ -26,7 +26,7 @@ def test_the_invoice_number_filter_finds_an_invoice_by_its_sequence_number(clerk
 
 def test_a_bare_sequence_number_finds_it_in_every_receipt_book(clerk, factory, client, token):
     factory.batch(factory.pendings(2))
-    factory.batch(factory.pendings(1), receipt_book="B-0001")
+    factory.batch(factory.pendings(1, customer_id=8001), receipt_book="B-0001")
     html = clerk.get("/invoices/?invoiceNumber=1").get_data(as_text=True)
     assert numbers(html) == ["B-0001-00000001", "A-0001-00000001"]
     assert numbers(clerk.get("/invoices/?invoiceNumber=B-0001-2").get_data(as_text=True)) == []
@@ -39,10 +39,10 @@ def test_a_bare_sequence_search_is_an_equality_on_the_invoice_number_index(app, 
     from webapp.extensions import db
 
     factory.batch(factory.pendings(1))
-    factory.batch(factory.pendings(1), receipt_book="C-00007")
+    factory.batch(factory.pendings(1, customer_id=8001), receipt_book="B-00007")
     condition = invoice_number_condition("19")
     sql = str(condition.compile(db.engine, compile_kwargs={"literal_binds": True}))
-    assert sql == "invoices.invoice_number IN ('A-0001-00000019', 'C-00007-00000019')"
+    assert sql == "invoices.invoice_number IN ('A-0001-00000019', 'B-0007-00000019')"
 
 
 # Page size and select all --------------------------------------------------------------------
@@ -112,7 +112,7 @@ def test_the_statistics_api_still_lists_every_customer(client, token, factory):
 
 def test_the_excel_export_has_typed_cells_and_follows_the_filters(clerk, factory):
     batch = factory.batch(factory.pendings(2, amount="20592.38", customer_id=31))
-    factory.batch(factory.pendings(1, customer_id=32), receipt_book="B-0001")
+    factory.batch(factory.pendings(1, customer_id=32), receipt_book="A-0002")
     expected = [(i.invoice_number, i.cae, i.issue_date) for i in invoices_of(batch)]
     batch_id = batch.id
     response = clerk.get("/invoices/export.xlsx?customerId=31")
@@ -163,7 +163,7 @@ def test_the_spanish_csv_uses_semicolons_decimal_commas_and_local_dates(
     factory,
 ):
     batch = factory.batch(factory.pendings(1, amount="20592.38", customer_id=31))
-    factory.batch(factory.pendings(1, customer_id=32), receipt_book="B-0001")
+    factory.batch(factory.pendings(1, customer_id=32), receipt_book="A-0002")
     (invoice,) = invoices_of(batch)
     raw = signed_in(spanish_app).get("/invoices/export.csv?customerId=31").get_data()
     assert raw.startswith(b"\xef\xbb\xbf")

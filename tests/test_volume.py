@@ -148,11 +148,11 @@ class RecordingAuthority:
         self.calls: list[int] = []
         self.fail_on = fail_on
 
-    def authorize(self, requests):
-        self.calls.append(len(requests))
+    def authorize(self, request):
+        self.calls.append(request.cant_reg)
         if len(self.calls) == self.fail_on:
             raise CaeUnavailable("The tax authority (CAE) did not answer")
-        return self.inner.authorize(requests)
+        return self.inner.authorize(request)
 
 
 def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_at_most_250(
@@ -165,7 +165,7 @@ def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_a
     ids = pending_ids()
     amounts = dict(db.session.execute(select(BillingPending.id, BillingPending.amount)).all())
 
-    batch = batches.create_batch("tests", clock.today(), "A-0001", ids)
+    batch = batches.create_batch("tests", clock.today(), "B-0001", ids)
     assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
 
     assert authority.calls == [250, 50, 250, 50, 100]
@@ -179,11 +179,11 @@ def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_a
     assert batch.total_invoices == 700
     assert batch.total_amount == sum(amounts.values())
     assert (batch.first_invoice_number, batch.last_invoice_number) == (
-        "A-0001-00000001",
-        "A-0001-00000700",
+        "B-0001-00000001",
+        "B-0001-00000700",
     )
     assert batch.progress == 100
-    assert db.session.get(ReceiptBook, "A-0001").last_number == 700
+    assert db.session.get(ReceiptBook, "B-0001").last_number == 700
     assert not pending_ids()
     assert (
         db.session.scalar(select(func.count()).where(Service.status == ServiceStatus.INVOICED))
@@ -195,18 +195,18 @@ def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_a
 def test_a_failure_after_some_chunks_leaves_no_invoice_and_consumes_no_number(app, monkeypatch):
     monkeypatch.setattr(invoicing, "INVOICES_PER_CHUNK", 100)
     volume(app, 360, 360)
-    first = batches.create_batch("tests", clock.today(), "A-0001", pending_ids()[:10])
+    first = batches.create_batch("tests", clock.today(), "B-0001", pending_ids()[:10])
     invoicing.process_batch(first.id, final_attempt=True)
     app.extensions["lote.cae"] = RecordingAuthority(fail_on=3)
     ids = pending_ids()
 
-    batch = batches.create_batch("tests", clock.today(), "A-0001", ids)
+    batch = batches.create_batch("tests", clock.today(), "B-0001", ids)
     assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.ERROR
 
     db.session.refresh(batch)
     assert "tax authority" in batch.error_message
     assert db.session.scalar(select(func.count()).where(Invoice.batch_id == batch.id)) == 0
-    assert db.session.get(ReceiptBook, "A-0001").last_number == 10
+    assert db.session.get(ReceiptBook, "B-0001").last_number == 10
     assert pending_ids() == ids
     assert set(
         db.session.scalars(select(BillingPending.batch_id).where(BillingPending.id.in_(ids)))
@@ -226,7 +226,7 @@ def test_the_api_takes_100000_pending_ids_in_one_request_and_refuses_more_with_4
     headers = token("clerk")
     volume(client.application, 100_000, 100_000)
     ids = pending_ids()
-    body = {"issueDate": clock.today().isoformat(), "receiptBook": "A-0001"}
+    body = {"issueDate": clock.today().isoformat(), "receiptBook": "B-0001"}
 
     refused = client.post(
         "/api/billing-batches", headers=headers, json={**body, "pendingIds": [*ids, 10**9]}
@@ -278,7 +278,7 @@ def test_every_page_of_a_list_carries_its_exact_total(twelve_services):
 
 def test_the_available_count_leaves_out_claimed_pendings(app):
     volume(app, 20, 12)
-    batches.create_batch("tests", clock.today(), "A-0001", pending_ids()[:4])
+    batches.create_batch("tests", clock.today(), "B-0001", pending_ids()[:4])
     filters = pendings.PendingFilters()
     assert pendings.count_available(filters) == 8
     assert len(pendings.available_pending_ids(filters)) == 8
@@ -309,16 +309,16 @@ def test_statistics_from_daily_totals_equal_those_from_the_invoices(app):
     ids = pending_ids()
     today = clock.today()
     for book, days_ago, chunk in (
-        ("A-0001", 3, ids[:30]),
-        ("B-0001", 2, ids[30:50]),
-        ("A-0001", 0, ids[50:]),
+        ("B-0001", 3, ids[:30]),
+        ("B-0002", 2, ids[30:50]),
+        ("B-0001", 0, ids[50:]),
     ):
         batch = batches.create_batch("tests", today - timedelta(days=days_ago), book, chunk)
         invoicing.process_batch(batch.id, final_attempt=True)
     customer = db.session.scalar(select(Invoice.customer_id).limit(1))
     for filters in (
         {},
-        {"receipt_book": "a-0001"},
+        {"receipt_book": "b-0001"},
         {"customer_id": customer},
         {"date_from": today - timedelta(days=2), "date_to": today},
     ):

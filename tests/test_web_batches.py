@@ -34,7 +34,9 @@ def status_of(batch_id: int) -> BatchStatus:
 
 def test_the_list_shows_each_batch_with_a_status_badge(clerk, factory):
     done = factory.batch(receipt_book="A-0001")
-    queued = factory.batch(pendings=factory.pendings(2), receipt_book="B-0001", process=False)
+    queued = factory.batch(
+        pendings=factory.pendings(2, customer_id=8001), receipt_book="B-0001", process=False
+    )
     html = clerk.get("/batches/").get_data(as_text=True)
     assert batch_ids(html) == [queued.id, done.id]
     assert 'class="badge badge-processed">Processed<' in html
@@ -45,7 +47,9 @@ def test_the_list_shows_each_batch_with_a_status_badge(clerk, factory):
 
 def test_filters_by_status_and_receipt_book(clerk, factory):
     done = factory.batch(receipt_book="A-0001")
-    queued = factory.batch(pendings=factory.pendings(1), receipt_book="B-0001", process=False)
+    queued = factory.batch(
+        pendings=factory.pendings(1, customer_id=8001), receipt_book="B-0001", process=False
+    )
     assert batch_ids(clerk.get("/batches/?status=PROCESSED").get_data(as_text=True)) == [done.id]
     assert batch_ids(clerk.get("/batches/?receiptBook=b-0001").get_data(as_text=True)) == [
         queued.id

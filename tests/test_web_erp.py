@@ -171,8 +171,8 @@ def test_the_batch_picker_offers_only_batches_with_invoices_left_and_says_what_w
     from webapp.models import Invoice
 
     done = factory.batch(pendings=factory.pendings(1))
-    partly = factory.batch(pendings=factory.pendings(2), receipt_book="B-0001")
-    untouched = factory.batch(pendings=factory.pendings(1), receipt_book="C-0001")
+    partly = factory.batch(pendings=factory.pendings(2), receipt_book="A-0002")
+    untouched = factory.batch(pendings=factory.pendings(1), receipt_book="A-0003")
     clerk.post("/erp/send", data={"batchId": done.id})
     one = db.session.scalar(db.select(Invoice.id).where(Invoice.batch_id == partly.id).limit(1))
     erp.sync("tests", invoice_ids=[one])
@@ -225,7 +225,7 @@ def test_an_unknown_delivery_is_a_404(clerk):
 
 def test_the_history_lists_deliveries_newest_first_with_a_status_filter(clerk, factory):
     first = factory.batch()
-    second = factory.batch(pendings=factory.pendings(1), receipt_book="B-0001")
+    second = factory.batch(pendings=factory.pendings(1), receipt_book="A-0002")
     clerk.post("/erp/send", data={"batchId": first.id})
     clerk.post("/erp/send", data={"batchId": second.id})
     older, newer = syncs()

@@ -23,7 +23,7 @@ def records(app, users, factory):
     free = factory.pendings(count=2, customer_id=2002)
     processed = factory.batch(factory.pendings(count=2))
     app.extensions["lote.cae"].failure_rate = 1.0
-    failed = factory.batch(factory.pendings(count=1), receipt_book="B-0001")
+    failed = factory.batch(factory.pendings(count=1), receipt_book="A-0002")
     app.extensions["lote.cae"].failure_rate = 0.0
     invoices = erp.preview(batch_id=processed.id).invoices
     sent = erp.sync("tests", invoice_ids=[invoices[0].id])

@@ -53,10 +53,10 @@ def everything(factory, app):
     factory.pendings(2)
     processed = factory.batch()
     app.extensions["lote.cae"].failure_rate = 1.0
-    failed = factory.batch(pendings=factory.pendings(1), receipt_book="B-0001")
+    failed = factory.batch(pendings=factory.pendings(1), receipt_book="A-0002")
     app.extensions["lote.cae"].failure_rate = 0.0
     record = erp.sync("tests", batch_id=processed.id)
-    unsent = factory.batch(pendings=factory.pendings(1), receipt_book="C-0001")
+    unsent = factory.batch(pendings=factory.pendings(1), receipt_book="A-0003")
     invoice_id = db.session.scalar(db.select(db.func.min(Invoice.id)))
     return {
         "service": db.session.scalar(db.select(db.func.min(Service.id))),

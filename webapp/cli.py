@@ -234,6 +234,8 @@ def seed_command(
         if not db.session.scalar(select(User.id).where(User.username == username)):
             users.create_user("seed", username, DEMO_PASSWORD, role.value)
     if service_count is not None:
+        if issuer.get_issuer() is None:
+            issuer.set_issuer("seed", **DEMO_ISSUER)
         _seed_volume(service_count, pending_count, invoice_count, customers)
         return
     if db.session.scalar(select(func.count()).select_from(Service)):

@@ -66,8 +66,9 @@ def _entry(account: tuple[str, str], debit: Decimal, credit: Decimal) -> dict:
 
 
 def document_for(invoice: Invoice) -> dict:
-    """The accounting document of one invoice: the receivable debit equals the credits of its
-    taxed sales (net), its exempt sales and its IVA at the invoice's rate (docs/rules.md 2)."""
+    """The accounting document of one invoice: the receivable debit equals the credit of its
+    sales, taxed (net) or exempt, plus its IVA at the invoice's rate; a class C invoice reports
+    no IVA (docs/rules.md 2)."""
     zero = Decimal("0.00")
     entries = [_entry(RECEIVABLES, invoice.amount, zero)]
     if invoice.net_amount:

@@ -9,6 +9,7 @@ from flask_babel import ngettext
 from webapp.auth import actor
 from webapp.billing import batches, books, clock, customers, pendings
 from webapp.billing.errors import Conflict, InvalidInput, TooLarge
+from webapp.billing.issuer import get_issuer
 from webapp.models import PendingStatus
 from webapp.web import local_number
 from webapp.web.batches import flash_queue_down
@@ -16,6 +17,7 @@ from webapp.web.forms import (
     FormState,
     chosen_ids,
     date_or_raw,
+    int_or_raw,
     refuse_viewers,
     run_listing,
     selected_ids,
@@ -24,7 +26,7 @@ from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
 bp = Blueprint("pendings", __name__)
-BATCH_FIELDS = ("issueDate", "receiptBook")
+BATCH_FIELDS = ("issueDate", "pointOfSale", "receiptBook")
 # The summary names the customers owed the most; the others share one row.
 SUMMARY_CUSTOMERS = 10
 
@@ -61,7 +63,9 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
     known_books = books.receipt_books()
     if batch_form is None:
         # The receipt book is the clerk's choice every time: a pre-filled one goes unnoticed.
-        batch_form = FormState(values={"issueDate": clock.today().isoformat(), "receiptBook": ""})
+        batch_form = FormState(
+            values={"issueDate": clock.today().isoformat(), "pointOfSale": "", "receiptBook": ""}
+        )
     summary = available = None
     largest, others = [], None
     shown = []
@@ -82,6 +86,7 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
         available=available,
         books=[(book, books.next_number_of(book)) for book in known_books],
         batch_form=batch_form,
+        points_of_sale=_points_of_sale(),
         next_number=_next_number(batch_form.values.get("receiptBook", "")),
         chosen=chosen_ids(),
     )
@@ -119,15 +124,20 @@ def create_batch():
             ):
                 batches.check_batch_terms(
                     date_or_raw(form.values["issueDate"]),
-                    form.values["receiptBook"],
+                    *_book_or_point_of_sale(form),
                     available.count,
                 )
                 return _confirm_matching(form, available, changed=bool(confirmed))
             ids = [i for i in pendings.available_pending_ids(filters) if i <= available.last_id]
         else:
             ids = selected_ids()
+        receipt_book, point_of_sale = _book_or_point_of_sale(form)
         submission = batches.submit_batch(
-            actor(), date_or_raw(form.values["issueDate"]), form.values["receiptBook"], ids
+            actor(),
+            date_or_raw(form.values["issueDate"]),
+            receipt_book,
+            ids,
+            point_of_sale=point_of_sale,
         )
     except (InvalidInput, Conflict, TooLarge) as exc:
         return _render_index(form.fail(exc), exc.status_code)
@@ -145,6 +155,20 @@ def create_batch():
     if not submission.queued:
         flash_queue_down(batch.id)
     return redirect(url_for("batches.show", batch_id=batch.id))
+
+
+def _points_of_sale() -> list[tuple[str, str]]:
+    current = get_issuer()
+    return [(str(p), str(p)) for p in (current.points_of_sale if current else [])]
+
+
+def _book_or_point_of_sale(form: FormState) -> tuple[str | None, int | None]:
+    """What the batch form names: a receipt book, a point of sale, or both."""
+    point_of_sale = form.values["pointOfSale"].strip()
+    return (
+        form.values["receiptBook"].strip() or None,
+        int_or_raw(point_of_sale) if point_of_sale else None,
+    )
 
 
 def _confirm_matching(form: FormState, available: pendings.AvailableTotal, changed: bool):
