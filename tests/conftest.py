@@ -313,31 +313,74 @@ def move_clock():
     return install
 
 
+ISSUER_CUIT = "30500010912"
+# The factory's customers: numbers from 2000 to 2999 are unidentified consumers (Factura B from
+# a Responsable Inscripto), every other number a Responsable Inscripto (Factura A).
+CONSUMERS = range(2000, 3000)
+
+
+def customer_cuit(customer_id: int) -> str:
+    """A valid CUIT of its own for each factory customer."""
+    from stdnum.ar import cuit
+
+    body = f"30{customer_id:08d}"
+    return body + cuit.calc_check_digit(body)
+
+
 @dataclass
 class Factory:
-    """Builds billing records through the domain, so they obey every rule."""
+    """Builds billing records through the domain, so they obey every rule. The issuer is a
+    Responsable Inscripto with points of sale 1 to 9, set before the first service."""
+
+    def issuer(self, iva_condition="responsable-inscripto"):
+        from webapp.billing import issuer
+
+        return issuer.set_issuer(
+            "tests", legal_name="Lote Logística SA", cuit=ISSUER_CUIT,
+            iva_condition=iva_condition, address="Av. Corrientes 1234, CABA",
+            iibb_number="901-123456-7", points_of_sale=list(range(1, 10)),
+        )  # fmt: skip
+
+    def customer(self, customer_id=1001):
+        """A complete customer: an unidentified Consumidor Final for numbers in CONSUMERS, else
+        a Responsable Inscripto with a CUIT of its own."""
+        from webapp.billing import customers
+
+        if customer_id in CONSUMERS:
+            fields = {"doc_type": 99, "iva_condition": 5}
+        else:
+            fields = {"doc_type": 80, "doc_number": customer_cuit(customer_id), "iva_condition": 1}
+        return customers.create_customer(
+            "tests", customer_id=customer_id, legal_name=f"Cliente {customer_id}", **fields
+        )
 
     # Services are dated before the issue-date window, so a batch may be issued on any day of it.
     def service(
-        self, amount="1500.00", customer_id=1001, days_ago=12, description="Flete", complete=True
+        self,
+        amount="1500.00",
+        customer_id=1001,
+        days_ago=12,
+        description="Flete",
+        complete=True,
+        vat_rate=None,
     ):
-        """A service; its customer, when new, is complete (an unidentified Consumidor Final) so
-        that it can be invoiced, unless ``complete=False`` leaves it as a service names it."""
-        from webapp.billing import clock, customers, services
+        """A service; its customer, when new, is complete (see ``customer``) so that it can be
+        invoiced, unless ``complete=False`` leaves it as a service names it."""
+        from webapp.billing import clock, issuer, services
         from webapp.extensions import db
         from webapp.models import Customer
 
+        if issuer.get_issuer() is None:
+            self.issuer()
         if complete and db.session.get(Customer, customer_id) is None:
-            customers.create_customer(
-                "tests", customer_id=customer_id, legal_name=f"Cliente {customer_id}",
-                doc_type=99, iva_condition=5,
-            )  # fmt: skip
+            self.customer(customer_id)
         return services.create_service(
             "tests",
             service_date=clock.today() - timedelta(days=days_ago),
             customer_id=customer_id,
             amount=Decimal(amount),
             description=description,
+            vat_rate=vat_rate,
         )
 
     def pendings(self, count=3, amount="1210.00", customer_id=1001):
@@ -354,6 +397,14 @@ class Factory:
         from webapp.extensions import db
         from webapp.models import Service, ServiceStatus, utcnow
 
+        from webapp.billing import issuer
+        from webapp.models import Customer
+
+        if issuer.get_issuer() is None:
+            self.issuer()
+        for customer_id in range(1000, 1007):
+            if db.session.get(Customer, customer_id) is None:
+                self.customer(customer_id)
         now, service_date = utcnow(), clock.today() - timedelta(days=12)
         first_new = (db.session.scalar(select(func.max(Service.id))) or 0) + 1
         db.session.execute(
@@ -376,14 +427,14 @@ class Factory:
         return [p.id for p in services.send_to_billing("tests", ids)]
 
     def batch(self, pendings=None, receipt_book="A-0001", issue_date=None, process=True):
-        from webapp.billing import batches, clock
+        from webapp.billing import batches, clock, invoicing
 
         pendings = pendings or self.pendings()
         batch = batches.create_batch(
             "tests", issue_date or clock.today(), receipt_book, [p.id for p in pendings]
         )
         if process:
-            batches.process_batch(batch.id, final_attempt=True)
+            invoicing.process_batch(batch.id, final_attempt=True)
         return batch
 
 

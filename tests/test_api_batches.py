@@ -497,7 +497,7 @@ def test_a_failed_attempt_is_retried_3_times_after_2_4_and_8_seconds(make_app, f
     from webapp.config import Config
     from webapp.extensions import db
     from webapp.models import BillingBatch
-    from webapp.tasks import enqueue_batch
+    from webapp.tasks import batch_queue
 
     def batch_state():
         db.session.rollback()
@@ -510,7 +510,7 @@ def test_a_failed_attempt_is_retried_3_times_after_2_4_and_8_seconds(make_app, f
     )
     with default.app_context():
         batch_id = factory.batch(process=False).id
-        enqueue_batch(batch_id)
+        batch_queue.enqueue_batch(batch_id)
         task = live_queue.dequeue()
         waits = []
         for attempt in (1, 2, 3):
@@ -830,12 +830,12 @@ def test_a_batch_stored_while_the_queue_is_down_answers_201_deferred(
     from sqlalchemy import update
 
     from webapp import tasks
-    from webapp.billing import batches
+    from webapp.billing import recovery
     from webapp.extensions import db
     from webapp.models import BillingBatch, utcnow
 
     db.session.execute(
-        update(BillingBatch).values(enqueued_at=utcnow() - batches.claim_grace() * 2)
+        update(BillingBatch).values(enqueued_at=utcnow() - recovery.claim_grace() * 2)
     )
     db.session.commit()
     assert tasks.reap_lost_batches() == [batch_id]
@@ -851,11 +851,11 @@ def test_a_running_batch_shows_its_progress_rising_chunk_by_chunk(app, factory, 
     storage on SQLite, whose one writer is that transaction)."""
     from sqlalchemy.orm import Session
 
-    from webapp.billing import batches
+    from webapp.billing import invoicing
     from webapp.extensions import db
     from webapp.models import BillingBatch
 
-    monkeypatch.setattr(batches, "INVOICES_PER_CHUNK", 2)
+    monkeypatch.setattr(invoicing, "INVOICES_PER_CHUNK", 2)
     batch = factory.batch(factory.pendings(10), process=False)
     authority = app.extensions["lote.cae"]
     authorize = authority.authorize
@@ -863,11 +863,11 @@ def test_a_running_batch_shows_its_progress_rising_chunk_by_chunk(app, factory, 
 
     def watched_from_another_connection(requests):
         with Session(db.engine) as other:
-            seen.append(batches.live_progress(other.get(BillingBatch, batch.id)))
+            seen.append(invoicing.live_progress(other.get(BillingBatch, batch.id)))
         return authorize(requests)
 
     monkeypatch.setattr(authority, "authorize", watched_from_another_connection)
-    assert batches.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
+    assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
     assert seen == [0, 20, 40, 60, 80]
     db.session.refresh(batch)
-    assert batches.live_progress(batch) == 100
+    assert invoicing.live_progress(batch) == 100

@@ -94,10 +94,10 @@ def test_a_retry_is_recorded_with_who_asked_for_it(client, token, make_app, fact
     failing = make_app(CAE_FAILURE_RATE=1.0)
     with failing.app_context():
         pendings = factory.pendings(1)
-        from webapp.billing import batches
+        from webapp.billing import batches, invoicing
 
         batch = batches.create_batch("clerk", clock.today(), "A-0001", [p.id for p in pendings])
-        batches.process_batch(batch.id, final_attempt=True)
+        invoicing.process_batch(batch.id, final_attempt=True)
         batch_id = batch.id
     response = client.post(f"/api/billing-batches/{batch_id}/retry", headers=token("admin"))
     assert response.status_code == 200

@@ -70,7 +70,7 @@ def billing_history(factory):
     first = factory.batch(pendings=factory.pendings(3, amount="1234567.89"))
     factory.batch(pendings=factory.pendings(2, amount="98765.43"), receipt_book="B-0001")
     factory.pendings(2)
-    erp.sync("tests", erp.SimulatedErp(failure_rate=0), batch_id=first.id)
+    erp.sync("tests", batch_id=first.id)
     return first
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.conftest import wait_for
-from webapp.billing import batches, clock
+from webapp.billing import batches, clock, recovery
 from webapp.extensions import db
 from webapp.models import BatchStatus, BillingBatch, Invoice, utcnow
 
@@ -50,9 +50,9 @@ def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(factory, start
     first = start_consumer(**slow)  # starting takes seconds: meanwhile the pendings are made
     pending_ids = factory.bulk_pendings(3000)  # two chunks, 12 calls to the authority
     batch_id = batch_of(pending_ids)
-    from webapp.tasks import enqueue_batch
+    from webapp.tasks import batch_queue
 
-    enqueue_batch(batch_id)
+    batch_queue.enqueue_batch(batch_id)
 
     def running_with_progress():
         batch = fresh_batch(batch_id)
@@ -112,27 +112,27 @@ def test_a_batch_queued_just_now_is_not_taken_for_lost_until_its_claim_grace_pas
     queue shows no task for it: the reaper leaves it alone for the claim grace and asks to look
     again once the grace has passed."""
     batch_id = batch_of(factory.bulk_pendings(2))
-    assert batches.lost_batches(queued_batch_ids=set()) == []
-    assert batches.follow_up_delay() == app.config["BATCH_CLAIM_GRACE_SECONDS"] + 1
+    assert recovery.lost_batches(queued_batch_ids=set()) == []
+    assert recovery.follow_up_delay() == app.config["BATCH_CLAIM_GRACE_SECONDS"] + 1
     db.session.execute(
         update(BillingBatch)
         .where(BillingBatch.id == batch_id)
-        .values(enqueued_at=utcnow() - batches.claim_grace() - timedelta(seconds=1))
+        .values(enqueued_at=utcnow() - recovery.claim_grace() - timedelta(seconds=1))
     )
     db.session.commit()
-    assert batches.lost_batches(queued_batch_ids=set()) == [batch_id]
-    assert batches.follow_up_delay() is None
+    assert recovery.lost_batches(queued_batch_ids=set()) == [batch_id]
+    assert recovery.follow_up_delay() is None
 
 
 def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(factory, start_consumer):
-    from webapp.tasks import enqueue_batch
+    from webapp.tasks import batch_queue
 
     start_consumer(CAE_LATENCY_MS=100)
     start_consumer(CAE_LATENCY_MS=100)
     pending_ids = factory.bulk_pendings(1000)
     batch_id = batch_of(pending_ids)
     for _ in range(4):
-        enqueue_batch(batch_id)
+        batch_queue.enqueue_batch(batch_id)
 
     wait_for(
         lambda: fresh_batch(batch_id).status == BatchStatus.PROCESSED,
@@ -154,10 +154,10 @@ def test_postgresql_restarting_mid_batch_fails_the_attempt_cleanly_and_it_is_ret
     default_retries = {"BATCH_RETRY_DELAY_SECONDS": 2}
     start_consumer(CAE_LATENCY_MS=250, BATCH_LEASE_SECONDS=LEASE, **default_retries)
     batch_id = batch_of(pending_ids)
-    from webapp.tasks import enqueue_batch
+    from webapp.tasks import batch_queue
 
     with make_app(**default_retries).app_context():
-        enqueue_batch(batch_id)
+        batch_queue.enqueue_batch(batch_id)
     wait_for(lambda: fresh_batch(batch_id).progress > 0, timeout=30, message="visible progress")
     db.session.rollback()
     db.engine.dispose()

@@ -95,7 +95,7 @@ def seeded(make_app):
     """An app, a clerk's bearer token, and records in every state so the fuzzer reaches ids that
     exist: CREATED services, free and claimed pendings, a PROCESSED, a queued and an ERROR batch,
     invoices, a SENT ERP sync."""
-    from webapp.billing import batches, clock, erp, users
+    from webapp.billing import clock, erp, invoicing, users
     from webapp.billing.cae import SimulatedCaeAuthority
     from webapp.extensions import db
     from webapp.models import BatchStatus
@@ -110,7 +110,7 @@ def seeded(make_app):
         queued = factory.batch(factory.pendings(count=2), receipt_book="B-0002", process=False)
         failing = factory.batch(factory.pendings(count=2), receipt_book="C-0003", process=False)
         invoices = erp.preview(batch_id=processed.id).invoices
-        sent = erp.sync("tests", app.extensions["lote.erp"], invoice_ids=[invoices[0].id])
+        sent = erp.sync("tests", invoice_ids=[invoices[0].id])
         known = {
             "service_id": created,
             "pending_id": free,
@@ -125,7 +125,7 @@ def seeded(make_app):
         # The simulated CAE authority is down for this one batch, which ends ERROR.
         authority = app.extensions["lote.cae"]
         app.extensions["lote.cae"] = SimulatedCaeAuthority(failure_rate=1.0)
-        assert batches.process_batch(failing.id, final_attempt=True) == BatchStatus.ERROR
+        assert invoicing.process_batch(failing.id, final_attempt=True) == BatchStatus.ERROR
         app.extensions["lote.cae"] = authority
         db.session.remove()
 

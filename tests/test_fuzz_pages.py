@@ -97,7 +97,7 @@ def site(app, users, factory):
     pendings = factory.pendings(count=2)
     batch = factory.batch(factory.pendings(count=2))
     invoice = erp.preview(batch_id=batch.id).invoices[0]
-    sync = erp.sync("tests", app.extensions["lote.erp"], invoice_ids=[invoice.id])
+    sync = erp.sync("tests", invoice_ids=[invoice.id])
     known = {
         "service_id": pendings[0].service_id,
         "pending_id": pendings[0].id,

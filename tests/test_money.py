@@ -1,17 +1,25 @@
-"""Money is exact (docs/rules.md rules 1-2): amounts parsed strictly, IVA split half-up."""
+"""Money is exact (docs/rules.md rules 1-2): amounts parsed strictly, IVA split half-up at every
+rate, exempt amounts and class C invoices without IVA."""
 
 from decimal import Decimal
 
 import pytest
 
+from webapp.billing.documents import split_amount
 from webapp.billing.money import (
     MAX_AMOUNT,
     AmountFormatError,
     as_text,
     parse_amount,
     parse_local_amount,
-    split_vat,
 )
+
+
+def split_vat(amount: Decimal) -> tuple[Decimal, Decimal]:
+    """Net and IVA of an amount at the default 21%."""
+    amounts = split_amount(amount, "21")
+    assert amounts.exempt == 0
+    return amounts.net, amounts.vat
 
 
 def half_up_net_cents(amount_cents: int) -> int:
@@ -51,6 +59,32 @@ def test_split_vat_matches_integer_half_up_for_every_cent_up_to_300():
         assert net + vat == amount
         assert vat >= 0
         assert net.as_tuple().exponent == -2 and vat.as_tuple().exponent == -2
+
+
+@pytest.mark.parametrize(
+    ("rate", "amount", "net", "vat"),
+    [
+        ("10.5", "1105.00", "1000.00", "105.00"),
+        ("27", "127.00", "100.00", "27.00"),
+        ("5", "105.00", "100.00", "5.00"),
+        ("2.5", "102.50", "100.00", "2.50"),
+        ("0", "100.00", "100.00", "0.00"),
+        ("10.5", "100.00", "90.50", "9.50"),  # 90.4977... rounds up
+    ],
+)
+def test_every_rate_splits_net_half_up_and_iva_as_the_rest(rate, amount, net, vat):
+    amounts = split_amount(Decimal(amount), rate)
+    assert (amounts.net, amounts.vat, amounts.exempt) == (Decimal(net), Decimal(vat), 0)
+
+
+def test_an_exempt_amount_has_no_net_and_no_iva():
+    amounts = split_amount(Decimal("500.00"), "exempt")
+    assert (amounts.net, amounts.vat, amounts.exempt) == (0, 0, Decimal("500.00"))
+
+
+def test_a_class_c_invoice_reports_the_whole_amount_as_net_and_no_iva():
+    amounts = split_amount(Decimal("500.00"), None)
+    assert (amounts.net, amounts.vat, amounts.exempt) == (Decimal("500.00"), 0, 0)
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,11 @@ URL_FOR_KEYS = "_external=1&_anchor=X&_scheme=https"
 @pytest.fixture
 def long_lists(app, factory):
     """More services, pendings and invoices than one page shows, and the batch holding them."""
-    from webapp.billing import batches, clock
+    from webapp.billing import batches, clock, invoicing
 
     pending_ids = factory.bulk_pendings(45)
     batch = batches.create_batch("tests", clock.today(), "A-0001", pending_ids[:25])
-    batches.process_batch(batch.id, final_attempt=True)
+    invoicing.process_batch(batch.id, final_attempt=True)
     known = {"since": (clock.today() - timedelta(days=30)).isoformat(), "batch": batch.id}
     db.session.remove()
     return known

@@ -8,28 +8,17 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from html import unescape
 from urllib.parse import unquote
 
 import pytest
+from sqlalchemy import select
 
-from webapp.billing import clock, customers, documents, printed, services
+from webapp.billing import customers, documents, printed, services
 from webapp.billing import issuer as issuer_ops
 from webapp.extensions import db
-from webapp.models import (
-    INVOICE_OF_LETTER,
-    BatchStatus,
-    BillingBatch,
-    Customer,
-    Invoice,
-    InvoiceDailyTotal,
-    IssuerIvaCondition,
-    PendingStatus,
-    ReceiptBook,
-    ServiceStatus,
-)
+from webapp.models import Customer, Invoice, IssuerIvaCondition
 
 ISSUER_CUIT = "30500010912"
 QR_KEYS = {
@@ -79,10 +68,9 @@ def set_issuer(condition=IssuerIvaCondition.REGISTERED):
     )
 
 
-def issue(receiver: Receiver, amount="1210.00", vat_rate="21", sequence=1) -> Invoice:
-    """An invoice issued to ``receiver`` with every fiscal field set, stored the way invoicing
-    stores one: its service and pending INVOICED, its batch PROCESSED, its book's counter and
-    the daily totals moved."""
+def issue(factory, receiver: Receiver, amount="1210.00", vat_rate="21") -> Invoice:
+    """An invoice issued to ``receiver`` through a batch on point of sale 3, in the book of the
+    letter the receiver takes."""
     if db.session.get(Customer, receiver.customer_id) is None:
         customers.create_customer(
             "tests",
@@ -93,79 +81,16 @@ def issue(receiver: Receiver, amount="1210.00", vat_rate="21", sequence=1) -> In
             iva_condition=receiver.iva_condition,
             address=receiver.address,
         )
-    issuer = issuer_ops.get_issuer()
-    letter = documents.letter_for(issuer.iva_condition, receiver.iva_condition)
-    document_type = INVOICE_OF_LETTER[letter]
-    rate = None if letter == "C" else vat_rate
-    today = clock.today()
-    service = services.create_service(
-        "tests",
-        service_date=today - timedelta(days=5),
+    service = factory.service(
+        amount=amount,
         customer_id=receiver.customer_id,
-        amount=Decimal(amount),
         description="Flete Rosario - Córdoba",
         vat_rate=vat_rate,
     )
-    (pending,) = services.send_to_billing("tests", [service.id])
-    code = documents.book_code(letter, 3)
-    book = db.session.get(ReceiptBook, code)
-    if book is None:
-        book = ReceiptBook(code=code, point_of_sale=3, document_type=document_type)
-        db.session.add(book)
-    book.last_number, book.last_issue_date = sequence, today
-    db.session.flush()
-    batch = BillingBatch(
-        issue_date=today,
-        point_of_sale=3,
-        status=BatchStatus.PROCESSED,
-        pending_count=1,
-        total_invoices=1,
-        total_amount=Decimal(amount),
-        created_by="tests",
-    )
-    db.session.add(batch)
-    db.session.flush()
-    split = documents.split_amount(Decimal(amount), rate)
-    invoice = Invoice(
-        invoice_number=f"{code}-{sequence:08d}",
-        receipt_book=code,
-        sequence_number=sequence,
-        cae=f"7500000000{sequence:04d}",
-        cae_due_date=today + timedelta(days=10),
-        issue_date=today,
-        amount=Decimal(amount),
-        net_amount=split.net,
-        vat_amount=split.vat,
-        exempt_amount=split.exempt,
-        vat_rate=rate,
-        point_of_sale=3,
-        document_type=document_type,
-        payment_due_date=today + timedelta(days=30),
-        customer_id=receiver.customer_id,
-        receiver_name=receiver.name,
-        receiver_doc_type=receiver.doc_type,
-        receiver_doc_number=receiver.doc_number,
-        receiver_iva_condition=receiver.iva_condition,
-        receiver_address=receiver.address,
-        service_id=service.id,
-        service_date=service.service_date,
-        pending_id=pending.id,
-        batch_id=batch.id,
-    )
-    db.session.add(invoice)
-    service.status = ServiceStatus.INVOICED
-    pending.status, pending.batch_id = PendingStatus.INVOICED, batch.id
-    db.session.add(
-        InvoiceDailyTotal(
-            issue_date=today,
-            receipt_book=code,
-            customer_id=receiver.customer_id,
-            invoice_count=1,
-            total_amount=Decimal(amount),
-        )
-    )
-    db.session.commit()
-    return invoice
+    pendings = services.send_to_billing("tests", [service.id])
+    letter = documents.letter_for(issuer_ops.get_issuer().iva_condition, receiver.iva_condition)
+    factory.batch(pendings=pendings, receipt_book=documents.book_code(letter, 3))
+    return db.session.scalars(select(Invoice).where(Invoice.pending_id == pendings[0].id)).one()
 
 
 def page_text(html: str) -> str:
@@ -198,45 +123,45 @@ def spanish(client, auth):
 # The QR code -----------------------------------------------------------------------------------
 
 
-def test_the_qr_code_holds_exactly_the_13_keys_of_rg_4892_with_the_invoices_values(app):
+def test_the_qr_code_holds_exactly_the_13_keys_of_rg_4892_with_the_invoices_values(app, factory):
     set_issuer()
-    invoice = issue(REGISTERED, amount="1210.00", sequence=42)
+    invoice = issue(factory, REGISTERED, amount="1210.00")
     payload = decoded_qr(printed.printed_invoice(invoice.id).qr_url)
     assert set(payload) == QR_KEYS
     assert payload == {
         "ver": 1,
-        "fecha": clock.today().isoformat(),
+        "fecha": invoice.issue_date.isoformat(),
         "cuit": 30500010912,
         "ptoVta": 3,
         "tipoCmp": 1,
-        "nroCmp": 42,
+        "nroCmp": invoice.sequence_number,
         "importe": Decimal("1210.00"),
         "moneda": "PES",
         "ctz": 1,
         "tipoDocRec": 80,
         "nroDocRec": 30712345671,
         "tipoCodAut": "E",
-        "codAut": 75000000000042,
+        "codAut": int(invoice.cae),
     }
     text = printed.qr_json(invoice, ISSUER_CUIT)
     assert '"importe":1210.00,' in text  # a number with its two decimals, not a string
 
 
-def test_an_unidentified_consumer_is_document_99_number_0_in_the_qr_code(app):
+def test_an_unidentified_consumer_is_document_99_number_0_in_the_qr_code(app, factory):
     set_issuer()
     anonymous = Receiver(2004, "Consumidor Final", 99, "0", 5, "")
-    invoice = issue(anonymous, amount="500.50")
+    invoice = issue(factory, anonymous, amount="500.50")
     payload = decoded_qr(printed.printed_invoice(invoice.id).qr_url)
     assert (payload["tipoCmp"], payload["tipoDocRec"], payload["nroDocRec"]) == (6, 99, 0)
     assert payload["importe"] == Decimal("500.50")
 
 
-def test_the_qr_image_on_the_page_decodes_to_the_invoices_qr_url(spanish):
+def test_the_qr_image_on_the_page_decodes_to_the_invoices_qr_url(spanish, factory):
     zxingcpp = pytest.importorskip("zxingcpp")
     from PIL import Image
 
     set_issuer()
-    invoice = issue(REGISTERED)
+    invoice = issue(factory, REGISTERED)
     html = spanish.get(f"/invoices/{invoice.id}").get_data(as_text=True)
     image = re.search(r'<img src="data:image/png;base64,([^"]+)"', html).group(1)
     (barcode,) = zxingcpp.read_barcodes(Image.open(io.BytesIO(base64.b64decode(unquote(image)))))
@@ -247,11 +172,10 @@ def test_the_qr_image_on_the_page_decodes_to_the_invoices_qr_url(spanish):
 # What the printed invoice shows ----------------------------------------------------------------
 
 
-def test_the_page_shows_what_rg_1415_asks(spanish):
+def test_the_page_shows_what_rg_1415_asks(spanish, factory):
     set_issuer()
-    invoice = issue(REGISTERED, amount="1105.00", vat_rate="10.5", sequence=7)
+    invoice = issue(factory, REGISTERED, amount="1105.00", vat_rate="10.5")
     text = page_text(spanish.get(f"/invoices/{invoice.id}").get_data(as_text=True))
-    day = clock.today()
     for shown in (
         "A COD. 01",
         "ORIGINAL",
@@ -263,48 +187,48 @@ def test_the_page_shows_what_rg_1415_asks(spanish):
         "901-123456-7",
         "Inicio de actividades 01/03/2015",
         "Punto de venta 00003",
-        "Número 00000007",
-        f"Fecha de emisión {day:%d/%m/%Y}",
-        f"Período facturado desde {day - timedelta(days=5):%d/%m/%Y}",
-        f"Vencimiento del pago {day + timedelta(days=30):%d/%m/%Y}",
+        f"Número {invoice.sequence_number:08d}",
+        f"Fecha de emisión {invoice.issue_date:%d/%m/%Y}",
+        f"Período facturado desde {invoice.service_date:%d/%m/%Y}",
+        f"Vencimiento del pago {invoice.payment_due_date:%d/%m/%Y}",
         "Transportes del Sur SA",
         "CUIT 30-71234567-1",
         "Av. Corrientes 1234",
         "Neto $ 1.000,00",
         "IVA 10,5 % $ 105,00",
         "Total $ 1.105,00",
-        "CAE 75000000000007",
-        f"Vencimiento del CAE {day + timedelta(days=10):%d/%m/%Y}",
+        f"CAE {invoice.cae}",
+        f"Vencimiento del CAE {invoice.cae_due_date:%d/%m/%Y}",
     ):
         assert shown in text, shown
     assert "Transparencia" not in text and "27.618" not in text
     assert "Importe exento" not in text
 
 
-def test_an_exempt_service_shows_its_exempt_amount_and_no_iva_line(spanish):
+def test_an_exempt_service_shows_its_exempt_amount_and_no_iva_line(spanish, factory):
     set_issuer()
-    invoice = issue(REGISTERED, amount="800.00", vat_rate="exempt")
+    invoice = issue(factory, REGISTERED, amount="800.00", vat_rate="exempt")
     text = page_text(spanish.get(f"/invoices/{invoice.id}").get_data(as_text=True))
     assert "Importe exento $ 800,00" in text
     assert "IVA 21" not in text and "IVA 0 %" not in text
 
 
-def test_a_factura_a_to_a_monotributista_carries_the_rg_5003_legend(spanish):
+def test_a_factura_a_to_a_monotributista_carries_the_rg_5003_legend(spanish, factory):
     set_issuer()
-    invoice = issue(MONOTRIBUTISTA)
+    invoice = issue(factory, MONOTRIBUTISTA)
     text = page_text(spanish.get(f"/invoices/{invoice.id}").get_data(as_text=True))
     assert documents.RG_5003_LEGEND in text
     assert "IVA 21 % $ 210,00" in text
-    registered = issue(REGISTERED, sequence=2)
+    registered = issue(factory, REGISTERED)
     other = page_text(spanish.get(f"/invoices/{registered.id}").get_data(as_text=True))
     assert documents.RG_5003_LEGEND not in other
 
 
 def test_a_factura_b_to_a_consumer_shows_the_iva_it_contains_under_the_transparency_legend(
-    spanish,
+    spanish, factory
 ):
     set_issuer()
-    invoice = issue(CONSUMER, amount="1210.00")
+    invoice = issue(factory, CONSUMER, amount="1210.00")
     text = page_text(spanish.get(f"/invoices/{invoice.id}").get_data(as_text=True))
     assert "B COD. 06" in text
     assert "Régimen de Transparencia Fiscal al Consumidor (Ley 27.743)" in text
@@ -315,9 +239,9 @@ def test_a_factura_b_to_a_consumer_shows_the_iva_it_contains_under_the_transpare
     assert "DNI 20123456" in text and "Consumidor Final" in text
 
 
-def test_a_factura_c_shows_no_iva(spanish):
+def test_a_factura_c_shows_no_iva(spanish, factory):
     set_issuer(IssuerIvaCondition.MONOTRIBUTO)
-    invoice = issue(REGISTERED, amount="1210.00")
+    invoice = issue(factory, REGISTERED, amount="1210.00")
     assert invoice.letter == "C" and invoice.vat_rate is None
     text = page_text(spanish.get(f"/invoices/{invoice.id}").get_data(as_text=True))
     assert "C COD. 11" in text
@@ -326,9 +250,9 @@ def test_a_factura_c_shows_no_iva(spanish):
     assert "Condición frente al IVA Responsable Monotributo" in text  # the issuer's
 
 
-def test_the_invoice_shows_the_receiver_as_it_was_when_issued(spanish):
+def test_the_invoice_shows_the_receiver_as_it_was_when_issued(spanish, factory):
     set_issuer()
-    invoice = issue(REGISTERED)
+    invoice = issue(factory, REGISTERED)
     customers.update_customer(
         "tests", REGISTERED.customer_id, legal_name="Nuevo Nombre SRL", address="Otra calle 1"
     )
@@ -340,17 +264,17 @@ def test_the_invoice_shows_the_receiver_as_it_was_when_issued(spanish):
     assert "Nuevo Nombre SRL" not in pdf_text(pdf.data)
 
 
-def test_the_page_words_its_labels_in_the_readers_language(clerk):
+def test_the_page_words_its_labels_in_the_readers_language(clerk, factory):
     set_issuer()
-    invoice = issue(REGISTERED, amount="1105.00", vat_rate="10.5")
+    invoice = issue(factory, REGISTERED, amount="1105.00", vat_rate="10.5")
     text = page_text(clerk.get(f"/invoices/{invoice.id}").get_data(as_text=True))
     assert "IVA 10.5 % $ 105.00" in text and "Issue date" in text
     assert "ORIGINAL" in text and "A COD. 01" in text  # the legal text stays as the law says
 
 
-def test_without_an_issuer_the_page_says_so_and_there_is_no_pdf(clerk, app):
+def test_without_an_issuer_the_page_says_so_and_there_is_no_pdf(clerk, app, factory):
     set_issuer()
-    invoice = issue(REGISTERED)
+    invoice = issue(factory, REGISTERED)
     db.session.delete(issuer_ops.get_issuer())
     db.session.commit()
     html = clerk.get(f"/invoices/{invoice.id}").get_data(as_text=True)
@@ -362,18 +286,19 @@ def test_without_an_issuer_the_page_says_so_and_there_is_no_pdf(clerk, app):
 # The PDF ---------------------------------------------------------------------------------------
 
 
-def test_the_pdf_shows_the_same_invoice_as_the_page(spanish):
+def test_the_pdf_shows_the_same_invoice_as_the_page(spanish, factory):
     set_issuer()
-    invoice = issue(MONOTRIBUTISTA, amount="1234.56", sequence=12)
+    invoice = issue(factory, MONOTRIBUTISTA, amount="1234.56")
     page = spanish.get(f"/invoices/{invoice.id}").get_data(as_text=True)
     assert f'href="/invoices/{invoice.id}/pdf"' in page
     response = spanish.get(f"/invoices/{invoice.id}/pdf")
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
-    assert response.headers["Content-Disposition"] == 'attachment; filename="A-0003-00000012.pdf"'
+    disposition = f'attachment; filename="{invoice.invoice_number}.pdf"'
+    assert response.headers["Content-Disposition"] == disposition
     text = pdf_text(response.data)
     for shown in (
-        "A-0003-00000012",
+        invoice.invoice_number,
         "COD. 01",
         "ORIGINAL",
         "Logística del Plata SA",
@@ -384,24 +309,24 @@ def test_the_pdf_shows_the_same_invoice_as_the_page(spanish):
         "$ 1.020,30",  # net
         "$ 214,26",  # IVA 21 %
         "$ 1.234,56",  # total
-        "75000000000012",
+        invoice.cae,
         "Ley Nº 27.618",
     ):
         assert shown in text, shown
         assert shown in page_text(page), shown
 
 
-def test_the_pdf_is_in_spanish_whatever_the_readers_language(clerk):
+def test_the_pdf_is_in_spanish_whatever_the_readers_language(clerk, factory):
     set_issuer()
-    invoice = issue(CONSUMER)
+    invoice = issue(factory, CONSUMER)
     text = pdf_text(clerk.get(f"/invoices/{invoice.id}/pdf").data)
     assert "Fecha de emisión" in text and "Issue date" not in text
     assert "IVA Contenido $ 210,00" in text
 
 
-def test_the_api_serves_the_pdf_to_any_signed_in_role(client, token, app):
+def test_the_api_serves_the_pdf_to_any_signed_in_role(client, token, app, factory):
     set_issuer()
-    invoice = issue(REGISTERED)
+    invoice = issue(factory, REGISTERED)
     response = client.get(f"/api/invoices/{invoice.id}/pdf", headers=token("viewer"))
     assert response.status_code == 200
     assert response.mimetype == "application/pdf"
@@ -410,9 +335,9 @@ def test_the_api_serves_the_pdf_to_any_signed_in_role(client, token, app):
     assert "A-0003-00000001" in pdf_text(response.data)
 
 
-def test_the_api_pdf_needs_a_token_and_an_existing_invoice(client, token, app):
+def test_the_api_pdf_needs_a_token_and_an_existing_invoice(client, token, app, factory):
     set_issuer()
-    invoice = issue(REGISTERED)
+    invoice = issue(factory, REGISTERED)
     unsigned = client.get(f"/api/invoices/{invoice.id}/pdf")
     assert unsigned.status_code == 401
     assert unsigned.mimetype == "application/json"
@@ -423,10 +348,10 @@ def test_the_api_pdf_needs_a_token_and_an_existing_invoice(client, token, app):
 
 
 def test_without_the_pdf_libraries_the_pdf_is_a_503_and_the_page_still_prints(
-    spanish, token, monkeypatch
+    spanish, token, monkeypatch, factory
 ):
     set_issuer()
-    invoice = issue(REGISTERED)
+    invoice = issue(factory, REGISTERED)
     monkeypatch.setattr(printed, "pdf_support_missing", lambda: printed.PDF_MISSING_LIBRARIES)
     api = spanish.get(f"/api/invoices/{invoice.id}/pdf", headers=token("clerk"))
     assert api.status_code == 503
@@ -435,7 +360,7 @@ def test_without_the_pdf_libraries_the_pdf_is_a_503_and_the_page_still_prints(
     page = spanish.get(f"/invoices/{invoice.id}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "75000000000001" in html and f"/invoices/{invoice.id}/pdf" not in html
+    assert invoice.cae in html and f"/invoices/{invoice.id}/pdf" not in html
 
 
 def test_a_weasyprint_that_cannot_load_pango_is_reported_not_raised():

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from tests.conftest import assert_kept_totals_match_the_rows
 from webapp import cli
-from webapp.billing import batches, clock, invoices, pendings, services
+from webapp.billing import batches, clock, invoices, invoicing, pendings, services
 from webapp.billing.cae import MAX_INVOICES_PER_CALL, CaeUnavailable, SimulatedCaeAuthority
 from webapp.extensions import db
 from webapp.models import (
@@ -158,7 +158,7 @@ class RecordingAuthority:
 def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_at_most_250(
     app, monkeypatch
 ):
-    monkeypatch.setattr(batches, "INVOICES_PER_CHUNK", 300)
+    monkeypatch.setattr(invoicing, "INVOICES_PER_CHUNK", 300)
     authority = RecordingAuthority()
     app.extensions["lote.cae"] = authority
     volume(app, 700, 700)
@@ -166,7 +166,7 @@ def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_a
     amounts = dict(db.session.execute(select(BillingPending.id, BillingPending.amount)).all())
 
     batch = batches.create_batch("tests", clock.today(), "A-0001", ids)
-    assert batches.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
+    assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
 
     assert authority.calls == [250, 50, 250, 50, 100]
     assert max(authority.calls) <= MAX_INVOICES_PER_CALL
@@ -193,15 +193,15 @@ def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_a
 
 
 def test_a_failure_after_some_chunks_leaves_no_invoice_and_consumes_no_number(app, monkeypatch):
-    monkeypatch.setattr(batches, "INVOICES_PER_CHUNK", 100)
+    monkeypatch.setattr(invoicing, "INVOICES_PER_CHUNK", 100)
     volume(app, 360, 360)
     first = batches.create_batch("tests", clock.today(), "A-0001", pending_ids()[:10])
-    batches.process_batch(first.id, final_attempt=True)
+    invoicing.process_batch(first.id, final_attempt=True)
     app.extensions["lote.cae"] = RecordingAuthority(fail_on=3)
     ids = pending_ids()
 
     batch = batches.create_batch("tests", clock.today(), "A-0001", ids)
-    assert batches.process_batch(batch.id, final_attempt=True) == BatchStatus.ERROR
+    assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.ERROR
 
     db.session.refresh(batch)
     assert "tax authority" in batch.error_message
@@ -314,7 +314,7 @@ def test_statistics_from_daily_totals_equal_those_from_the_invoices(app):
         ("A-0001", 0, ids[50:]),
     ):
         batch = batches.create_batch("tests", today - timedelta(days=days_ago), book, chunk)
-        batches.process_batch(batch.id, final_attempt=True)
+        invoicing.process_batch(batch.id, final_attempt=True)
     customer = db.session.scalar(select(Invoice.customer_id).limit(1))
     for filters in (
         {},

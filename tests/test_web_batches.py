@@ -242,11 +242,11 @@ def test_the_polled_fragment_carries_the_history(clerk, factory):
 
 
 def test_a_batch_waiting_for_its_automatic_retry_says_so(clerk, factory):
-    from webapp.billing import batches
+    from webapp.billing import invoicing, recovery
 
     batch = factory.batch(process=False)
-    attempt = batches.claim_batch(batch.id)
-    batches.record_failure(batch.id, attempt, "The tax authority (CAE) did not answer", False)
+    attempt = recovery.claim_batch(batch.id)
+    invoicing.record_failure(batch.id, attempt, "The tax authority (CAE) did not answer", False)
     fragment = clerk.get(f"/batches/{batch.id}", headers={"HX-Request": "true"}).get_data(
         as_text=True
     )
@@ -283,11 +283,11 @@ def today_iso() -> str:
 
 
 def test_the_batch_page_and_list_show_the_progress_a_running_batch_reported(clerk, factory):
-    from webapp.billing import batches
+    from webapp.billing import invoicing, recovery
 
     batch = factory.batch(process=False)
-    attempt = batches.claim_batch(batch.id)
-    batches.ProgressReporter(batch.id, attempt, total=100).report(42)
+    attempt = recovery.claim_batch(batch.id)
+    invoicing.ProgressReporter(batch.id, attempt, total=100).report(42)
     db.session.expire_all()  # as a new request would, read what the worker wrote
     page = clerk.get(f"/batches/{batch.id}").get_data(as_text=True)
     assert '<progress id="batch-progress" max="100" value="42">' in page

@@ -144,7 +144,7 @@ def test_a_partly_sent_batch_previews_and_sends_only_the_invoices_left(clerk, fa
 
     batch = factory.batch()
     first = db.session.scalar(db.select(Invoice).where(Invoice.batch_id == batch.id).limit(1))
-    early = erp.sync("tests", erp.SimulatedErp(failure_rate=0), invoice_ids=[first.id])
+    early = erp.sync("tests", invoice_ids=[first.id])
     html = clerk.get(f"/erp/preview?batchId={batch.id}").get_data(as_text=True)
     assert f'1 invoice in <a href="/erp/{early.sync_id}">' in html
     assert "2 invoices are left to send; only they are shown and sent below." in html
@@ -175,7 +175,7 @@ def test_the_batch_picker_offers_only_batches_with_invoices_left_and_says_what_w
     untouched = factory.batch(pendings=factory.pendings(1), receipt_book="C-0001")
     clerk.post("/erp/send", data={"batchId": done.id})
     one = db.session.scalar(db.select(Invoice.id).where(Invoice.batch_id == partly.id).limit(1))
-    erp.sync("tests", erp.SimulatedErp(failure_rate=0), invoice_ids=[one])
+    erp.sync("tests", invoice_ids=[one])
     html = clerk.get("/erp/").get_data(as_text=True)
     offered = re.findall(r'<option value="(\d+)">([^<]*)</option>', html)
     assert [int(batch_id) for batch_id, _ in offered] == [untouched.id, partly.id]
@@ -263,7 +263,7 @@ def test_a_viewer_previews_but_cannot_send_or_confirm(client, auth, factory):
     auth.login("viewer")
     preview = client.get(f"/erp/preview?batchId={batch.id}").get_data(as_text=True)
     assert "Cuentas por Cobrar" in preview and "/erp/send" not in preview
-    record = erp.sync("tests", erp.SimulatedErp(failure_rate=0), batch_id=batch.id)
+    record = erp.sync("tests", batch_id=batch.id)
     detail = client.get(f"/erp/{record.sync_id}").get_data(as_text=True)
     assert "/confirm" not in detail
     assert client.post("/erp/send", data={"batchId": batch.id}).status_code == 403

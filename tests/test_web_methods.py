@@ -26,7 +26,7 @@ def records(app, users, factory):
     failed = factory.batch(factory.pendings(count=1), receipt_book="B-0001")
     app.extensions["lote.cae"].failure_rate = 0.0
     invoices = erp.preview(batch_id=processed.id).invoices
-    sent = erp.sync("tests", app.extensions["lote.erp"], invoice_ids=[invoices[0].id])
+    sent = erp.sync("tests", invoice_ids=[invoices[0].id])
     known = {
         "service_id": created.id,
         "pending_id": free[0].id,

@@ -55,7 +55,7 @@ def everything(factory, app):
     app.extensions["lote.cae"].failure_rate = 1.0
     failed = factory.batch(pendings=factory.pendings(1), receipt_book="B-0001")
     app.extensions["lote.cae"].failure_rate = 0.0
-    record = erp.sync("tests", erp.SimulatedErp(failure_rate=0), batch_id=processed.id)
+    record = erp.sync("tests", batch_id=processed.id)
     unsent = factory.batch(pendings=factory.pendings(1), receipt_book="C-0001")
     invoice_id = db.session.scalar(db.select(db.func.min(Invoice.id)))
     return {

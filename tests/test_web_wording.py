@@ -58,13 +58,13 @@ def test_the_erp_refusals_are_worded_in_spanish_naming_invoice_numbers(app, fact
     from webapp.web.messages import domain_message
 
     batch = factory.batch()
-    erp.sync("tests", erp.SimulatedErp(failure_rate=0), batch_id=batch.id)
+    erp.sync("tests", batch_id=batch.id)
     ids = [i.id for i in erp.preview(batch_id=batch.id).invoices]
     refusals = []
     for attempt in (
-        lambda: erp.sync("t", erp.SimulatedErp(0), batch_id=batch.id, unsent_only=True),
-        lambda: erp.sync("t", erp.SimulatedErp(0), invoice_ids=ids[:1]),
-        lambda: erp.sync("t", erp.SimulatedErp(0), invoice_ids=ids),
+        lambda: erp.sync("t", batch_id=batch.id, unsent_only=True),
+        lambda: erp.sync("t", invoice_ids=ids[:1]),
+        lambda: erp.sync("t", invoice_ids=ids),
     ):
         try:
             attempt()

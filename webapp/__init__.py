@@ -60,6 +60,7 @@ def _init_extensions(app: Flask) -> None:
     from webapp.billing.cae import SimulatedCaeAuthority
     from webapp.billing.erp import SimulatedErp
     from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
+    from webapp.tasks import batch_queue
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
@@ -89,6 +90,7 @@ def _init_extensions(app: Flask) -> None:
     app.extensions["lote.erp"] = SimulatedErp(
         failure_rate=app.config["ERP_FAILURE_RATE"], seed=app.config["ERP_RANDOM_SEED"]
     )
+    app.extensions["lote.queue"] = batch_queue
 
 
 # How long a SQLite writer waits for the write lock before giving up: long enough that writers

@@ -15,6 +15,7 @@ from webapp.billing import (
     clock,
     erp,
     invoices,
+    invoicing,
     issuer,
     pendings,
     services,
@@ -61,6 +62,8 @@ DEMO_CUSTOMER_DATA = {
     1006: ("Consumidor Final", 99, "0", 5, ""),
 }
 DEMO_CUSTOMERS = list(DEMO_CUSTOMER_DATA)
+# Most logistics services carry 21% IVA; some are taxed at 10.5% or exempt.
+DEMO_VAT_RATES = ["21", "21", "21", "10.5", "21", "exempt", "21"]
 DEMO_INCOMPLETE = 1007
 DEMO_DESCRIPTIONS = [
     "Flete Buenos Aires - Rosario",
@@ -272,18 +275,20 @@ def _seed_billing_flow() -> None:
                 customer_id=DEMO_CUSTOMERS[n % len(DEMO_CUSTOMERS)],
                 amount=Decimal(rng.randint(35_000, 2_500_000)) / 100,
                 description=rng.choice(DEMO_DESCRIPTIONS),
+                vat_rate=DEMO_VAT_RATES[n % len(DEMO_VAT_RATES)],
             ).id
         )
     to_bill = created[:36]
     pending_ids = sorted(p.id for p in services.send_to_billing("seed", to_bill))
     processed = []
-    for book, issue_date, chunk in (
-        ("A-0001", today - timedelta(days=4), pending_ids[:10]),
-        ("B-0001", today - timedelta(days=2), pending_ids[10:16]),
-        ("A-0001", today - timedelta(days=1), pending_ids[16:24]),
+    # Batches name their point of sale: each pending goes to the A or B book its customer takes.
+    for point_of_sale, issue_date, chunk in (
+        (1, today - timedelta(days=4), pending_ids[:10]),
+        (2, today - timedelta(days=2), pending_ids[10:16]),
+        (1, today - timedelta(days=1), pending_ids[16:24]),
     ):
-        batch = batches.create_batch("seed", issue_date, book, chunk)
-        if batches.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED:
+        batch = batches.create_batch("seed", issue_date, None, chunk, point_of_sale=point_of_sale)
+        if invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED:
             processed.append(batch.id)
         else:
             db.session.refresh(batch)
@@ -296,13 +301,27 @@ def _seed_billing_flow() -> None:
         click.echo("Not seeded: an ERP delivery (no batch was invoiced).")
         return
     # The demo's one delivery is meant to succeed, whatever the ERP's failure rate.
-    record = erp.sync("seed", erp.SimulatedErp(failure_rate=0), batch_id=processed[0])
+    with reliable_erp():
+        record = erp.sync("seed", batch_id=processed[0])
     erp.confirm("seed", record.sync_id)
+
+
+@contextmanager
+def reliable_erp():
+    """The app's ERP accepts every delivery meanwhile."""
+    extensions = current_app.extensions
+    usual = extensions["lote.erp"]
+    extensions["lote.erp"] = erp.SimulatedErp(failure_rate=0)
+    try:
+        yield
+    finally:
+        extensions["lote.erp"] = usual
 
 
 # Volume data --------------------------------------------------------------------------------
 
-VOLUME_BOOKS = ("A-0001", "B-0001")
+# Volume customers are unidentified consumers: a Responsable Inscripto bills them a Factura B.
+VOLUME_BOOKS = ("B-0001", "B-0002")
 VOLUME_BATCH_SIZE = 25_000
 VOLUME_SERVICE_DAYS = 50
 
@@ -466,6 +485,6 @@ def _invoice_volume(after_pending_id: int, count: int) -> None:
             raise click.ClickException(
                 f"Could not batch the volume pendings: {exc.message}"
             ) from None
-        if batches.process_batch(batch.id, final_attempt=True) != BatchStatus.PROCESSED:
+        if invoicing.process_batch(batch.id, final_attempt=True) != BatchStatus.PROCESSED:
             db.session.refresh(batch)
             raise click.ClickException(f"Batch {batch.id} failed: {batch.error_message}")

@@ -62,9 +62,22 @@ def _page(status: int, title: str, message: str):
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+def roll_back_failed_operation() -> None:
+    """A refused or failed operation leaves nothing behind: what it wrote or locked is rolled back
+    here before the answer is built (whose own reads start afresh), and by the task wrapper for
+    tasks. Domain functions raise without rolling back, except the few whose refusal leaves
+    changes in the session that a caller catching it would read on."""
+    try:
+        db.session.rollback()
+    except Exception:
+        # A database that went away cannot roll back; the answer must still be given.
+        log.exception("rollback after a failed operation failed")
+
+
 def handle_domain_error(exc: DomainError):
     from werkzeug.http import HTTP_STATUS_CODES
 
+    roll_back_failed_operation()
     reason = HTTP_STATUS_CODES.get(exc.status_code, "Error")
     if wants_json():
         return envelope(exc.status_code, reason, exc.message, exc.details)
@@ -106,11 +119,8 @@ def handle_untrusted_host(exc: SecurityError):
 
 def handle_unexpected(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
-    try:
-        # A failed flush leaves the session unusable; the error page itself reads the user.
-        db.session.rollback()
-    except Exception:
-        log.exception("rollback after an unhandled error failed")
+    # A failed flush leaves the session unusable; the error page itself reads the user.
+    roll_back_failed_operation()
     message = "Something went wrong on our side; the error was logged"
     if wants_json():
         return envelope(500, "Internal Server Error", message)

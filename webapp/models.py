@@ -260,7 +260,7 @@ class BillingBatch(TimestampMixin, db.Model):
     point_of_sale: Mapped[int] = mapped_column(Integer)
     # The book the batch was asked for (``receiptBook: "A-0001"``), which restricts it to one
     # letter; a batch that names only its point of sale has none and invoices every letter.
-    receipt_book: Mapped[str | None] = mapped_column(String(12))
+    receipt_book: Mapped[str | None] = mapped_column(ForeignKey("receipt_books.code"))
     status: Mapped[BatchStatus] = mapped_column(
         _enum(BatchStatus), default=BatchStatus.PENDING_PROCESSING
     )

@@ -10,7 +10,7 @@ from flask import current_app, has_app_context
 from huey import crontab
 from redis.exceptions import RedisError
 
-from webapp.billing import batches, status_counts
+from webapp.billing import invoicing, recovery, status_counts
 from webapp.extensions import huey
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,9 @@ QUEUE_UNAVAILABLE = (RedisError, sqlite3.OperationalError)
 
 def app_context():
     """The app context a task body runs in: the caller's when there is one (immediate mode in
-    tests), else one app created once per consumer process."""
+    tests), else one app created once per consumer process. Its end rolls back what a failed
+    task left uncommitted (Flask-SQLAlchemy removes the context's session), so the domain
+    functions a task calls raise without rolling back."""
     global _consumer_app
     if has_app_context():
         return current_app.app_context()
@@ -40,7 +42,7 @@ def process_batch_task(batch_id: int, task=None):
     and then twice as long each time (2 s, 4 s and 8 s by default)."""
     with app_context():
         final = task is None or not task.retries
-        outcome = batches.process_batch(batch_id, final_attempt=final)
+        outcome = invoicing.process_batch(batch_id, final_attempt=final)
         if outcome is None:
             # Another worker holds the batch, or held it and stopped beating: look again once
             # its lease has run out.
@@ -48,54 +50,68 @@ def process_batch_task(batch_id: int, task=None):
         return str(outcome)
 
 
-def enqueue_batch(batch_id: int) -> str | None:
-    """Queues a batch after the commit that made it visible; returns the task id, or None when
-    the queue cannot be reached: the batch is stored, and the reaper queues it once the queue is
-    back."""
-    delay = current_app.config["BATCH_RETRY_DELAY_SECONDS"]
-    try:
-        return process_batch_task(batch_id, retry_delay=delay).id
-    except QUEUE_UNAVAILABLE as exc:
-        log.warning("batch %s stored but not queued (%s); the reaper will queue it", batch_id, exc)
-        return None
-
-
 def _progress_key(batch_id: int) -> str:
     return f"lote:progress:{batch_id}"
 
 
-def publish_progress(batch_id: int, attempt: int, progress: int) -> None:
-    """Keeps a running batch's progress on the queue's storage, for readers that cannot see the
-    batch row change yet (SQLite, see ``batches.ProgressReporter``). Progress is a courtesy: a
-    queue that cannot be reached does not fail the invoicing."""
-    try:
-        huey.put(_progress_key(batch_id), (attempt, progress))
-    except QUEUE_UNAVAILABLE:
-        log.warning("batch %s: progress not published, the queue is unavailable", batch_id)
+class HueyQueue:
+    """The domain's queue port (``webapp.billing.queue.BatchQueue``) over Huey; the factory
+    registers it as ``app.extensions["lote.queue"]``."""
 
+    def enqueue_batch(self, batch_id: int) -> str | None:
+        """Queues a batch after the commit that made it visible; returns the task id, or None
+        when the queue cannot be reached: the batch is stored, and the reaper queues it once the
+        queue is back."""
+        delay = current_app.config["BATCH_RETRY_DELAY_SECONDS"]
+        try:
+            return process_batch_task(batch_id, retry_delay=delay).id
+        except QUEUE_UNAVAILABLE as exc:
+            log.warning(
+                "batch %s stored but not queued (%s); the reaper will queue it", batch_id, exc
+            )
+            return None
 
-def published_progress(batch_id: int) -> tuple[int, int] | None:
-    """The (attempt, progress) last published for a batch, if any."""
-    try:
-        return huey.get(_progress_key(batch_id), peek=True)
-    except QUEUE_UNAVAILABLE:
+    def publish_progress(self, batch_id: int, attempt: int, progress: int) -> None:
+        """Keeps a running batch's progress on the queue's storage, for readers that cannot see
+        the batch row change yet (SQLite, see ``invoicing.ProgressReporter``). Progress is a
+        courtesy: a queue that cannot be reached does not fail the invoicing."""
+        try:
+            huey.put(_progress_key(batch_id), (attempt, progress))
+        except QUEUE_UNAVAILABLE:
+            log.warning("batch %s: progress not published, the queue is unavailable", batch_id)
+
+    def published_progress(self, batch_id: int) -> tuple[int, int] | None:
+        """The (attempt, progress) last published for a batch, if any."""
+        try:
+            return huey.get(_progress_key(batch_id), peek=True)
+        except QUEUE_UNAVAILABLE:
+            return None
+
+    def forget_progress(self, batch_id: int) -> None:
+        try:
+            huey.delete(_progress_key(batch_id))
+        except QUEUE_UNAVAILABLE:
+            log.warning(
+                "batch %s: published progress not removed, the queue is unavailable", batch_id
+            )
+
+    def seconds_until_retry(self, batch_id: int) -> int | None:
+        """Seconds until the queue runs the automatic retry scheduled for a batch, if it holds
+        one."""
+        for task in huey.scheduled():
+            if task.name == BATCH_TASK_NAME and task.args and task.args[0] == batch_id and task.eta:
+                now = datetime.now(UTC).replace(tzinfo=None)  # Huey keeps etas as naive UTC
+                return max(0, math.ceil((task.eta - now).total_seconds()))
         return None
 
+    def waiting_count(self) -> int:
+        return huey.pending_count()
 
-def forget_progress(batch_id: int) -> None:
-    try:
-        huey.delete(_progress_key(batch_id))
-    except QUEUE_UNAVAILABLE:
-        log.warning("batch %s: published progress not removed, the queue is unavailable", batch_id)
+    def delayed_count(self) -> int:
+        return huey.scheduled_count()
 
 
-def seconds_until_retry(batch_id: int) -> int | None:
-    """Seconds until the queue runs the automatic retry scheduled for a batch, if it holds one."""
-    for task in huey.scheduled():
-        if task.name == BATCH_TASK_NAME and task.args and task.args[0] == batch_id and task.eta:
-            now = datetime.now(UTC).replace(tzinfo=None)  # Huey keeps etas as naive UTC
-            return max(0, math.ceil((task.eta - now).total_seconds()))
-    return None
+batch_queue = HueyQueue()
 
 
 def queued_batch_ids() -> set[int]:
@@ -113,10 +129,10 @@ def reap_lost_batches() -> list[int]:
     died is replaced within the lease rather than at the next periodic run; while a batch was
     queued just now, for when its claim grace has passed."""
     with app_context():
-        lost = batches.lost_batches(queued_batch_ids())
+        lost = recovery.lost_batches(queued_batch_ids())
         for batch_id in lost:
             log.warning("batch %s had no live task; re-queued", batch_id)
-            enqueue_batch(batch_id)
+            batch_queue.enqueue_batch(batch_id)
         schedule_follow_up_reap()
         return lost
 
@@ -127,9 +143,9 @@ def reap_lost_batches_task():
 
 
 def schedule_follow_up_reap() -> None:
-    """Another look when ``batches.follow_up_delay`` asks for one; one pending at a time."""
+    """Another look when ``recovery.follow_up_delay`` asks for one; one pending at a time."""
     with app_context():
-        delay = batches.follow_up_delay()
+        delay = recovery.follow_up_delay()
     if delay and not any(task.name == REAP_TASK_NAME for task in huey.scheduled()):
         reap_lost_batches_task.schedule(delay=delay)
 
@@ -149,19 +165,3 @@ def compact_status_counts():
     """Folds the status counts' delta rows, so list totals keep adding up a handful of rows."""
     with app_context():
         status_counts.compact()
-
-
-def queue_stats(counts: dict | None = None) -> dict:
-    """Queue figures in the shape of the system Lote replaces: waiting and delayed come from the
-    queue, active, completed and failed from the batches (the database is the source of truth);
-    ``counts`` are the batches by status when the caller has them already."""
-    from webapp.models import BatchStatus
-
-    counts = counts or batches.count_by_status()
-    return {
-        "waiting": huey.pending_count(),
-        "active": counts[BatchStatus.IN_PROCESS],
-        "completed": counts[BatchStatus.PROCESSED],
-        "failed": counts[BatchStatus.ERROR],
-        "delayed": huey.scheduled_count(),
-    }

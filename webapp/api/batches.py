@@ -14,9 +14,8 @@ from webapp.api.schemas import (
     page_of,
 )
 from webapp.auth import actor
-from webapp.billing import batches
+from webapp.billing import batches, books, invoicing
 from webapp.models import BatchStatus
-from webapp.tasks import queue_stats
 
 TAG = "Billing batches"
 JOB_STATUS = {
@@ -35,13 +34,17 @@ def fields_of(batch) -> dict:
     """The batch's columns, with the progress its running attempt has reached."""
     return {
         **{c.key: getattr(batch, c.key) for c in batch.__table__.columns},
-        "progress": batches.live_progress(batch),
+        "progress": invoicing.live_progress(batch),
     }
 
 
 def detail(batch) -> dict:
     """The batch with the ids of the pendings it holds."""
-    return {**fields_of(batch), "pending_ids": batches.batch_pending_ids(batch.id)}
+    return {
+        **fields_of(batch),
+        "pending_ids": batches.batch_pending_ids(batch.id),
+        "books": batches.batch_books(batch.id),
+    }
 
 
 def _created(batch, message: str, deferred: bool = False) -> dict:
@@ -68,7 +71,11 @@ def create_batch(data):
     the queue is down the batch is still created: queueInfo.status is "deferred" and it is
     queued as soon as the queue is back."""
     submission = batches.submit_batch(
-        actor(), data["issue_date"], data["receipt_book"], data["pending_ids"]
+        actor(),
+        data["issue_date"],
+        data.get("receipt_book"),
+        data["pending_ids"],
+        point_of_sale=data.get("point_of_sale"),
     )
     batch = submission.batch
     follow = f"follow it at /api/billing-batches/{batch.id}/status"
@@ -89,7 +96,12 @@ def create_batch(data):
 def create_batch_and_wait(data):
     """Create a batch and invoice it before answering (one attempt; ERROR can be retried)."""
     batch = batches.submit_batch(
-        actor(), data["issue_date"], data["receipt_book"], data["pending_ids"], wait=True
+        actor(),
+        data["issue_date"],
+        data.get("receipt_book"),
+        data["pending_ids"],
+        wait=True,
+        point_of_sale=data.get("point_of_sale"),
     ).batch
     message = (
         f"Batch {batch.id} was invoiced"
@@ -111,7 +123,7 @@ def list_batches(query):
 @blp.response(200, QueueStatsOut)
 def stats():
     """Waiting and delayed tasks in the queue; active, completed and failed batches."""
-    return queue_stats()
+    return batches.queue_stats()
 
 
 @route("/billing-batches/receipt-books", TAG, methods=["GET"])
@@ -123,16 +135,16 @@ def receipt_books():
             "code": book.code,
             "last_number": book.last_number,
             "last_issue_date": book.last_issue_date,
-            "next_invoice_number": batches.next_number_of(book),
+            "next_invoice_number": books.next_number_of(book),
         }
-        for book in batches.receipt_books()
+        for book in books.receipt_books()
     ]
 
 
 @route("/billing-batches/next-invoice-number/<book>", TAG, methods=["GET"])
 @blp.response(200, NextNumberOut)
 def next_invoice_number(book):
-    code, number = batches.next_invoice_number(book)
+    code, number = books.next_invoice_number(book)
     return {"receipt_book": code, "next_number": number}
 
 

@@ -1,7 +1,5 @@
 """/api/erp-sync: accounting documents for the ERP, their delivery and history."""
 
-from flask import current_app
-
 from webapp.api import blp, idempotent, route
 from webapp.api.schemas import (
     ErpBatchIn,
@@ -33,7 +31,7 @@ def preview(data):
 @blp.response(201, ErpSyncDetailOut)
 def sync_invoices(data):
     """Send invoices to the ERP; 409 if any is already in a SENT or CONFIRMED sync."""
-    return erp.sync(actor(), current_app.extensions["lote.erp"], invoice_ids=data["invoice_ids"])
+    return erp.sync(actor(), invoice_ids=data["invoice_ids"])
 
 
 @route("/erp-sync/batch", TAG, methods=["POST"])
@@ -42,7 +40,7 @@ def sync_invoices(data):
 @blp.response(201, ErpSyncDetailOut)
 def sync_batch(data):
     """Send every invoice of a PROCESSED batch to the ERP."""
-    return erp.sync(actor(), current_app.extensions["lote.erp"], batch_id=data["batch_id"])
+    return erp.sync(actor(), batch_id=data["batch_id"])
 
 
 @route("/erp-sync/history", TAG, methods=["GET"])

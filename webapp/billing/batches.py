@@ -1,31 +1,29 @@
-"""Billing batches: creation claims pendings atomically; processing turns them into invoices in
-one transaction, with gapless numbers per receipt book (docs/rules.md, rules 3-8)."""
+"""Billing batches: creation claims pendings atomically, then the batch is queued (or invoiced at
+once); the batches' queries, retry and abandon (docs/rules.md, rules 3, 7 and 8)."""
 
-import logging
-import math
-import re
-import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select, update
 
-from webapp.billing import audit, clock, customers
-from webapp.billing.cae import (
-    MAX_INVOICES_PER_CALL,
-    Authorization,
-    CaeAuthority,
-    CaeRequest,
-    CaeUnavailable,
+from webapp.billing import audit, customers
+from webapp.billing.books import (
+    book_for_update,
+    check_issue_date,
+    check_point_of_sale,
+    check_receipt_book,
+    invoice_number,
+    letter_and_point_of_sale,
 )
+from webapp.billing.documents import letters_issued_by
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
 from webapp.billing.ids import chunked, unique_ids
-from webapp.billing.money import split_vat
+from webapp.billing.invoicing import process_batch
+from webapp.billing.issuer import get_issuer
 from webapp.billing.pagination import Page, paginate
+from webapp.billing.queue import queue
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
 from webapp.models import (
@@ -33,80 +31,86 @@ from webapp.models import (
     BillingBatch,
     BillingPending,
     Invoice,
-    InvoiceDailyTotal,
+    IssuerIvaCondition,
     PendingStatus,
-    ReceiptBook,
-    Service,
-    ServiceStatus,
     utcnow,
 )
 
-log = logging.getLogger(__name__)
-
-RECEIPT_BOOK_PATTERN = re.compile(r"^[ABC]-[0-9]{4,5}$")
-RECEIPT_BOOK_HINT = "must look like A-0001: letter A, B or C, a dash, a 4- or 5-digit point of sale"
 QUEUED_OR_RUNNING = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS)
-# Pendings invoiced per round: a few CAE calls, one INSERT and two UPDATEs, then progress and
-# heartbeat; a round slower than the interval also reports between its CAE calls.
-INVOICES_PER_CHUNK = 2_000
-PROGRESS_INTERVAL_SECONDS = 0.5
 
 
-class BatchRejected(Exception):
-    """The batch can never be invoiced as it stands; retrying would not help."""
+@dataclass(frozen=True)
+class BatchTerms:
+    """What a batch invoices: a point of sale and the letters it issues there (one when the
+    batch names a book), for this issuer."""
+
+    point_of_sale: int
+    letters: tuple[str, ...]
+    receipt_book: str | None
+    issuer: IssuerIvaCondition
 
 
-def check_receipt_book(code: str) -> str:
-    """Rule: a receipt book is read trimmed and upper-cased ("a-0001" is A-0001) and must then be
-    a letter A, B or C, a dash and a 4- or 5-digit point of sale. Every adapter (API, pages,
-    filters) reads a book through this one check; returns the normalised code."""
-    code = (code or "").strip().upper()
-    if not RECEIPT_BOOK_PATTERN.match(code):
+def batch_terms(receipt_book: str | None, point_of_sale: int | None) -> BatchTerms:
+    """Reads what a batch names: a book (``A-0001``, which restricts it to its letter) or a point
+    of sale (every letter the issuer issues there), or both if they agree (docs/rules.md rules 4
+    and 12). The issuer must be set: it decides the letters."""
+    current = get_issuer()
+    if current is None:
+        raise Conflict(
+            "Set the issuer first (Settings, Issuer): its IVA condition decides the letters"
+        )
+    issued = letters_issued_by(current.iva_condition)
+    if receipt_book is None and point_of_sale is None:
         raise InvalidInput(
-            "Invalid receipt book", [{"field": "receiptBook", "message": RECEIPT_BOOK_HINT}]
+            "A batch names a receipt book or a point of sale",
+            [
+                {
+                    "field": "pointOfSale",
+                    "message": "give a point of sale, or a receiptBook such as A-0001",
+                }
+            ],
         )
-    return code
-
-
-def invoice_number(receipt_book: str, sequence: int) -> str:
-    return f"{receipt_book}-{sequence:08d}"
-
-
-def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> str | None:
-    """Rule 6: within the fiscal window around today, never before the book's last date."""
-    window = current_app.config["ISSUE_DATE_WINDOW_DAYS"]
-    today = clock.today()
-    if abs((issue_date - today).days) > window:
-        return (
-            f"must be within {window} days of today ({today.isoformat()}); "
-            f"{issue_date.isoformat()} is outside the fiscal window"
+    if receipt_book is None:
+        return BatchTerms(
+            check_point_of_sale(point_of_sale, current), issued, None, current.iva_condition
         )
-    if book is not None and book.last_issue_date and issue_date < book.last_issue_date:
-        return (
-            f"must not be earlier than {book.last_issue_date.isoformat()}, the last issue date "
-            f"of receipt book {book.code}"
-        )
-    return None
-
-
-def check_issue_date(issue_date: date, code: str) -> ReceiptBook | None:
-    """A batch's issue date for a receipt book (rule 6); returns the book if it exists."""
-    if not isinstance(issue_date, date):
+    code = check_receipt_book(receipt_book)
+    letter, book_point_of_sale = letter_and_point_of_sale(code)
+    if point_of_sale is not None and point_of_sale != book_point_of_sale:
         raise InvalidInput(
-            "Invalid issue date", [{"field": "issueDate", "message": "must be a date"}]
+            "The receipt book and the point of sale disagree",
+            [
+                {
+                    "field": "pointOfSale",
+                    "message": f"must be {book_point_of_sale}, the point of sale of {code}, "
+                    "or be left out",
+                }
+            ],
         )
-    book = db.session.get(ReceiptBook, code)
-    problem = _issue_date_problem(issue_date, book)
-    if problem:
-        raise InvalidInput(f"Issue date {problem}", [{"field": "issueDate", "message": problem}])
-    return book
+    check_point_of_sale(book_point_of_sale, current, field="receiptBook")
+    if letter not in issued:
+        raise InvalidInput(
+            "Invalid receipt book",
+            [
+                {
+                    "field": "receiptBook",
+                    "message": f"the issuer issues Factura {' and '.join(issued)}, not {letter}",
+                }
+            ],
+        )
+    return BatchTerms(book_point_of_sale, (letter,), code, current.iva_condition)
 
 
-def check_batch_terms(issue_date: date, receipt_book: str, count: int) -> None:
-    """What a batch of ``count`` pendings for this book and date would be refused for, checked
-    before the clerk is asked to confirm it: its size, its receipt book and its issue date."""
+def check_batch_terms(
+    issue_date: date, receipt_book: str | None, count: int, point_of_sale: int | None = None
+) -> BatchTerms:
+    """What a batch of ``count`` pendings for this book (or point of sale) and date would be
+    refused for, checked before the clerk is asked to confirm it: its size, its book or point of
+    sale and its issue date."""
     _check_size(count)
-    check_issue_date(issue_date, check_receipt_book(receipt_book))
+    terms = batch_terms(receipt_book, point_of_sale)
+    check_issue_date(issue_date, terms.point_of_sale, terms.letters)
+    return terms
 
 
 def _check_size(count: int) -> None:
@@ -115,44 +119,31 @@ def _check_size(count: int) -> None:
         raise TooLarge(f"A batch holds at most {limit} pendings; {count} were given")
 
 
-def _book_for_update(code: str) -> ReceiptBook:
-    """The receipt book's counter row, created on first use, locked for this transaction."""
-    query = select(ReceiptBook).where(ReceiptBook.code == code).with_for_update()
-    book = db.session.scalar(query)
-    if book is None:
-        dialect_insert = (
-            postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-        )
-        db.session.execute(
-            dialect_insert(ReceiptBook)
-            .values(code=code, last_number=0, created_at=utcnow())
-            .on_conflict_do_nothing()
-        )
-        book = db.session.scalar(query)
-    return book
-
-
 def create_batch(
-    actor: str, issue_date: date, receipt_book: str, pending_ids: list[int]
+    actor: str,
+    issue_date: date,
+    receipt_book: str | None,
+    pending_ids: list[int],
+    point_of_sale: int | None = None,
 ) -> BillingBatch:
     """Creates a batch in PENDING_PROCESSING and claims its pendings in the same transaction: a
-    pending that is not PENDING, already claimed by an open batch, or owed by an incomplete
-    customer, refuses the whole batch."""
-    _check_size(len(pending_ids))
-    code = check_receipt_book(receipt_book)
+    pending that is not PENDING, already claimed by an open batch, owed by an incomplete
+    customer, or owed by a customer that takes another letter than the batch's book, refuses
+    the whole batch."""
+    terms = check_batch_terms(issue_date, receipt_book, len(pending_ids), point_of_sale)
     ids = unique_ids(pending_ids, "pendingIds", current_app.config["MAX_PENDINGS_PER_BATCH"])
-    book = check_issue_date(issue_date, code)
-    if book is None:
-        _book_for_update(code)
-
     batch = BillingBatch(
         issue_date=issue_date,
-        receipt_book=code,
+        point_of_sale=terms.point_of_sale,
+        receipt_book=terms.receipt_book,
         status=BatchStatus.PENDING_PROCESSING,
         pending_count=len(ids),
         created_by=actor,
         enqueued_at=utcnow(),
     )
+    if terms.receipt_book is not None:
+        # The batch's book row must exist for its foreign key.
+        book_for_update(terms.letters[0], terms.point_of_sale)
     db.session.add(batch)
     db.session.flush()
     claimed = 0
@@ -179,14 +170,16 @@ def create_batch(
     if claimed != len(ids):
         refused = _refused_pendings(ids, batch.id, issue_date)
     else:
-        refused = customers.incomplete_customer_refusals(ids)
+        letter = terms.letters[0] if terms.receipt_book else None
+        refused = customers.receiver_refusals(ids, terms.issuer, letter)
     if refused:
         db.session.rollback()
         raise Conflict(
             f"{len(refused)} of {len(ids)} pendings cannot be batched; no batch was created",
             refused,
         )
-    audit.record(actor, "created", "batch", batch.id, f"{len(ids)} pendings, book {code}")
+    named = terms.receipt_book or f"point of sale {terms.point_of_sale}"
+    audit.record(actor, "created", "batch", batch.id, f"{len(ids)} pendings, {named}")
     db.session.commit()
     return batch
 
@@ -236,24 +229,25 @@ class Submission:
 
 
 def submit_batch(
-    actor: str, issue_date: date, receipt_book: str, pending_ids: list[int], wait: bool = False
+    actor: str,
+    issue_date: date,
+    receipt_book: str | None,
+    pending_ids: list[int],
+    wait: bool = False,
+    point_of_sale: int | None = None,
 ) -> Submission:
     """Creates a batch, then (after its commit) queues it, or invoices it at once when ``wait``."""
-    from webapp import tasks
-
-    batch = create_batch(actor, issue_date, receipt_book, pending_ids)
+    batch = create_batch(actor, issue_date, receipt_book, pending_ids, point_of_sale)
     if wait:
         process_batch(batch.id, final_attempt=True)
         db.session.refresh(batch)
         return Submission(batch, queued=False)
-    return Submission(batch, queued=tasks.enqueue_batch(batch.id) is not None)
+    return Submission(batch, queued=queue().enqueue_batch(batch.id) is not None)
 
 
 def retry_batch(actor: str, batch_id: int) -> Submission:
     """Sends an ERROR batch back to the queue; any other status, or an abandoned batch, is a
     conflict."""
-    from webapp import tasks
-
     batch = get_batch(batch_id)
     changed = db.session.execute(
         update(BillingBatch)
@@ -271,14 +265,13 @@ def retry_batch(actor: str, batch_id: int) -> Submission:
         .execution_options(synchronize_session=False)
     ).rowcount
     if not changed:
-        db.session.rollback()
         if batch.abandoned_at is not None:
             raise Conflict(f"Batch {batch_id} was abandoned; it cannot be retried")
         raise Conflict(f"Batch {batch_id} is {batch.status.value}; only an ERROR batch is retried")
     audit.record(actor, "retried", "batch", batch_id)
     db.session.commit()
     db.session.refresh(batch)
-    return Submission(batch, queued=tasks.enqueue_batch(batch_id) is not None)
+    return Submission(batch, queued=queue().enqueue_batch(batch_id) is not None)
 
 
 def why_not_abandonable(batch: BillingBatch) -> str | None:
@@ -307,7 +300,6 @@ def abandon_batch(actor: str, batch_id: int) -> BillingBatch:
         .execution_options(synchronize_session=False)
     ).rowcount
     if not changed:
-        db.session.rollback()
         raise Conflict(why_not_abandonable(batch))
     released = db.session.execute(
         update(BillingPending)
@@ -327,6 +319,11 @@ def waiting_to_retry(batch: BillingBatch) -> bool:
     return batch.status == BatchStatus.PENDING_PROCESSING and batch.error_message is not None
 
 
+def seconds_until_retry(batch: BillingBatch) -> int | None:
+    """Seconds until the automatic retry of a batch waiting for one runs, if the queue holds it."""
+    return queue().seconds_until_retry(batch.id) if waiting_to_retry(batch) else None
+
+
 def get_batch(batch_id: int) -> BillingBatch:
     batch = db.session.get(BillingBatch, batch_id)
     if batch is None:
@@ -339,6 +336,34 @@ def held_pending_count(batch_id: int) -> int:
     return db.session.scalar(
         select(func.count()).select_from(BillingPending).where(BillingPending.batch_id == batch_id)
     )
+
+
+def batch_books(batch_id: int) -> list[dict]:
+    """The books a batch invoiced on, each with its first and last number and how many
+    vouchers the authority authorized and rejected (a rejection consumes no number)."""
+    rows = db.session.execute(
+        select(
+            Invoice.receipt_book,
+            Invoice.document_type,
+            func.min(Invoice.sequence_number),
+            func.max(Invoice.sequence_number),
+            func.count(),
+        )
+        .where(Invoice.batch_id == batch_id)
+        .group_by(Invoice.receipt_book, Invoice.document_type)
+        .order_by(Invoice.receipt_book)
+    )
+    return [
+        {
+            "receipt_book": code,
+            "document_type": document_type,
+            "first_number": invoice_number(code, first),
+            "last_number": invoice_number(code, last),
+            "authorized": count,
+            "rejected": 0,
+        }
+        for code, document_type, first, last, count in rows
+    ]
 
 
 def batch_pending_ids(batch_id: int) -> list[int]:
@@ -377,23 +402,6 @@ def list_batches(filters: BatchFilters, page: int = 1, limit: int = 20) -> Page:
     return paginate(query, page, limit)
 
 
-def receipt_books() -> list[ReceiptBook]:
-    return list(db.session.scalars(select(ReceiptBook).order_by(ReceiptBook.code)))
-
-
-def next_invoice_number(receipt_book: str) -> tuple[str, str]:
-    """The number the next invoice of this book will get (a preview: allocation happens when a
-    batch is invoiced)."""
-    code = check_receipt_book(receipt_book)
-    book = db.session.get(ReceiptBook, code)
-    return code, invoice_number(code, (book.last_number if book else 0) + 1)
-
-
-def next_number_of(book: ReceiptBook) -> str:
-    """The number the next invoice of a known book will get."""
-    return invoice_number(book.code, book.last_number + 1)
-
-
 def count_by_status() -> dict[BatchStatus, int]:
     rows = db.session.execute(
         select(BillingBatch.status, func.count()).group_by(BillingBatch.status)
@@ -403,392 +411,18 @@ def count_by_status() -> dict[BatchStatus, int]:
     return counts
 
 
-# Processing -------------------------------------------------------------------------------
-
-
-def _lease_cutoff() -> datetime:
-    return utcnow() - timedelta(seconds=current_app.config["BATCH_LEASE_SECONDS"])
-
-
-def claim_grace() -> timedelta:
-    """A worker that has just taken a batch's task from the queue has not claimed the batch yet:
-    for this long after a batch was queued, the reaper does not take it for lost when the queue
-    no longer shows its task."""
-    return timedelta(seconds=current_app.config["BATCH_CLAIM_GRACE_SECONDS"])
-
-
-def claim_batch(batch_id: int) -> int | None:
-    """Takes a queued batch (or a running one whose worker stopped beating) with one conditional
-    update. Returns the attempt number that fences this worker's writes, or None when another
-    worker holds it or it is finished: a duplicated task then does nothing."""
-    now = utcnow()
-    attempt = db.session.execute(
-        update(BillingBatch)
-        .where(
-            BillingBatch.id == batch_id,
-            or_(
-                BillingBatch.status == BatchStatus.PENDING_PROCESSING,
-                and_(
-                    BillingBatch.status == BatchStatus.IN_PROCESS,
-                    BillingBatch.heartbeat_at < _lease_cutoff(),
-                ),
-            ),
-        )
-        .values(
-            status=BatchStatus.IN_PROCESS,
-            attempts=BillingBatch.attempts + 1,
-            progress=0,
-            heartbeat_at=now,
-            processing_started_at=now,
-            processing_completed_at=None,
-        )
-        .returning(BillingBatch.attempts)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    db.session.commit()
-    return attempt
-
-
-class ProgressReporter:
-    """Publishes progress where readers see it while the invoicing transaction is still open. On
-    PostgreSQL it goes to the batch row with the heartbeat, on a connection of its own committed
-    at once. SQLite has one writer at a time and the invoicing transaction holds it, so there the
-    progress goes to the queue's storage instead, read back by ``live_progress``."""
-
-    def __init__(self, batch_id: int, attempt: int, total: int):
-        self.batch_id = batch_id
-        self.attempt = attempt
-        self.total = max(total, 1)
-        self.in_batch_row = db.engine.dialect.name != "sqlite"
-        self.last_report = -math.inf
-
-    def report(self, done: int) -> None:
-        """Progress stays below 100 until the invoicing transaction commits PROCESSED."""
-        from webapp import tasks
-
-        self.last_report = time.monotonic()
-        progress = min(99, done * 100 // self.total)
-        if not self.in_batch_row:
-            tasks.publish_progress(self.batch_id, self.attempt, progress)
-            return
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(
-                update(BillingBatch)
-                .where(
-                    BillingBatch.id == self.batch_id,
-                    BillingBatch.attempts == self.attempt,
-                    BillingBatch.status == BatchStatus.IN_PROCESS,
-                )
-                .values(progress=progress, heartbeat_at=utcnow())
-            )
-
-    def report_if_due(self, done: int) -> None:
-        """Reports within a chunk too when the chunk is slow (a slow tax authority)."""
-        if time.monotonic() - self.last_report >= PROGRESS_INTERVAL_SECONDS:
-            self.report(done)
-
-    def close(self) -> None:
-        """The attempt is over: the batch row tells the rest."""
-        from webapp import tasks
-
-        if not self.in_batch_row:
-            tasks.forget_progress(self.batch_id)
-
-
-def live_progress(batch: BillingBatch) -> int:
-    """The progress of a batch as readers should see it: the batch row's, except while a batch
-    runs on SQLite, where its worker publishes it on the queue's storage (see
-    ``ProgressReporter``) for the attempt that is running."""
-    if batch.status == BatchStatus.IN_PROCESS and db.engine.dialect.name == "sqlite":
-        from webapp import tasks
-
-        published = tasks.published_progress(batch.id)
-        if published is not None and published[0] == batch.attempts:
-            return published[1]
-    return batch.progress
-
-
-def _authorize(
-    authority: CaeAuthority, requests: list[CaeRequest], reporter: ProgressReporter, done: int
-) -> list[Authorization]:
-    """The tax authority takes at most MAX_INVOICES_PER_CALL invoices per call."""
-    authorizations: list[Authorization] = []
-    for start in range(0, len(requests), MAX_INVOICES_PER_CALL):
-        authorizations.extend(authority.authorize(requests[start : start + MAX_INVOICES_PER_CALL]))
-        reporter.report_if_due(done + len(authorizations))
-    return authorizations
-
-
-def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> None:
-    """Invoices a claimed batch all or nothing: invoices, pendings and services INVOICED, the
-    receipt-book counter and the batch PROCESSED commit together. Numbers come from the counter
-    row, locked for the transaction, so they are gapless per book under any concurrency.
-
-    The pendings are taken INVOICES_PER_CHUNK at a time in id order, each chunk written with
-    one statement per table, so memory stays flat whatever the batch size and a heartbeat is
-    written after every chunk."""
-    authority = current_app.extensions["lote.cae"]
-    batch = db.session.get(BillingBatch, batch_id)
-    book = _book_for_update(batch.receipt_book)
-    if book.last_issue_date and batch.issue_date < book.last_issue_date:
-        raise BatchRejected(
-            f"Issue date {batch.issue_date.isoformat()} is earlier than "
-            f"{book.last_issue_date.isoformat()}, already used by receipt book {book.code}"
-        )
-    issue_date, code = batch.issue_date, book.code
-    first_sequence = book.last_number + 1
-    sequence = book.last_number
-    total_amount = Decimal("0.00")
-    done, after_id = 0, 0
-    while True:
-        rows = db.session.execute(
-            select(
-                BillingPending.id,
-                BillingPending.service_id,
-                BillingPending.customer_id,
-                BillingPending.service_date,
-                BillingPending.amount,
-            )
-            .where(
-                BillingPending.batch_id == batch_id,
-                BillingPending.status == PendingStatus.PENDING,
-                BillingPending.id > after_id,
-            )
-            .order_by(BillingPending.id)
-            .limit(INVOICES_PER_CHUNK)
-        ).all()
-        if not rows:
-            break
-        requests = [
-            CaeRequest(code, sequence + n, issue_date, row.amount)
-            for n, row in enumerate(rows, start=1)
-        ]
-        authorizations = _authorize(authority, requests, reporter, done)
-        now = utcnow()
-        invoices = []
-        for request, row, authorization in zip(requests, rows, authorizations, strict=True):
-            net, vat = split_vat(row.amount)
-            invoices.append(
-                {
-                    "invoice_number": invoice_number(code, request.sequence_number),
-                    "receipt_book": code,
-                    "sequence_number": request.sequence_number,
-                    "cae": authorization.cae,
-                    "cae_due_date": authorization.due_date,
-                    "issue_date": issue_date,
-                    "amount": row.amount,
-                    "net_amount": net,
-                    "vat_amount": vat,
-                    "customer_id": row.customer_id,
-                    "service_id": row.service_id,
-                    "service_date": row.service_date,
-                    "pending_id": row.id,
-                    "batch_id": batch_id,
-                    "created_at": now,
-                }
-            )
-            total_amount += row.amount
-        db.session.execute(insert(Invoice), invoices)
-        _mark_invoiced([row.id for row in rows], [row.service_id for row in rows], now)
-        sequence += len(rows)
-        done += len(rows)
-        after_id = rows[-1].id
-        reporter.report(done)
-
-    if done != batch.pending_count:
-        raise BatchRejected(
-            f"The batch claimed {batch.pending_count} pendings but {done} are still PENDING"
-        )
-    _add_to_daily_totals(batch_id)
-    now = utcnow()
-    book.last_number = sequence
-    book.last_issue_date = issue_date
-    finished = db.session.execute(
-        update(BillingBatch)
-        .where(
-            BillingBatch.id == batch_id,
-            BillingBatch.attempts == attempt,
-            BillingBatch.status == BatchStatus.IN_PROCESS,
-        )
-        .values(
-            status=BatchStatus.PROCESSED,
-            progress=100,
-            error_message=None,
-            total_invoices=done,
-            total_amount=total_amount,
-            first_invoice_number=invoice_number(code, first_sequence) if done else None,
-            last_invoice_number=invoice_number(code, sequence) if done else None,
-            processing_completed_at=now,
-            heartbeat_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not finished:
-        raise LostClaim(f"Batch {batch_id} attempt {attempt} was taken over by another worker")
-    audit.record("worker", "invoiced", "batch", batch_id, f"{done} invoices")
-    db.session.commit()
-
-
-def _add_to_daily_totals(batch_id: int) -> None:
-    """Adds the batch's invoices to the statistics' daily totals, in the invoicing transaction.
-    Only batches of the same receipt book write the same rows, and they wait for each other on
-    the book's counter row anyway."""
-    dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
-    columns = ["issue_date", "receipt_book", "customer_id", "invoice_count", "total_amount"]
-    totals = (
-        select(
-            Invoice.issue_date,
-            Invoice.receipt_book,
-            Invoice.customer_id,
-            func.count(),
-            func.sum(Invoice.amount),
-        )
-        .where(Invoice.batch_id == batch_id)
-        .group_by(Invoice.issue_date, Invoice.receipt_book, Invoice.customer_id)
-    )
-    upsert = dialect_insert(InvoiceDailyTotal).from_select(columns, totals)
-    db.session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=columns[:3],
-            set_={
-                "invoice_count": InvoiceDailyTotal.invoice_count + upsert.excluded.invoice_count,
-                "total_amount": InvoiceDailyTotal.total_amount + upsert.excluded.total_amount,
-            },
-        )
-    )
-
-
-def _mark_invoiced(pending_ids: list[int], service_ids: list[int], now: datetime) -> None:
-    db.session.execute(
-        update(BillingPending)
-        .where(BillingPending.id.in_(pending_ids))
-        .values(status=PendingStatus.INVOICED, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.execute(
-        update(Service)
-        .where(Service.id.in_(service_ids))
-        .values(status=ServiceStatus.INVOICED, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
-class LostClaim(Exception):
-    """Another worker took the batch over after this one's lease expired."""
-
-
-def _failure_message(exc: Exception) -> str:
-    if isinstance(exc, CaeUnavailable | BatchRejected):
-        return str(exc)
-    if isinstance(exc, OperationalError):
-        return "The database was unavailable during invoicing"
-    return f"Unexpected error during invoicing ({type(exc).__name__})"
-
-
-def record_failure(batch_id: int, attempt: int, message: str, final: bool) -> None:
-    """A failed attempt leaves the batch queued for the next retry, or ERROR with the reason."""
-    db.session.execute(
-        update(BillingBatch)
-        .where(
-            BillingBatch.id == batch_id,
-            BillingBatch.attempts == attempt,
-            BillingBatch.status == BatchStatus.IN_PROCESS,
-        )
-        .values(
-            status=BatchStatus.ERROR if final else BatchStatus.PENDING_PROCESSING,
-            error_message=message if final else f"Attempt {attempt} failed: {message}; retrying",
-            progress=0,
-            heartbeat_at=None,
-            enqueued_at=utcnow(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    if final:
-        audit.record("worker", "failed", "batch", batch_id, message)
-    db.session.commit()
-
-
-def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
-    """One attempt at a batch. A retryable failure is re-raised (after recording it) unless this
-    is the final attempt, so the queue can schedule the next one."""
-    attempt = claim_batch(batch_id)
-    if attempt is None:
-        return None
-    reporter = ProgressReporter(
-        batch_id, attempt, db.session.get(BillingBatch, batch_id).pending_count
-    )
-    try:
-        invoice_batch(batch_id, attempt, reporter)
-    except LostClaim:
-        db.session.rollback()
-        log.warning("batch %s: attempt %s lost its claim; nothing committed", batch_id, attempt)
-        return None
-    except Exception as exc:
-        db.session.rollback()
-        final = final_attempt or isinstance(exc, BatchRejected)
-        if not isinstance(exc, CaeUnavailable | BatchRejected):
-            log.exception("batch %s: attempt %s failed", batch_id, attempt)
-        record_failure(batch_id, attempt, _failure_message(exc), final)
-        if final:
-            return BatchStatus.ERROR
-        raise
-    finally:
-        reporter.close()
-    return BatchStatus.PROCESSED
-
-
-def follow_up_delay() -> int | None:
-    """Seconds until the reaper should look again, if it should: once the claim grace of a batch
-    queued just now has passed, else once the lease of a running batch could have run out."""
-    statuses = set(
-        db.session.scalars(
-            select(BillingBatch.status)
-            .where(
-                or_(
-                    and_(
-                        BillingBatch.status == BatchStatus.PENDING_PROCESSING,
-                        BillingBatch.enqueued_at >= utcnow() - claim_grace(),
-                    ),
-                    BillingBatch.status == BatchStatus.IN_PROCESS,
-                )
-            )
-            .distinct()
-        )
-    )
-    db.session.commit()
-    if BatchStatus.PENDING_PROCESSING in statuses:
-        return current_app.config["BATCH_CLAIM_GRACE_SECONDS"] + 1
-    if BatchStatus.IN_PROCESS in statuses:
-        return current_app.config["BATCH_LEASE_SECONDS"] + 1
-    return None
-
-
-def lost_batches(queued_batch_ids: set[int]) -> list[int]:
-    """Batches that should be running but have no live task: queued ones the queue does not hold
-    (once the claim grace has passed), and running ones whose heartbeat is older than the lease
-    (docs/rules.md rule 7)."""
-    rows = db.session.scalars(
-        select(BillingBatch.id).where(
-            or_(
-                and_(
-                    BillingBatch.status == BatchStatus.PENDING_PROCESSING,
-                    or_(
-                        BillingBatch.enqueued_at.is_(None),
-                        BillingBatch.enqueued_at < utcnow() - claim_grace(),
-                    ),
-                ),
-                and_(
-                    BillingBatch.status == BatchStatus.IN_PROCESS,
-                    or_(
-                        BillingBatch.heartbeat_at.is_(None),
-                        BillingBatch.heartbeat_at < _lease_cutoff(),
-                    ),
-                ),
-            )
-        )
-    ).all()
-    db.session.commit()
-    return [batch_id for batch_id in rows if batch_id not in queued_batch_ids]
+def queue_stats(counts: dict | None = None) -> dict:
+    """Queue figures in the shape of the system Lote replaces: waiting and delayed come from the
+    queue, active, completed and failed from the batches (the database is the source of truth);
+    ``counts`` are the batches by status when the caller has them already."""
+    counts = counts or count_by_status()
+    return {
+        "waiting": queue().waiting_count(),
+        "active": counts[BatchStatus.IN_PROCESS],
+        "completed": counts[BatchStatus.PROCESSED],
+        "failed": counts[BatchStatus.ERROR],
+        "delayed": queue().delayed_count(),
+    }
 
 
 def claimed_amount(batch_id: int) -> Decimal:

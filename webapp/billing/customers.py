@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from stdnum import exceptions as stdnum_errors
 from stdnum.ar import cuit as stdnum_cuit
 
-from webapp.billing import audit
+from webapp.billing import audit, documents
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import chunked
 from webapp.billing.pagination import Page, paginate
@@ -26,6 +26,7 @@ from webapp.models import (
     Customer,
     DocType,
     InvoiceDailyTotal,
+    IssuerIvaCondition,
     IvaCondition,
     PendingStatus,
     utcnow,
@@ -293,7 +294,6 @@ def create_customer(actor: str, customer_id: int | None = None, **fields) -> Cus
         if inserted is not None or customer_id is not None:
             break
     if inserted is None:
-        db.session.rollback()
         raise Conflict(f"Customer {chosen} already exists")
     audit.record(actor, "created", "customer", chosen, values["legal_name"])
     db.session.commit()
@@ -408,21 +408,38 @@ def ensure_customers(customer_ids: Iterable[int]) -> None:
         )
 
 
-def incomplete_customer_refusals(pending_ids: list[int]) -> list[dict]:
-    """The pendings among these whose customer is incomplete, each refused with the customer to
-    complete first: Lote does not invoice a receiver it cannot name on the invoice."""
+def receiver_refusals(
+    pending_ids: list[int], issuer: IssuerIvaCondition, letter: str | None
+) -> list[dict]:
+    """The pendings among these that cannot be invoiced for their customer, each with the
+    reason: an incomplete customer (Lote does not invoice a receiver it cannot name), one no
+    letter Lote issues serves (abroad), or one that takes another letter than the batch's book
+    (docs/rules.md rules 11 and 12)."""
+    allowed = documents.receivers_of_letter(issuer, letter) if letter else documents.INVOICEABLE
     refused = []
     for chunk in chunked(sorted(set(pending_ids))):
-        refused.extend(
-            {"id": pending_id, "reason": f"complete customer {customer_id} first"}
-            for pending_id, customer_id in db.session.execute(
-                select(BillingPending.id, BillingPending.customer_id)
-                .join(Customer, Customer.id == BillingPending.customer_id)
-                .where(BillingPending.id.in_(chunk), Customer.incomplete.is_(True))
-                .order_by(BillingPending.id)
+        rows = db.session.execute(
+            select(BillingPending.id, BillingPending.customer_id, Customer.iva_condition)
+            .join(Customer, Customer.id == BillingPending.customer_id)
+            .where(
+                BillingPending.id.in_(chunk),
+                or_(Customer.incomplete.is_(True), Customer.iva_condition.not_in(allowed)),
             )
+            .order_by(BillingPending.id)
         )
+        for pending_id, customer_id, condition in rows:
+            refused.append({"id": pending_id, "reason": _refusal(customer_id, condition, issuer)})
     return refused
+
+
+def _refusal(customer_id: int, condition: int | None, issuer: IssuerIvaCondition) -> str:
+    if condition is None:
+        return f"complete customer {customer_id} first"
+    try:
+        letter = documents.letter_for(issuer, condition)
+    except documents.LetterRefused as exc:
+        return f"customer {customer_id} {exc}"
+    return f"customer {customer_id} takes a Factura {letter}"
 
 
 @dataclass

@@ -40,6 +40,8 @@ A_RECEIVERS = frozenset(
     }
 )
 MONOTRIBUTO_RECEIVERS = A_RECEIVERS - {IvaCondition.REGISTERED}
+# Receivers some letter Lote issues serves: all but a customer abroad (Factura E).
+INVOICEABLE = frozenset(IvaCondition) - {IvaCondition.FOREIGN_CUSTOMER}
 # The IVA ids of ARCA's rate table (AlicIva).
 VAT_RATE_IDS = {"0": 3, "10.5": 4, "21": 5, "27": 6, "5": 8, "2.5": 9}
 # The legend RG 5003 asks on a Factura A to a Monotributista.
@@ -68,14 +70,18 @@ def letter_for(issuer: IssuerIvaCondition, receiver: int | None) -> str:
     return "A" if receiver in A_RECEIVERS else "B"
 
 
+def letters_issued_by(issuer: IssuerIvaCondition) -> tuple[str, ...]:
+    """The invoice letters an issuer issues: A and B for a Responsable Inscripto, else C."""
+    return ("A", "B") if issuer == IssuerIvaCondition.REGISTERED else ("C",)
+
+
 def receivers_of_letter(issuer: IssuerIvaCondition, letter: str) -> frozenset[int]:
     """The receivers' IVA conditions that take ``letter`` from this issuer."""
-    invoiceable = frozenset(IvaCondition) - {IvaCondition.FOREIGN_CUSTOMER}
     if issuer != IssuerIvaCondition.REGISTERED:
-        return invoiceable if letter == "C" else frozenset()
+        return INVOICEABLE if letter == "C" else frozenset()
     if letter == "A":
         return A_RECEIVERS
-    return invoiceable - A_RECEIVERS if letter == "B" else frozenset()
+    return INVOICEABLE - A_RECEIVERS if letter == "B" else frozenset()
 
 
 def check_vat_rate(value) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from flask import current_app
 from sqlalchemy import exists, func, select, update
 
 from webapp.billing import audit
@@ -28,6 +29,7 @@ from webapp.models import (
 
 RECEIVABLES = ("1.1.3.01", "Cuentas por Cobrar")
 SERVICE_SALES = ("4.1.1.01", "Ventas de Servicios")
+EXEMPT_SALES = ("4.1.1.02", "Ventas de Servicios Exentas")
 VAT_PAYABLE = ("2.1.5.01", "IVA Débito Fiscal")
 MAX_INVOICES_PER_SYNC = 10_000
 INVOICES_NAMED = 5
@@ -64,8 +66,18 @@ def _entry(account: tuple[str, str], debit: Decimal, credit: Decimal) -> dict:
 
 
 def document_for(invoice: Invoice) -> dict:
-    """The accounting document of one invoice: receivable debit = net sales + IVA credits."""
+    """The accounting document of one invoice: the receivable debit equals the credits of its
+    taxed sales (net), its exempt sales and its IVA at the invoice's rate (docs/rules.md 2)."""
     zero = Decimal("0.00")
+    entries = [_entry(RECEIVABLES, invoice.amount, zero)]
+    if invoice.net_amount:
+        entries.append(_entry(SERVICE_SALES, zero, invoice.net_amount))
+    if invoice.exempt_amount:
+        entries.append(_entry(EXEMPT_SALES, zero, invoice.exempt_amount))
+    if invoice.vat_amount:
+        entries.append(
+            {**_entry(VAT_PAYABLE, zero, invoice.vat_amount), "vatRate": invoice.vat_rate}
+        )
     return {
         "invoiceId": invoice.id,
         "invoiceNumber": invoice.invoice_number,
@@ -75,15 +87,15 @@ def document_for(invoice: Invoice) -> dict:
         "amount": as_text(invoice.amount),
         "netAmount": as_text(invoice.net_amount),
         "vatAmount": as_text(invoice.vat_amount),
+        "exemptAmount": as_text(invoice.exempt_amount),
+        "vatRate": invoice.vat_rate,
+        "documentType": invoice.document_type,
         "customerId": invoice.customer_id,
+        "customerName": invoice.receiver_name,
         "serviceDate": invoice.service_date.isoformat(),
         "receiptBook": invoice.receipt_book,
         "batchId": invoice.batch_id,
-        "accountingEntries": [
-            _entry(RECEIVABLES, invoice.amount, zero),
-            _entry(SERVICE_SALES, zero, invoice.net_amount),
-            _entry(VAT_PAYABLE, zero, invoice.vat_amount),
-        ],
+        "accountingEntries": entries,
     }
 
 
@@ -219,7 +231,6 @@ def preview(
 
 def sync(
     actor: str,
-    erp: Erp,
     invoice_ids: Sequence[int] | None = None,
     batch_id: int | None = None,
     unsent_only: bool = False,
@@ -227,7 +238,8 @@ def sync(
     """Sends invoices to the ERP once. The invoices are claimed by the new sync with a conditional
     update, so two syncs of the same invoice cannot both succeed; an ERP failure is stored as an
     ERROR sync and releases them for another try. A batch is sent whole unless ``unsent_only``,
-    which sends what of it no sync holds yet."""
+    which sends what of it no sync holds yet. The ERP is the app's, ``lote.erp``."""
+    erp: Erp = current_app.extensions["lote.erp"]
     docs = preview(invoice_ids, batch_id, unsent_only)
     ids = [i.id for i in docs.invoices]
     if not ids and batch_id is not None and unsent_only:
@@ -333,7 +345,6 @@ def confirm(actor: str, sync_id: str) -> ErpSync:
         .execution_options(synchronize_session=False)
     ).rowcount
     if not changed:
-        db.session.rollback()
         raise Conflict(
             f"ERP sync {sync_id} is {record.status.value}; only a SENT sync is confirmed"
         )

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import Select, delete, func, insert, select, text
 
 from webapp.billing import customers
-from webapp.billing.batches import invoice_number
+from webapp.billing.books import invoice_number
 from webapp.billing.errors import InvalidInput, NotFound
 from webapp.billing.money import CENT
 from webapp.billing.pagination import Page, paginate_newest_first

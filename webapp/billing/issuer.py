@@ -108,7 +108,6 @@ def set_issuer(actor: str, **fields) -> Issuer:
     elif "legal_name" in clean and not clean["legal_name"]:
         details.append({"field": "legalName", "message": "is required"})
     if details:
-        db.session.rollback()
         raise InvalidInput("The issuer has invalid fields", details)
     if issuer is None:
         issuer = Issuer(id=1, iibb_number="", address="", points_of_sale=[])

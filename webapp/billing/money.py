@@ -1,4 +1,4 @@
-"""Money is exact: Decimal with two places, IVA split with half-up rounding (docs/rules.md 1-2)."""
+"""Money is exact: Decimal with two places, read from ASCII digits (docs/rules.md rule 1)."""
 
 import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -6,7 +6,6 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from babel.numbers import NumberFormatError, parse_decimal
 
 CENT = Decimal("0.01")
-VAT_RATE = Decimal("0.21")
 MAX_AMOUNT = Decimal("9999999999.99")
 # Typed amounts are ASCII digits: Decimal() also reads other scripts' digits ("١.00") and "_".
 AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
@@ -33,12 +32,6 @@ def parse_amount(value) -> Decimal:
     if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
         raise ValueError("must have at most two decimals")
     return amount.quantize(CENT)
-
-
-def split_vat(amount: Decimal) -> tuple[Decimal, Decimal]:
-    """An invoice amount includes 21% IVA: net = round_half_up(amount / 1.21), IVA = the rest."""
-    net = (amount / (1 + VAT_RATE)).quantize(CENT, rounding=ROUND_HALF_UP)
-    return net, amount - net
 
 
 def as_text(amount: Decimal) -> str:

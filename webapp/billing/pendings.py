@@ -225,12 +225,10 @@ def cancel_pending(actor: str, pending_id: int) -> BillingPending:
     if pending is None:
         raise NotFound(f"Billing pending {pending_id} not found")
     if pending.status != PendingStatus.PENDING:
-        db.session.rollback()
         raise Conflict(f"Billing pending {pending_id} is {pending.status.value}, not PENDING")
     if pending.batch_id is not None:
         batch_id = pending.batch_id
         failed = db.session.get(BillingBatch, batch_id).status == BatchStatus.ERROR
-        db.session.rollback()
         if failed:
             raise Conflict(
                 f"Billing pending {pending_id} belongs to batch {batch_id}, which failed; "

@@ -194,11 +194,7 @@ def update_service(actor: str, service_id: int, **fields) -> Service:
     """Edits a service; only a CREATED one may change."""
     clean = _clean_fields(fields)
     service = _locked_service(service_id)
-    try:
-        refuse_unless_editable(service, "edited")
-    except Conflict:
-        db.session.rollback()
-        raise
+    refuse_unless_editable(service, "edited")
     if "customer_id" in clean:
         customers.ensure_customers([clean["customer_id"]])
     for name, value in clean.items():
@@ -211,11 +207,7 @@ def update_service(actor: str, service_id: int, **fields) -> Service:
 def delete_service(actor: str, service_id: int) -> None:
     """Deletes a service; only a CREATED one that never reached billing may go."""
     service = _locked_service(service_id)
-    try:
-        refuse_unless_deletable(service)
-    except Conflict:
-        db.session.rollback()
-        raise
+    refuse_unless_deletable(service)
     db.session.delete(service)
     audit.record(actor, "deleted", "service", service_id)
     db.session.commit()
@@ -240,7 +232,6 @@ def send_to_billing(actor: str, service_ids: Iterable[int]) -> list[BillingPendi
         elif service.status != ServiceStatus.CREATED:
             refused.append({"id": service_id, "reason": f"is {service.status.value}, not CREATED"})
     if refused:
-        db.session.rollback()
         raise Conflict(
             f"{len(refused)} of {len(ids)} services cannot be sent to billing; nothing was sent",
             refused,

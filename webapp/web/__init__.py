@@ -1,8 +1,7 @@
 """The HTML blueprints: one per area, thin adapters over the billing domain."""
 
-from babel.numbers import format_decimal
 from flask import Flask, current_app
-from flask_babel import get_locale
+from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -30,11 +29,44 @@ def main_navigation() -> list[tuple[str, str]]:
 
 def local_number(count: int | None) -> str:
     """A count as the clerk reads it: ``6.001`` in Spanish, ``6,001`` in English."""
-    return "" if count is None else format_decimal(count, locale=str(get_locale()))
+    return "" if count is None else format_decimal(count)
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Every filter and global the page templates use, registered here and nowhere else."""
+    from webapp.billing.invoicing import live_progress
+    from webapp.billing.pagination import PAGE_SIZES
+    from webapp.web import customers, i18n
+    from webapp.web.messages import register_labels
+    from webapp.web.rendering import page_url_args
+
+    app.jinja_env.filters.update(
+        money=i18n.money,
+        amount_text=i18n.amount_text,
+        local_date=i18n.local_date,
+        local_datetime=i18n.local_datetime,
+        local_month=i18n.local_month,
+        local_number=local_number,
+        doc_type_label=customers.doc_type_label,
+        iva_condition_label=customers.iva_condition_label,
+        doc_number=customers.doc_number,
+    )
+    # Status, role, queue, audit and domain-message labels, until their texts come from the
+    # catalog by code.
+    register_labels(app)
+    app.jinja_env.globals.update(
+        current_language=i18n.current_language,
+        main_navigation=main_navigation,
+        Role=Role,
+        page_url_args=page_url_args,
+        PAGE_SIZES=PAGE_SIZES,
+        # Every page that shows a running batch (its page, the lists) shows the progress it
+        # has reached.
+        live_progress=live_progress,
+    )
 
 
 def register_web(app: Flask) -> None:
-    from webapp.billing.pagination import PAGE_SIZES
     from webapp.web import (
         batches,
         customers,
@@ -46,18 +78,8 @@ def register_web(app: Flask) -> None:
         settings,
         users,
     )
-    from webapp.web.i18n import register_filters
-    from webapp.web.messages import register_labels
-    from webapp.web.rendering import page_url_args
 
-    register_filters(app)
-    register_labels(app)
-    customers.register_filters(app)
-    app.jinja_env.filters["local_number"] = local_number
-    app.jinja_env.globals["main_navigation"] = main_navigation
-    app.jinja_env.globals["Role"] = Role
-    app.jinja_env.globals["page_url_args"] = page_url_args
-    app.jinja_env.globals["PAGE_SIZES"] = PAGE_SIZES
+    register_template_helpers(app)
     app.register_blueprint(main.bp)
     app.register_blueprint(services.bp, url_prefix="/services")
     app.register_blueprint(pendings.bp, url_prefix="/pendings")

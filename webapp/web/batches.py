@@ -4,9 +4,8 @@ is queued or running, then shows its invoices; retry or abandon on ERROR."""
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from webapp import tasks
 from webapp.auth import actor
-from webapp.billing import audit, batches, invoices
+from webapp.billing import audit, batches, books, invoices
 from webapp.billing.errors import Conflict
 from webapp.models import BatchStatus
 from webapp.web.forms import run_listing
@@ -14,8 +13,6 @@ from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
 bp = Blueprint("batches", __name__)
-# Every page that shows a running batch (its page, the lists) shows the progress it has reached.
-bp.add_app_template_global(batches.live_progress, "live_progress")
 
 
 @bp.get("/")
@@ -34,7 +31,7 @@ def index():
         result=result,
         filters=filter_form,
         statuses=list(BatchStatus),
-        books=batches.receipt_books(),
+        books=books.receipt_books(),
     )
     return page_html, status
 
@@ -57,7 +54,7 @@ def show(batch_id: int):
         batch=batch,
         running=batch.status in batches.QUEUED_OR_RUNNING,
         waiting_to_retry=batches.waiting_to_retry(batch),
-        retry_in=tasks.seconds_until_retry(batch_id) if batches.waiting_to_retry(batch) else None,
+        retry_in=batches.seconds_until_retry(batch),
         batch_invoices=batch_invoices,
         events=audit.events_for("batch", batch_id),
     )

@@ -31,6 +31,11 @@ def doc_type_label(code: int | None) -> str:
     return _(customers.DOC_TYPE_NAMES[DocType(code)])
 
 
+def doc_number(customer) -> str:
+    """A customer's document number as lists show it: a CUIT or CUIL as ``30-50001091-2``."""
+    return customers.format_doc_number(customer.doc_type, customer.doc_number)
+
+
 def iva_condition_label(code: int | None) -> str:
     """The IVA condition as the clerk reads it: the catalog words the domain's English name.
     A value that is no code (a row of an import being previewed) is shown as it came."""
@@ -213,11 +218,3 @@ def confirm_import():
         "success",
     )
     return redirect(url_for("customers.index"))
-
-
-def register_filters(app) -> None:
-    app.jinja_env.filters["doc_type_label"] = doc_type_label
-    app.jinja_env.filters["iva_condition_label"] = iva_condition_label
-    app.jinja_env.filters["doc_number"] = lambda c: customers.format_doc_number(
-        c.doc_type, c.doc_number
-    )

@@ -6,7 +6,6 @@ import json
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -47,6 +46,7 @@ def index():
         filters=filter_form,
         statuses=list(SyncStatus),
         to_send=_batches_to_send(),
+        form=FormState(),
     )
     return page_html, code
 
@@ -88,9 +88,7 @@ def send():
         flash(_("Choose a processed batch"), "error")
         return redirect(url_for("erp.index"))
     try:
-        record = erp.sync(
-            actor(), current_app.extensions["lote.erp"], batch_id=batch_id, unsent_only=True
-        )
+        record = erp.sync(actor(), batch_id=batch_id, unsent_only=True)
     except (Conflict, NotFound, InvalidInput) as exc:
         # One banner: the domain's message names the invoices by number.
         flash(domain_message(exc.message), "error")

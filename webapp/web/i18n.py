@@ -5,10 +5,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from babel.dates import format_date, format_datetime
-from babel.numbers import format_decimal
 from flask import current_app, request, session
-from flask_babel import get_locale
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
 
 SOURCE_LANGUAGE = "en"  # the templates' and the code's own words need no catalog
 MONEY_PATTERN = "#,##0.00"
@@ -52,26 +50,27 @@ def money(amount: Decimal | None) -> str:
 
 def amount_text(amount: Decimal, pattern: str = MONEY_PATTERN) -> str:
     """An amount as the clerk types it, without the currency: ``1.500,00``, ``1,500.00``."""
-    return format_decimal(Decimal(amount), format=pattern, locale=str(get_locale()))
+    return format_decimal(Decimal(amount), format=pattern)
 
 
 def local_date(value: date | None) -> str:
     if value is None:
         return ""
-    return format_date(value, DATE_PATTERNS[current_language()], locale=str(get_locale()))
+    return format_date(value, DATE_PATTERNS[current_language()])
 
 
 def local_datetime(value: datetime | None) -> str:
+    """A moment on the business's clock (Flask-Babel's timezone, ``BABEL_DEFAULT_TIMEZONE``)."""
     if value is None:
         return ""
-    pattern = DATE_PATTERNS[current_language()] + " HH:mm:ss"
-    tz = current_app.config["BUSINESS_TIMEZONE"]
-    return format_datetime(value, pattern, tzinfo=tz, locale=str(get_locale()))
+    return format_datetime(value, DATE_PATTERNS[current_language()] + " HH:mm:ss")
 
 
-def register_filters(app) -> None:
-    app.jinja_env.filters["money"] = money
-    app.jinja_env.filters["amount_text"] = amount_text
-    app.jinja_env.filters["local_date"] = local_date
-    app.jinja_env.filters["local_datetime"] = local_datetime
-    app.jinja_env.globals["current_language"] = current_language
+def local_month(key: str) -> str:
+    """A statistics month (``2026-01``) as the clerk reads it: ``Enero 2026``, ``January 2026``."""
+    try:
+        year, month = (int(part) for part in key.split("-"))
+    except ValueError:
+        return key
+    label = format_date(date(year, month, 1), "LLLL yyyy")
+    return label[:1].upper() + label[1:]

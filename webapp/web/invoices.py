@@ -3,11 +3,9 @@ of the filtered list (CSV in the reader's locale, and an Excel workbook with typ
 
 import csv
 import io
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from babel.dates import format_date
 from babel.numbers import format_decimal, get_decimal_symbol
 from flask import Blueprint, Response, current_app, render_template, stream_with_context
 from flask_babel import force_locale, get_locale
@@ -236,14 +234,3 @@ def export_xlsx():
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         headers=_attachment("xlsx"),
     )
-
-
-@bp.app_template_filter("local_month")
-def local_month(key: str) -> str:
-    """A statistics month (``2026-01``) as the clerk reads it: ``Enero 2026``, ``January 2026``."""
-    try:
-        year, month = (int(part) for part in key.split("-"))
-    except ValueError:
-        return key
-    label = format_date(date(year, month, 1), "LLLL yyyy", locale=str(get_locale()))
-    return label[:1].upper() + label[1:]

@@ -125,8 +125,6 @@ def health():
 
 @bp.get("/")
 def dashboard():
-    from webapp.tasks import queue_stats
-
     invoice_count, invoiced_total = invoices.overall_totals()
     batch_counts = batches.count_by_status()
     return render_template(
@@ -137,6 +135,6 @@ def dashboard():
         sync_counts=erp.sync_counts(),
         invoice_count=invoice_count,
         invoiced_total=invoiced_total,
-        queue=queue_stats(batch_counts),
+        queue=batches.queue_stats(batch_counts),
         last_batches=batches.list_batches(batches.BatchFilters(), 1, 8).items,
     )

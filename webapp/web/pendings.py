@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from webapp.auth import actor
-from webapp.billing import batches, clock, customers, pendings
+from webapp.billing import batches, books, clock, customers, pendings
 from webapp.billing.errors import Conflict, InvalidInput, TooLarge
 from webapp.models import PendingStatus
 from webapp.web import local_number
@@ -45,7 +45,7 @@ def _next_number(code: str) -> dict:
     if not code:
         return {"number": None, "error": None}
     try:
-        _book, number = batches.next_invoice_number(code)
+        _book, number = books.next_invoice_number(code)
     except InvalidInput as exc:
         return {"number": None, "error": domain_message(exc.details[0]["message"])}
     return {"number": number, "error": None}
@@ -58,7 +58,7 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
     result, filter_form, listing_status = run_listing(
         args, pendings.list_pendings, filters, page, limit
     )
-    books = batches.receipt_books()
+    known_books = books.receipt_books()
     if batch_form is None:
         # The receipt book is the clerk's choice every time: a pre-filled one goes unnoticed.
         batch_form = FormState(values={"issueDate": clock.today().isoformat(), "receiptBook": ""})
@@ -80,7 +80,7 @@ def _render_index(batch_form: FormState | None = None, status: int = 200):
         other_customers=others,
         customer_names=customers.names_of(shown),
         available=available,
-        books=[(book, batches.next_number_of(book)) for book in books],
+        books=[(book, books.next_number_of(book)) for book in known_books],
         batch_form=batch_form,
         next_number=_next_number(batch_form.values.get("receiptBook", "")),
         chosen=chosen_ids(),
@@ -168,6 +168,7 @@ def next_number():
         "pendings/_next_number.html",
         next_number=_next_number(code),
         code=code,
+        form=FormState(values={"receiptBook": code}),
     )
 
 

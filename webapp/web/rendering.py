@@ -2,7 +2,8 @@
 
 from datetime import date
 
-from flask import make_response, render_template, request
+from flask import make_response, render_template
+from htmx_flask import request
 
 from webapp.billing.ids import whole_number
 from webapp.billing.pagination import DEFAULT_LIMIT
@@ -12,9 +13,9 @@ LIST_FILTERS = "lote.list_filters"
 
 
 def render_page_or_fragment(page: str, fragment: str, **context):
-    """The fragment alone for htmx requests, the whole page otherwise; one URL serves both, so
-    caches are told the answer varies with HX-Request."""
-    template = fragment if request.headers.get("HX-Request") == "true" else page
+    """The fragment alone for htmx requests (htmx-flask's ``request.htmx``), the whole page
+    otherwise; one URL serves both, so caches are told the answer varies with HX-Request."""
+    template = fragment if request.htmx else page
     response = make_response(render_template(template, **context))
     response.headers["Vary"] = "HX-Request"
     return response

@@ -26,8 +26,18 @@ def index():
     args = QueryArgs()
     page = args.int("page") or 1
     result, filter_form, status = run_listing(args, users.list_users, page, USERS_PER_PAGE)
+    # Each row's role form, showing the role the user has.
+    role_forms = (
+        {user.id: FormState(values={"role": user.role.value}) for user in result.items}
+        if result is not None
+        else {}
+    )
     page_html = render_template(
-        "users/index.html", result=result, filters=filter_form, roles=list(Role)
+        "users/index.html",
+        result=result,
+        filters=filter_form,
+        roles=list(Role),
+        role_forms=role_forms,
     )
     return page_html, status
 
