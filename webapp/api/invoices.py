@@ -1,4 +1,4 @@
-"""/api/invoices: look-ups and statistics."""
+"""/api/invoices: look-ups, statistics and the printed invoice's PDF."""
 
 from webapp.api import blp, route
 from webapp.api.schemas import (
@@ -10,6 +10,7 @@ from webapp.api.schemas import (
     page_of,
 )
 from webapp.billing import batches, invoices
+from webapp.web.invoices import invoice_pdf
 
 TAG = "Invoices"
 InvoicePage = page_of(InvoiceOut, "InvoicePage")
@@ -60,3 +61,21 @@ def by_number(number):
 @blp.response(200, InvoiceOut)
 def get_invoice(invoice_id):
     return invoices.get_invoice(invoice_id)
+
+
+@route("/invoices/<int:invoice_id>/pdf", TAG, methods=["GET"])
+@blp.doc(
+    responses={
+        200: {
+            "description": "The printed invoice (RG 1415, with its RG 4892 QR code) as a PDF",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        404: "NOT_FOUND",
+        409: "CONFLICT",
+        503: "SERVICE_UNAVAILABLE",
+    }
+)
+def invoice_pdf_file(invoice_id):
+    """The invoice's PDF, in Spanish, as an attachment named after the invoice number; 503 when
+    the server lacks the system libraries PDFs need."""
+    return invoice_pdf(invoice_id)

@@ -1,18 +1,20 @@
-"""Invoices: the filterable list, the printable invoice, statistics, and the exports of the
-filtered list (CSV in the reader's locale, and an Excel workbook with typed cells)."""
+"""Invoices: the filterable list, the printable invoice and its PDF, statistics, and the exports
+of the filtered list (CSV in the reader's locale, and an Excel workbook with typed cells)."""
 
 import csv
 import io
+from decimal import Decimal
+from pathlib import Path
 
-from babel.numbers import get_decimal_symbol
-from flask import Blueprint, Response, render_template, stream_with_context
-from flask_babel import get_locale
+from babel.numbers import format_decimal, get_decimal_symbol
+from flask import Blueprint, Response, current_app, render_template, stream_with_context
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
-from webapp.billing import audit, clock, customers, invoices, services
+from webapp.billing import audit, clock, customers, invoices, printed
 from webapp.billing.money import parse_amount
 from webapp.web.forms import FormState, local_amount, run_listing
 from webapp.web.i18n import amount_text, current_language, local_date
@@ -22,6 +24,8 @@ from webapp.web.rendering import QueryArgs
 
 bp = Blueprint("invoices", __name__)
 CSV_ROWS_PER_WRITE = 500
+# The language of the invoice as a legal document (its PDF).
+LEGAL_LANGUAGE = "es"
 
 
 def _amount(args: QueryArgs, name: str):
@@ -71,13 +75,38 @@ def index():
 
 @bp.get("/<int:invoice_id>")
 def show(invoice_id: int):
-    invoice = invoices.get_invoice(invoice_id)
+    document = printed.printed_invoice(invoice_id)
     return render_template(
         "invoices/show.html",
-        invoice=invoice,
-        service=services.get_service(invoice.service_id),
-        events=audit.events_for("batch", invoice.batch_id),
+        printed=document,
+        pdf_missing=printed.pdf_support_missing(),
+        events=audit.events_for("batch", document.invoice.batch_id),
     )
+
+
+@bp.get("/<int:invoice_id>/pdf")
+def pdf(invoice_id: int):
+    return invoice_pdf(invoice_id)
+
+
+def invoice_pdf(invoice_id: int) -> Response:
+    """The invoice's PDF, for the page's download link and the API alike: the printed invoice
+    rendered alone, in Spanish whatever the reader's language, since it is the legal document."""
+    document = printed.printable(invoice_id)
+    with force_locale(current_app.config["LANGUAGES"][LEGAL_LANGUAGE]):
+        html = render_template("invoices/printed.html", printed=document)
+    stylesheet = Path(current_app.static_folder) / "css" / "lote.css"
+    return Response(
+        printed.pdf_of(html, str(stylesheet)),
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{document.filename}"'},
+    )
+
+
+@bp.app_template_filter("vat_rate")
+def vat_rate(rate: Decimal) -> str:
+    """An IVA rate the reader's way: ``10,5`` in Spanish, ``10.5`` in English."""
+    return format_decimal(rate, locale=str(get_locale()))
 
 
 @bp.get("/statistics")
