@@ -262,3 +262,101 @@ def test_customers_start_incomplete_from_the_ids_services_already_name(empty_dat
         (1001, "Customer 1001", 99, "0", None, True),
         (1002, "Customer 1002", 99, "0", None, True),
     ]
+
+
+def store_book_with_an_invoice(conn, code: str, number: int) -> None:
+    """A receipt book spelled ``code`` whose batch issued one invoice, as rows of revision 0009."""
+    conn.execute(
+        text(
+            "INSERT INTO receipt_books (code, last_number, last_issue_date, created_at) "
+            "VALUES (:code, :number, :day, :now)"
+        ),
+        {"code": code, "number": number, "day": date(2026, 11, 28), "now": NOW},
+    )
+    service_id = conn.scalar(
+        text(
+            "INSERT INTO services (service_date, customer_id, amount, description, status, "
+            "created_at, updated_at) VALUES (:day, 1001, 121, '', 'INVOICED', :now, :now) "
+            "RETURNING id"
+        ),
+        {"day": date(2026, 11, 27), "now": NOW},
+    )
+    pending_id = conn.scalar(
+        text(
+            "INSERT INTO billing_pendings (service_id, customer_id, service_date, amount, status, "
+            "created_at, updated_at) VALUES (:service, 1001, :day, 121, 'INVOICED', :now, :now) "
+            "RETURNING id"
+        ),
+        {"service": service_id, "day": date(2026, 11, 27), "now": NOW},
+    )
+    batch_id = conn.scalar(
+        text(
+            "INSERT INTO billing_batches (issue_date, receipt_book, status, pending_count, "
+            "attempts, progress, total_invoices, total_amount, created_by, created_at, "
+            "updated_at) VALUES (:day, :code, 'PROCESSED', 1, 1, 100, 1, 121, 'tests', :now, "
+            ":now) RETURNING id"
+        ),
+        {"day": date(2026, 11, 28), "code": code, "now": NOW},
+    )
+    conn.execute(
+        text(
+            "INSERT INTO invoices (invoice_number, receipt_book, sequence_number, cae, "
+            "cae_due_date, issue_date, amount, net_amount, vat_amount, customer_id, service_id, "
+            "service_date, pending_id, batch_id, created_at) VALUES (:number_text, :code, "
+            ":number, :cae, :day, :day, 121, 100, 21, 1001, :service, :day, :pending, :batch, "
+            ":now)"
+        ),
+        {
+            "number_text": f"{code}-{number:08d}",
+            "code": code,
+            "number": number,
+            "cae": f"1{number:013d}",
+            "day": date(2026, 11, 28),
+            "service": service_id,
+            "pending": pending_id,
+            "batch": batch_id,
+            "now": NOW,
+        },
+    )
+
+
+def test_spellings_of_one_point_of_sale_merge_into_one_book_keeping_issued_numbers(
+    empty_database,
+):
+    url, engine = empty_database
+    flask_db(url, "upgrade", "0009")
+    with engine.begin() as conn:
+        store_book_with_an_invoice(conn, "A-00001", 7)
+        conn.execute(
+            text(
+                "INSERT INTO receipt_books (code, last_number, created_at) "
+                "VALUES ('A-0001', 0, :now)"
+            ),
+            {"now": NOW},
+        )
+    flask_db(url, "upgrade")
+    with engine.connect() as conn:
+        books = conn.execute(
+            text("SELECT code, point_of_sale, document_type, last_number FROM receipt_books")
+        ).all()
+        invoice = conn.execute(
+            text(
+                "SELECT invoice_number, receipt_book, point_of_sale, document_type, vat_rate, "
+                "receiver_name FROM invoices"
+            )
+        ).one()
+        batch = conn.execute(text("SELECT receipt_book, point_of_sale FROM billing_batches")).one()
+    assert [tuple(book) for book in books] == [("A-0001", 1, 1, 7)]
+    assert tuple(invoice) == ("A-00001-00000007", "A-0001", 1, 1, "21", "Customer 1001")
+    assert tuple(batch) == ("A-0001", 1)
+
+
+def test_the_upgrade_stops_and_names_two_spellings_that_both_hold_invoices(empty_database):
+    url, engine = empty_database
+    flask_db(url, "upgrade", "0009")
+    with engine.begin() as conn:
+        store_book_with_an_invoice(conn, "B-00002", 1)
+        store_book_with_an_invoice(conn, "B-0002", 2)
+    with pytest.raises(subprocess.CalledProcessError) as stopped:
+        flask_db(url, "upgrade")
+    assert b"receipt books B-00002 and B-0002 name one book (B-0002)" in stopped.value.stderr

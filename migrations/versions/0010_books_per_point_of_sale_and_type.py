@@ -144,21 +144,36 @@ def upgrade():
         batch_op.add_column(sa.Column('receiver_doc_number', sa.String(length=11), nullable=True))
         batch_op.add_column(sa.Column('receiver_iva_condition', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('receiver_address', sa.String(length=300), server_default='', nullable=False))
+    # Every invoice's customer exists since 0009; one that does not reads as that revision
+    # would have made it: incomplete, named after its id, paid in 30 days.
+    days = "COALESCE((SELECT payment_days FROM customers WHERE customers.id = invoices.customer_id), 30)"
     due = (
-        "date(invoices.issue_date, '+' || customers.payment_days || ' days')"
+        f"date(invoices.issue_date, '+' || {days} || ' days')"
         if sqlite
-        else "invoices.issue_date + customers.payment_days"
+        else f"invoices.issue_date + {days}"
     )
+
+    def receiver(column: str, default: str) -> str:
+        return (
+            f"COALESCE((SELECT {column} FROM customers WHERE customers.id = invoices.customer_id), "
+            f"{default})"
+        )
+
     op.execute(
         "UPDATE invoices SET vat_rate = '21', "
         f"point_of_sale = {POINT_OF_SALE_OF_CODE.format(code='receipt_book')}, "
         f"document_type = {DOCUMENT_TYPE_OF_LETTER.format(code='receipt_book')}, "
-        f"payment_due_date = (SELECT {due} FROM customers WHERE customers.id = invoices.customer_id), "
-        "receiver_name = (SELECT legal_name FROM customers WHERE customers.id = invoices.customer_id), "
-        "receiver_doc_type = (SELECT doc_type FROM customers WHERE customers.id = invoices.customer_id), "
-        "receiver_doc_number = (SELECT doc_number FROM customers WHERE customers.id = invoices.customer_id), "
-        "receiver_iva_condition = (SELECT iva_condition FROM customers WHERE customers.id = invoices.customer_id), "
-        "receiver_address = (SELECT address FROM customers WHERE customers.id = invoices.customer_id)"
+        f"payment_due_date = {due}, "
+        + ", ".join(
+            f"receiver_{name} = {receiver(column, default)}"
+            for name, column, default in (
+                ("name", "legal_name", "'Customer ' || customer_id"),
+                ("doc_type", "doc_type", "99"),
+                ("doc_number", "doc_number", "'0'"),
+                ("iva_condition", "iva_condition", "NULL"),
+                ("address", "address", "''"),
+            )
+        )
     )
     with op.batch_alter_table('invoices', schema=None, table_kwargs=NEVER_REUSED_IDS) as batch_op:
         for column, type_ in (
