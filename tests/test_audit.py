@@ -52,7 +52,7 @@ def test_each_step_of_the_flow_is_recorded_with_who_did_it_and_shown_on_the_page
         headers=admin,
         json={
             "issueDate": clock.today().isoformat(),
-            "receiptBook": "A-0001",
+            "receiptBook": "B-0001",
             "pendingIds": [pending_id],
         },
     ).get_json()["batch"]["id"]

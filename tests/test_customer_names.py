@@ -7,6 +7,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
+from tests.conftest import customer_cuit
 from webapp.billing import customers
 from webapp.extensions import db
 
@@ -39,8 +40,8 @@ def two_customers(factory):
     """Customer 1001 complete ("Transportes del Sur SA") and 1004 incomplete, named only by its
     service ("Customer 1004")."""
     customers.create_customer(
-        "tests", customer_id=1001, legal_name="Transportes del Sur SA", doc_type=99,
-        iva_condition=5,
+        "tests", customer_id=1001, legal_name="Transportes del Sur SA", doc_type=80,
+        doc_number=customer_cuit(1001), iva_condition=1,
     )  # fmt: skip
     factory.service(customer_id=1001)
     factory.service(customer_id=1004, complete=False)

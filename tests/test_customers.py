@@ -302,7 +302,8 @@ def pending_of(client, token, customer_id) -> int:
     return sent.get_json()["pendings"][0]["id"]
 
 
-def test_a_batch_refuses_the_pendings_of_an_incomplete_customer(client, token):
+def test_a_batch_refuses_the_pendings_of_an_incomplete_customer(client, token, factory):
+    factory.issuer()
     client.post("/api/customers", json=registered_customer(customerId=1001), headers=token())
     ready = pending_of(client, token, 1001)
     waiting = pending_of(client, token, 1004)
@@ -319,7 +320,8 @@ def test_a_batch_refuses_the_pendings_of_an_incomplete_customer(client, token):
     assert {p["id"] for p in available["data"]} == {ready, waiting}
 
 
-def test_once_completed_the_customer_can_be_invoiced(client, token):
+def test_once_completed_the_customer_can_be_invoiced(client, token, factory):
+    factory.issuer()
     waiting = pending_of(client, token, 1004)
     client.patch(
         "/api/customers/1004",
@@ -327,7 +329,8 @@ def test_once_completed_the_customer_can_be_invoiced(client, token):
         headers=token(),
     )
 
-    response = client.post("/api/billing-batches/sync", json=batch_body([waiting]), headers=token())
+    body = {**batch_body([waiting]), "receiptBook": "B-0001"}
+    response = client.post("/api/billing-batches/sync", json=body, headers=token())
 
     assert response.status_code == 201, response.get_json()
 

@@ -12,6 +12,7 @@ from sqlalchemy import exists, func, select, update
 
 from webapp.billing import audit
 from webapp.billing.batches import get_batch
+from webapp.billing.documents import EXEMPT
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import chunked, lock_in_id_order, unique_ids
 from webapp.billing.money import as_text
@@ -71,11 +72,11 @@ def document_for(invoice: Invoice) -> dict:
     no IVA (docs/rules.md 2)."""
     zero = Decimal("0.00")
     entries = [_entry(RECEIVABLES, invoice.amount, zero)]
-    if invoice.net_amount:
-        entries.append(_entry(SERVICE_SALES, zero, invoice.net_amount))
-    if invoice.exempt_amount:
+    if invoice.vat_rate == EXEMPT:
         entries.append(_entry(EXEMPT_SALES, zero, invoice.exempt_amount))
-    if invoice.vat_amount:
+    else:
+        entries.append(_entry(SERVICE_SALES, zero, invoice.net_amount))
+    if invoice.vat_rate not in (None, EXEMPT):
         entries.append(
             {**_entry(VAT_PAYABLE, zero, invoice.vat_amount), "vatRate": invoice.vat_rate}
         )

@@ -105,8 +105,16 @@ FIXED_MESSAGES = {
     "does not exist": _l("does not exist"),
     # Batches
     "Invalid receipt book": _l("The receipt book is not valid"),
-    "must look like A-0001: letter A, B or C, a dash, a 4- or 5-digit point of sale": _l(
-        "must look like A-0001: letter A, B or C, a dash and a 4- or 5-digit point of sale"
+    "must look like A-0001: letter A, B or C, a dash, and a point of sale from 1 to 99999": _l(
+        "must look like A-0001: letter A, B or C, a dash, and a point of sale from 1 to 99999"
+    ),
+    "give a point of sale, or a receiptBook such as A-0001": _l(
+        "choose a point of sale, or name a receipt book such as A-0001"
+    ),
+    "A batch names a receipt book or a point of sale": _l("Choose the point of sale of the batch"),
+    "Invalid point of sale": _l("Invalid point of sale"),
+    "The receipt book and the point of sale disagree": _l(
+        "The receipt book and the point of sale disagree"
     ),
     "Invalid issue date": _l("The issue date is not valid"),
     "The tax authority (CAE) did not answer": _l("The tax authority (CAE) did not answer"),
@@ -383,6 +391,31 @@ PATTERNED_MESSAGES = [
         (
             r"complete customer (?P<id>\d+) first",
             _l("complete customer %(id)s first"),
+        ),
+        (
+            r"customer (?P<id>\d+) takes a Factura (?P<letter>[ABC])",
+            _l("customer %(id)s takes a Factura %(letter)s"),
+        ),
+        (
+            r"customer (?P<id>\d+) is a customer abroad: it needs a Factura E, which Lote does "
+            r"not issue",
+            _l("customer %(id)s is abroad: it needs a Factura E, which Lote does not issue"),
+        ),
+        (
+            r"the issuer issues Factura (?P<issued>[ABC](?: and [ABC])?), not (?P<letter>[ABC])",
+            _l("the issuer issues Factura %(issued)s, not %(letter)s"),
+        ),
+        (
+            r"point of sale (?P<point>\d+) is not one of the issuer's \((?P<listed>[0-9, ]+)\)",
+            _l("point of sale %(point)s is not one of the issuer's (%(listed)s)"),
+        ),
+        (
+            r"must be (?P<point>\d+), the point of sale of (?P<book>[ABC]-\d+), or be left out",
+            _l("must be %(point)s, the point of sale of %(book)s, or be left out"),
+        ),
+        (
+            r"Set the issuer first \(Settings, Issuer\): its IVA condition decides the letters",
+            _l("Set the issuer first (Settings, Issuer): its IVA condition decides the letters"),
         ),
     ]
 ]

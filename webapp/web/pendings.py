@@ -122,10 +122,12 @@ def create_batch():
             if confirmed != str(available.count) or request.form.get("lastId") != str(
                 available.last_id
             ):
+                receipt_book, point_of_sale = _book_or_point_of_sale(form)
                 batches.check_batch_terms(
                     date_or_raw(form.values["issueDate"]),
-                    *_book_or_point_of_sale(form),
+                    receipt_book,
                     available.count,
+                    point_of_sale,
                 )
                 return _confirm_matching(form, available, changed=bool(confirmed))
             ids = [i for i in pendings.available_pending_ids(filters) if i <= available.last_id]
@@ -164,9 +166,9 @@ def _points_of_sale() -> list[tuple[str, str]]:
 
 def _book_or_point_of_sale(form: FormState) -> tuple[str | None, int | None]:
     """What the batch form names: a receipt book, a point of sale, or both."""
-    point_of_sale = form.values["pointOfSale"].strip()
+    point_of_sale = (form.values.get("pointOfSale") or "").strip()
     return (
-        form.values["receiptBook"].strip() or None,
+        (form.values.get("receiptBook") or "").strip() or None,
         int_or_raw(point_of_sale) if point_of_sale else None,
     )
 
