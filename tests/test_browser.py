@@ -186,3 +186,62 @@ def test_the_batch_page_follows_the_status_to_its_end_without_a_reload(
     expect(page.locator("#batch-status .badge").first).to_have_text("Processed")
     expect(history).to_contain_text("Invoiced")
     assert page.evaluate("window.stillTheSamePage === true"), "the page reloaded"
+
+
+def test_a_spanish_clerk_takes_a_consumer_from_creation_to_a_printed_factura_b(
+    users, factory, start_consumer, live_server, page
+):
+    """In Spanish: a customer registered as an unidentified Consumidor Final, a service at
+    10.5%, a batch that names only its point of sale, and the printed invoice: a Factura B with
+    the IVA it contains and its QR code."""
+    from playwright.sync_api import expect
+
+    factory.issuer()
+    start_consumer()
+    page.goto(f"{live_server}/login")
+    page.get_by_role("button", name="Español").click()
+    page.locator("#username").fill("clerk")
+    page.locator("#password").fill(PASSWORD)
+    page.locator("button[type=submit].primary").click()
+    expect(page.locator("html")).to_have_attribute("lang", "es")
+
+    page.goto(f"{live_server}/customers/new")
+    page.locator("#f-customerId").fill("5151")
+    page.locator("#f-legalName").fill("Kiosco La Esquina")
+    page.locator("#f-docType").select_option("99")
+    page.locator("#f-ivaCondition").select_option("5")
+    page.locator("button[type=submit].primary").click()
+    expect(page.get_by_text("Kiosco La Esquina").first).to_be_visible()
+
+    page.goto(f"{live_server}/services/new")
+    page.locator("#f-serviceDate").fill(date.today().isoformat())
+    page.locator("#f-customerId").fill("5151")
+    page.locator("#f-amount").fill("1105,00")
+    page.locator("#f-vatRate").select_option("10.5")
+    page.locator("#f-description").fill("Flete a domicilio")
+    page.locator("button[type=submit].primary").click()
+    expect(page.get_by_text("Flete a domicilio").first).to_be_visible()
+
+    page.goto(f"{live_server}/services/?customerId=5151")
+    page.locator("input[name=ids]").first.check()
+    page.locator("form button[type=submit].primary").first.click()
+    expect(page.locator(".flash-success").first).to_be_visible()
+
+    page.goto(f"{live_server}/pendings/?customerId=5151")
+    page.locator("#b-pointOfSale").select_option("1")
+    page.locator("input[name=ids]").first.check()
+    page.locator("button[name=scope][value=selected]").click()
+    expect(page.locator("#batch-status")).to_have_attribute(
+        "data-status", "PROCESSED", timeout=60_000
+    )
+
+    page.locator("#batch-status table a[href*='/invoices/']").first.click()
+    printed = page.locator(".printed-invoice, article.invoice").first
+    expect(printed).to_contain_text("B-0001-00000001")
+    expect(printed).to_contain_text("COD. 06")
+    expect(printed).to_contain_text("Kiosco La Esquina")
+    expect(printed).to_contain_text("IVA Contenido")
+    expect(printed).to_contain_text("105,00")
+    expect(page.locator("img[src^='data:image/png']").first).to_be_visible()
+    body = page.locator("body").inner_text()
+    assert "Invoice " not in body and "Receipt book" not in body, "English on a Spanish page"
