@@ -236,6 +236,10 @@ class PendingOut(Timestamps):
     service_date = fields.Date()
     amount = Money()
     vat_rate = fields.String()
+    # The tax authority's last rejection of this pending's voucher, if it had one.
+    rejection_code = fields.Integer(allow_none=True)
+    rejection_message = fields.String(allow_none=True)
+    rejected_by_batch_id = fields.Integer(allow_none=True)
     service = fields.Nested(ServiceOut)
 
 
@@ -328,6 +332,7 @@ class BatchOut(Timestamps):
     progress = fields.Integer()
     error_message = fields.String(allow_none=True)
     total_invoices = fields.Integer()
+    rejected_count = fields.Integer()
     total_amount = Money()
     first_invoice_number = fields.String(allow_none=True)
     last_invoice_number = fields.String(allow_none=True)

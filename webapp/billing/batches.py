@@ -21,7 +21,7 @@ from webapp.billing.cae import CaeUnavailable
 from webapp.billing.documents import letters_issued_by
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
 from webapp.billing.ids import chunked, unique_ids
-from webapp.billing.invoicing import process_batch, release_books, resolve_calls
+from webapp.billing.invoicing import StartAgain, process_batch, release_books, resolve_calls
 from webapp.billing.issuer import get_issuer
 from webapp.billing.pagination import Page, paginate
 from webapp.billing.queue import queue
@@ -238,7 +238,13 @@ def submit_batch(
     """Creates a batch, then (after its commit) queues it, or invoices it at once when ``wait``."""
     batch = create_batch(actor, issue_date, receipt_book, pending_ids, point_of_sale)
     if wait:
-        process_batch(batch.id, final_attempt=True)
+        try:
+            process_batch(batch.id, final_attempt=True)
+        except StartAgain:
+            # Another batch holds its book, or the attempt failed after some vouchers were
+            # authorized: the queue takes it from here.
+            db.session.refresh(batch)
+            return Submission(batch, queued=queue().enqueue_batch(batch.id) is not None)
         db.session.refresh(batch)
         return Submission(batch, queued=False)
     return Submission(batch, queued=queue().enqueue_batch(batch.id) is not None)

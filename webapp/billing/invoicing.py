@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 # Vouchers per call to the authority, which takes at most 250.
 INVOICES_PER_CHUNK = MAX_INVOICES_PER_CALL
 NOT_NEXT = 10016
-QUEUED_OR_RUNNING = (BatchStatus.IN_PROCESS, BatchStatus.PENDING_PROCESSING)
 
 
 class BatchRejected(Exception):

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from webapp.auth import actor
 from webapp.billing import audit, batches, books, invoices
 from webapp.billing.errors import Conflict
-from webapp.models import BatchStatus
+from webapp.models import QUEUED_OR_RUNNING, BatchStatus
 from webapp.web.forms import run_listing
 from webapp.web.messages import domain_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
@@ -52,7 +52,7 @@ def show(batch_id: int):
         "batches/show.html",
         "batches/_status.html",
         batch=batch,
-        running=batch.status in batches.QUEUED_OR_RUNNING,
+        running=batch.status in QUEUED_OR_RUNNING,
         waiting_to_retry=batches.waiting_to_retry(batch),
         retry_in=batches.seconds_until_retry(batch),
         batch_invoices=batch_invoices,
