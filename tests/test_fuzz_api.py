@@ -123,6 +123,7 @@ def seeded(make_app):
             "number": [i.invoice_number for i in invoices],
             "sync_id": [sent.sync_id],
             "issue_date": [clock.today().isoformat()],
+            "month": [clock.today().strftime("%Y-%m")],
         }
         # The simulated CAE authority is down for this one batch, which ends ERROR.
         authority = app.extensions["lote.cae"]
