@@ -12,6 +12,7 @@ from webapp.billing.ids import ASCII_DIGITS
 from webapp.billing.money import as_text, parse_amount
 from webapp.billing.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from webapp.billing.services import DESCRIPTION_MAX
+from webapp.billing.tax_book import TaxBookFile
 from webapp.models import MAX_ID, BatchStatus, PendingStatus, Role, ServiceStatus, SyncStatus
 
 
@@ -468,6 +469,17 @@ class InvoiceStatsQuery(CamelSchema):
     date_to = fields.Date()
     customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
     receipt_book = fields.String(validate=validate.Length(max=12))
+
+
+class TaxBookQuery(CamelSchema):
+    class Meta:
+        unknown = EXCLUDE
+
+    file = fields.Enum(
+        TaxBookFile,
+        by_value=True,
+        metadata={"description": "One file alone, as text; without it, a ZIP of both"},
+    )
 
 
 class MonthTotalOut(CamelSchema):
