@@ -378,6 +378,22 @@ def batch_books(batch_id: int) -> list[dict]:
     ]
 
 
+def rejected_pendings(batch_id: int, limit: int = 50) -> list[BillingPending]:
+    """The pendings whose voucher the tax authority rejected in this batch and that are still
+    waiting (the first ``limit``), with the authority's code and message."""
+    return list(
+        db.session.scalars(
+            select(BillingPending)
+            .where(
+                BillingPending.rejected_by_batch_id == batch_id,
+                BillingPending.status == PendingStatus.PENDING,
+            )
+            .order_by(BillingPending.id)
+            .limit(limit)
+        )
+    )
+
+
 def batch_pending_ids(batch_id: int) -> list[int]:
     return list(
         db.session.scalars(

@@ -43,7 +43,7 @@ def show(batch_id: int):
     batch = batches.get_batch(batch_id)
     args = QueryArgs()
     batch_invoices = None
-    if batch.status == BatchStatus.PROCESSED:
+    if batch.total_invoices:
         page, limit = args.page()
         batch_invoices, _page_form, _status = run_listing(
             args, invoices.list_invoices, invoices.InvoiceFilters(batch_id=batch_id), page, limit
@@ -56,6 +56,8 @@ def show(batch_id: int):
         waiting_to_retry=batches.waiting_to_retry(batch),
         retry_in=batches.seconds_until_retry(batch),
         batch_invoices=batch_invoices,
+        books=batches.batch_books(batch_id),
+        rejected=batches.rejected_pendings(batch_id),
         events=audit.events_for("batch", batch_id),
     )
 
