@@ -883,3 +883,19 @@ def test_a_running_batch_shows_its_progress_rising_call_by_call(app, factory, mo
     assert seen == [0, 20, 40, 60, 80]
     db.session.refresh(batch)
     assert batch.progress == 100
+
+
+def test_a_batch_too_large_to_invoice_while_waiting_is_a_413_that_points_to_the_queue(
+    make_app, token, factory
+):
+    client = make_app(SYNC_MAX_PENDINGS=2).test_client()
+    headers = token()
+    ids = ids_of(factory.pendings(3))
+    response = create(client, headers, ids, path="/api/billing-batches/sync")
+    assert response.status_code == 413
+    assert response.get_json()["message"] == (
+        "A batch of 3 pendings is too large to invoice while you wait (at most 2); use "
+        "POST /api/billing-batches, which queues it"
+    )
+    assert batch_count(client, headers) == 0
+    assert create(client, headers, ids).status_code == 201

@@ -235,7 +235,14 @@ def submit_batch(
     wait: bool = False,
     point_of_sale: int | None = None,
 ) -> Submission:
-    """Creates a batch, then (after its commit) queues it, or invoices it at once when ``wait``."""
+    """Creates a batch, then (after its commit) queues it, or invoices it at once when ``wait``
+    (a batch too large to invoice within the web server's timeout is refused first)."""
+    limit = current_app.config["SYNC_MAX_PENDINGS"]
+    if wait and len(pending_ids) > limit:
+        raise TooLarge(
+            f"A batch of {len(pending_ids)} pendings is too large to invoice while you wait (at "
+            f"most {limit}); use POST /api/billing-batches, which queues it"
+        )
     batch = create_batch(actor, issue_date, receipt_book, pending_ids, point_of_sale)
     if wait:
         try:
