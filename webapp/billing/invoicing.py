@@ -104,9 +104,10 @@ class Outcome:
         return self.cae is not None
 
 
-def _pending_rows(batch_id: int, allowed: frozenset[int]):
-    """The batch's next PENDING pendings whose customer takes the book's letter, with the
-    receiver as the invoice keeps it."""
+def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int):
+    """The batch's next PENDING pendings after ``after_id`` whose customer takes the book's
+    letter, with the receiver as the invoice keeps it; reading on from the last one invoiced
+    keeps each call's read as small as the call, however large the batch."""
     return db.session.execute(
         select(
             BillingPending.id,
@@ -125,6 +126,7 @@ def _pending_rows(batch_id: int, allowed: frozenset[int]):
         .join(Customer, Customer.id == BillingPending.customer_id)
         .where(
             BillingPending.batch_id == batch_id,
+            BillingPending.id > after_id,
             BillingPending.status == PendingStatus.PENDING,
             Customer.incomplete.is_(False),
             Customer.iva_condition.in_(sorted(allowed)),
@@ -474,8 +476,9 @@ def _invoice_on_book(
     db.session.commit()
     allowed = receivers_of_letter(issuer, letter)
     reports_vat = issuer == IssuerIvaCondition.REGISTERED
+    after_id = 0
     while True:
-        rows = _pending_rows(batch.id, allowed)
+        rows = _pending_rows(batch.id, allowed, after_id)
         if not rows:
             break
         book = db.session.get(ReceiptBook, book.code, with_for_update=True)
@@ -511,8 +514,11 @@ def _invoice_on_book(
                 f"Receipt book {book.code}: the tax authority refused number "
                 f"{outcomes[0].number} as not the next one; its vouchers will be checked"
             )
-        store_outcomes(call, book, batch, outcomes, attempt)
+        authorized = store_outcomes(call, book, batch, outcomes, attempt)
         db.session.commit()
+        if authorized:
+            # The authorized vouchers are the call's first ones, in pending order.
+            after_id = vouchers[authorized - 1]["pending_id"]
 
 
 def invoice_batch(batch_id: int, attempt: int) -> None:
