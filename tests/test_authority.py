@@ -171,3 +171,39 @@ def test_abandoning_resolves_the_vouchers_in_flight_first(app, factory):
     book = db.session.get(ReceiptBook, "A-0001")
     assert (book.last_number, book.held_by_batch_id) == (3, None)
     assert invoicing.process_batch(batch.id, final_attempt=True) is None
+
+
+def test_a_book_held_by_a_running_batch_makes_the_next_batch_wait_without_failing(factory):
+    from webapp.billing import recovery
+
+    first = factory.batch(factory.pendings(1), process=False)
+    recovery.claim_batch(first.id)
+    db.session.execute(text("UPDATE receipt_books SET held_by_batch_id = :b"), {"b": first.id})
+    db.session.commit()
+    second = factory.batch(factory.pendings(1), process=False)
+
+    with pytest.raises(invoicing.StartAgain, match=f"in use by batch {first.id}"):
+        invoicing.process_batch(second.id, final_attempt=True)
+    db.session.refresh(second)
+    assert second.status == BatchStatus.PENDING_PROCESSING
+
+
+def test_a_book_with_another_batchs_call_in_flight_is_refused_until_that_batch_is_resolved(
+    app, factory
+):
+    authority = app.extensions["lote.cae"]
+    authority.lost_answer_rate = 1.0
+    stuck = factory.batch(factory.pendings(2))
+    authority.lost_answer_rate = 0.0
+    later = factory.batch(factory.pendings(1))
+    db.session.refresh(later)
+    assert later.status == BatchStatus.ERROR
+    assert later.error_message == (
+        f"Receipt book A-0001 has vouchers of batch {stuck.id} waiting for the tax authority's "
+        f"answer; retry or abandon batch {stuck.id} first"
+    )
+    batches.retry_batch("tests", stuck.id)
+    batches.retry_batch("tests", later.id)
+    db.session.refresh(later)
+    assert later.status == BatchStatus.PROCESSED
+    assert later.first_invoice_number == "A-0001-00000003"

@@ -43,6 +43,7 @@ from webapp.billing.issuer import get_issuer
 from webapp.billing.recovery import claim_batch
 from webapp.extensions import db
 from webapp.models import (
+    QUEUED_OR_RUNNING,
     AuthorityCall,
     BatchBook,
     BatchStatus,
@@ -75,7 +76,13 @@ class LostClaim(Exception):
 
 
 class BookBusy(Exception):
-    """Another batch holds one of this batch's books; the attempt waits for it."""
+    """Another batch holds one of this batch's books: a running one, which the attempt waits
+    for, or a failed one with vouchers still waiting for the authority's answer, which must be
+    retried or abandoned first."""
+
+    def __init__(self, message: str, holder_running: bool):
+        super().__init__(message)
+        self.holder_running = holder_running
 
 
 class StartAgain(Exception):
@@ -411,27 +418,39 @@ def resolve_calls(batch: BillingBatch, attempt: int | None) -> int:
 
 def _hold_books(batch: BillingBatch, codes: list[str]) -> None:
     """Takes the batch's books, or waits for the batch that holds one: a book is held by one
-    batch from its first call to its last."""
+    batch from its first call to its last, and a book with a call of another batch still in
+    flight is that batch's until the call is resolved."""
     for code in codes:
+        another_batch = ReceiptBook.held_by_batch_id != batch.id
+        holder_running = exists().where(
+            BillingBatch.id == ReceiptBook.held_by_batch_id,
+            BillingBatch.status.in_(QUEUED_OR_RUNNING),
+        )
+        in_flight = exists().where(
+            AuthorityCall.receipt_book == ReceiptBook.code, AuthorityCall.batch_id != batch.id
+        )
         taken = db.session.execute(
             update(ReceiptBook)
             .where(
                 ReceiptBook.code == code,
-                (ReceiptBook.held_by_batch_id.is_(None))
-                | (ReceiptBook.held_by_batch_id == batch.id)
-                | ~exists().where(
-                    BillingBatch.id == ReceiptBook.held_by_batch_id,
-                    BillingBatch.status.in_(
-                        (BatchStatus.IN_PROCESS, BatchStatus.PENDING_PROCESSING)
-                    ),
-                ),
+                ReceiptBook.held_by_batch_id.is_(None)
+                | ~another_batch
+                | (~holder_running & ~in_flight),
             )
             .values(held_by_batch_id=batch.id)
             .execution_options(synchronize_session=False)
         ).rowcount
         if not taken:
             db.session.rollback()
-            raise BookBusy(f"Receipt book {code} is held by another batch")
+            holder = db.session.get(ReceiptBook, code).held_by_batch_id
+            running = db.session.get(BillingBatch, holder).status in QUEUED_OR_RUNNING
+            if running:
+                raise BookBusy(f"Receipt book {code} is in use by batch {holder}", True)
+            raise BookBusy(
+                f"Receipt book {code} has vouchers of batch {holder} waiting for the tax "
+                f"authority's answer; retry or abandon batch {holder} first",
+                False,
+            )
     db.session.commit()
 
 
@@ -660,7 +679,7 @@ def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
     except Exception as exc:
         db.session.rollback()
         made_progress = db.session.get(BillingBatch, batch_id).total_invoices > before
-        waits = isinstance(exc, BookBusy) or made_progress
+        waits = (isinstance(exc, BookBusy) and exc.holder_running) or made_progress
         final = isinstance(exc, BatchRejected) or (final_attempt and not waits)
         if not isinstance(exc, CaeUnavailable | BatchRejected | BookBusy):
             log.exception("batch %s: attempt %s failed", batch_id, attempt)
