@@ -382,12 +382,6 @@ def test_a_counter_another_system_moved_ahead_stops_the_next_batch_naming_both_n
     assert_in_step_with_the_authority(first, first_ids, elsewhere={"A-0001": 3})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="invoicing.ask_about raises BatchRejected when the number of a call in flight holds "
-    "another system's voucher, leaving the call in flight: the batch ends ERROR without naming "
-    "both counters, its book stays held, and abandoning it fails (500)",
-)
 def test_a_counter_moved_ahead_while_a_call_is_in_flight_stops_the_batch_and_lets_go(
     app, client, token, factory, start_consumer
 ):

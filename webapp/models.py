@@ -369,13 +369,14 @@ class AuthorityCall(db.Model):
     """A call to the tax authority Lote reserved the numbers of: committed before the call, with
     the vouchers it sends, and deleted in the transaction that stores the answer. While it
     exists its vouchers are AUTHORIZING: not invoices yet, and whoever resumes the batch asks
-    the authority what became of them (docs/rules.md rule 5). One per book at a time."""
+    the authority what became of them (docs/rules.md rule 5). A book has one call in flight at a
+    time, and at most one more answered but not stored yet."""
 
     __tablename__ = "authority_calls"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("billing_batches.id"), index=True)
-    receipt_book: Mapped[str] = mapped_column(ForeignKey("receipt_books.code"), unique=True)
+    receipt_book: Mapped[str] = mapped_column(ForeignKey("receipt_books.code"), index=True)
     first_number: Mapped[int] = mapped_column(Integer)
     last_number: Mapped[int] = mapped_column(Integer)
     vouchers: Mapped[list] = mapped_column(JSON)

@@ -1,7 +1,7 @@
 """calls to the tax authority, committed call by call
 
 - authority_calls: a call Lote reserved the numbers of, with the vouchers it sends; deleted when
-  its answer is stored. One per book at a time.
+  its answer is stored.
 - batch_books: what each batch invoiced on each book (first and last number, authorized and
   rejected), filled from the invoices already issued.
 - receipt_books.held_by_batch_id (the batch holding the book) and adopted_number (the
@@ -53,11 +53,11 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['batch_id'], ['billing_batches.id'], name=op.f('fk_authority_calls_batch_id_billing_batches')),
     sa.ForeignKeyConstraint(['receipt_book'], ['receipt_books.code'], name=op.f('fk_authority_calls_receipt_book_receipt_books')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_authority_calls')),
-    sa.UniqueConstraint('receipt_book', name=op.f('uq_authority_calls_receipt_book'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_authority_calls'))
     )
     with op.batch_alter_table('authority_calls', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_authority_calls_batch_id'), ['batch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_authority_calls_receipt_book'), ['receipt_book'], unique=False)
     op.create_table('batch_books',
     sa.Column('batch_id', sa.Integer(), nullable=False),
     sa.Column('receipt_book', sa.String(length=12), nullable=False),
@@ -97,5 +97,6 @@ def downgrade():
         op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     op.drop_table('batch_books')
     with op.batch_alter_table('authority_calls', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_authority_calls_receipt_book'))
         batch_op.drop_index(batch_op.f('ix_authority_calls_batch_id'))
     op.drop_table('authority_calls')

@@ -13,6 +13,7 @@ are numbered again in the next one. A call whose answer never came is resolved b
 authority (``lookup``), never by guessing."""
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -375,29 +376,24 @@ def outcomes_of_answer(call: AuthorityCall, answer) -> list[Outcome]:
 
 
 def ask_about(call: AuthorityCall, book: ReceiptBook) -> list[Outcome]:
-    """What became of a call whose answer never came, asked of the authority voucher by voucher:
-    an authorized one is stored with the authority's CAE; once one is missing, the authority's
-    last number must be below it (it numbers in order), and that one and the rest are numbered
-    again. A voucher the authority holds for something else means Lote is out of step. Raises
-    CaeUnavailable when the authority does not answer: the call stays in flight."""
+    """What became of a call whose answer never came, asked of the authority voucher by voucher.
+    The authority numbers in order, so the vouchers it authorized for this call are a prefix of
+    it: each is stored with the authority's CAE. The first number it holds for something else
+    (another system used it), or does not hold, ends the prefix: that voucher and the rest are
+    not Lote's invoices, and the check before the next call finds whether the book is still in
+    step. Raises CaeUnavailable when the authority does not answer: the call stays reserved."""
     outcomes = []
+    last = authority().last_authorized(book.point_of_sale, book.document_type)
     for voucher in call.vouchers:
-        record = authority().lookup(book.point_of_sale, book.document_type, voucher["number"])
-        if record is None:
-            last = authority().last_authorized(book.point_of_sale, book.document_type)
-            if last >= voucher["number"]:
-                raise BatchRejected(
-                    f"Receipt book {book.code}: the tax authority has voucher {voucher['number']}"
-                    f" as authorized but cannot show it; check the book with the authority"
-                )
+        if voucher["number"] > last:
             break
-        if record.imp_total != Decimal(voucher["amount"]) or record.doc_nro != int(
-            voucher["doc_number"]
+        record = authority().lookup(book.point_of_sale, book.document_type, voucher["number"])
+        if (
+            record is None
+            or record.imp_total != Decimal(voucher["amount"])
+            or record.doc_nro != int(voucher["doc_number"])
         ):
-            raise BatchRejected(
-                f"Receipt book {book.code} is out of step with the tax authority: its voucher "
-                f"{voucher['number']} is not the one Lote reserved; reconcile the book"
-            )
+            break
         outcomes.append(Outcome(voucher["number"], record.cae, record.cae_fch_vto))
     return outcomes
 
@@ -487,57 +483,95 @@ def _in_step(book: ReceiptBook) -> None:
     )
 
 
+@dataclass
+class _Sent:
+    """A reserved call on its way to the authority, answered in a thread of its own."""
+
+    call: AuthorityCall
+    vouchers: list[dict]
+    answer: Future
+
+
+def _reserve(
+    batch: BillingBatch,
+    attempt: int,
+    code: str,
+    rows,
+    after_number: int | None,
+    reports_vat: bool,
+    sender: ThreadPoolExecutor,
+) -> _Sent:
+    """Reserves the next call's numbers, after the book's counter or after ``after_number`` (the
+    last of a call answered but not stored yet), commits them with its vouchers, and sends it."""
+    book = db.session.get(ReceiptBook, code, with_for_update=True)
+    if book.last_issue_date and batch.issue_date < book.last_issue_date:
+        raise BatchRejected(
+            f"Issue date {batch.issue_date.isoformat()} is earlier than "
+            f"{book.last_issue_date.isoformat()}, already used by receipt book {book.code}"
+        )
+    start = book.last_number if after_number is None else after_number
+    vouchers = [
+        _voucher(row, start + n, batch.issue_date, reports_vat)
+        for n, row in enumerate(rows, start=1)
+    ]
+    call = AuthorityCall(
+        batch_id=batch.id,
+        receipt_book=code,
+        first_number=vouchers[0]["number"],
+        last_number=vouchers[-1]["number"],
+        vouchers=vouchers,
+    )
+    db.session.add(call)
+    _heartbeat(batch, attempt)
+    request = request_of(call, book, batch.issue_date)
+    db.session.commit()  # reserved: the numbers and what they are sent for
+    return _Sent(call, vouchers, sender.submit(authority().authorize, request))
+
+
 def _invoice_on_book(
     batch: BillingBatch, attempt: int, letter: str, issuer: IssuerIvaCondition
 ) -> None:
-    book = db.session.get(ReceiptBook, book_for_update(letter, batch.point_of_sale).code)
-    _in_step(book)
+    """Invoices the batch's pendings of one letter, call by call. While a call's answer is
+    being stored, the next call (numbered on from it, when all of it was authorized) is already
+    on its way, so Lote's own work overlaps the authority's waits; one call per book is in
+    flight at a time."""
+    code = book_for_update(letter, batch.point_of_sale).code
+    _in_step(db.session.get(ReceiptBook, code))
     db.session.commit()
     allowed = receivers_of_letter(issuer, letter)
     reports_vat = issuer == IssuerIvaCondition.REGISTERED
-    after_id = 0
-    while True:
-        rows = _pending_rows(batch.id, allowed, after_id)
-        if not rows:
-            break
-        book = db.session.get(ReceiptBook, book.code, with_for_update=True)
-        if book.last_issue_date and batch.issue_date < book.last_issue_date:
-            raise BatchRejected(
-                f"Issue date {batch.issue_date.isoformat()} is earlier than "
-                f"{book.last_issue_date.isoformat()}, already used by receipt book {book.code}"
-            )
-        vouchers = [
-            _voucher(row, book.last_number + n, batch.issue_date, reports_vat)
-            for n, row in enumerate(rows, start=1)
-        ]
-        call = AuthorityCall(
-            batch_id=batch.id,
-            receipt_book=book.code,
-            first_number=vouchers[0]["number"],
-            last_number=vouchers[-1]["number"],
-            vouchers=vouchers,
-        )
-        db.session.add(call)
-        _heartbeat(batch, attempt)
-        db.session.commit()  # reserved: the numbers and what they are sent for
-
-        answer = authority().authorize(request_of(call, book, batch.issue_date))
-
-        book = db.session.get(ReceiptBook, book.code, with_for_update=True)
-        outcomes = outcomes_of_answer(call, answer)
-        if outcomes and outcomes[0].code == NOT_NEXT:
-            # The authority is past Lote's counter: the call stays in flight, and the next
-            # attempt asks what the authority holds before anything else.
-            db.session.rollback()
-            raise CaeUnavailable(
-                f"Receipt book {book.code}: the tax authority refused number "
-                f"{outcomes[0].number} as not the next one; its vouchers will be checked"
-            )
-        authorized = store_outcomes(call, book, batch, outcomes, attempt)
-        db.session.commit()
-        if authorized:
-            # The authorized vouchers are the call's first ones, in pending order.
-            after_id = vouchers[authorized - 1]["pending_id"]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"authority-{code}") as sender:
+        rows = _pending_rows(batch.id, allowed, 0)
+        sent = _reserve(batch, attempt, code, rows, None, reports_vat, sender) if rows else None
+        while sent is not None:
+            answer = sent.answer.result()
+            outcomes = outcomes_of_answer(sent.call, answer)
+            if outcomes and outcomes[0].code == NOT_NEXT:
+                # The authority is past Lote's counter: the call stays reserved, and the next
+                # attempt asks what the authority holds before anything else.
+                raise CaeUnavailable(
+                    f"Receipt book {code}: the tax authority refused number "
+                    f"{outcomes[0].number} as not the next one; its vouchers will be checked"
+                )
+            following = None
+            if all(outcome.authorized for outcome in outcomes):
+                rows = _pending_rows(batch.id, allowed, sent.vouchers[-1]["pending_id"])
+                if rows:
+                    last = sent.vouchers[-1]["number"]
+                    following = _reserve(batch, attempt, code, rows, last, reports_vat, sender)
+            book = db.session.get(ReceiptBook, code, with_for_update=True)
+            authorized = store_outcomes(sent.call, book, batch, outcomes, attempt)
+            db.session.commit()
+            if authorized < len(outcomes):
+                # Some were rejected: the rest are numbered again after the last authorized.
+                if authorized:
+                    after_id = sent.vouchers[authorized - 1]["pending_id"]
+                else:
+                    after_id = sent.vouchers[0]["pending_id"] - 1
+                rows = _pending_rows(batch.id, allowed, after_id)
+                if rows:
+                    following = _reserve(batch, attempt, code, rows, None, reports_vat, sender)
+            sent = following
 
 
 def invoice_batch(batch_id: int, attempt: int) -> None:
