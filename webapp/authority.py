@@ -173,7 +173,7 @@ class SimulatedAuthority:
                 )
                 last, last_date = detail.cbte_desde, detail.cbte_fch
             if stored:
-                conn.execute(insert(vouchers), stored)
+                conn.execute(insert(vouchers).values(stored))
         if self.lost_answer_rate and self._random.random() < self.lost_answer_rate:
             raise CaeUnavailable("The tax authority's answer was lost")
         results = {answer.resultado for answer in answers}

@@ -20,7 +20,7 @@ from webapp.billing.books import (
 from webapp.billing.cae import CaeUnavailable
 from webapp.billing.documents import letters_issued_by
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
-from webapp.billing.ids import chunked, unique_ids
+from webapp.billing.ids import among, chunked, statement_chunks, unique_ids
 from webapp.billing.invoicing import StartAgain, process_batch, release_books, resolve_calls
 from webapp.billing.issuer import get_issuer
 from webapp.billing.pagination import Page, paginate
@@ -146,13 +146,13 @@ def create_batch(
     db.session.add(batch)
     db.session.flush()
     claimed = 0
-    for chunk in chunked(ids):
+    for chunk in statement_chunks(ids):
         # Rows are locked in id order, so batches claiming overlapping pendings wait for each
         # other instead of deadlocking; a row another batch took meanwhile no longer matches.
         claimable = (
             select(BillingPending.id)
             .where(
-                BillingPending.id.in_(chunk),
+                among(BillingPending.id, chunk),
                 BillingPending.status == PendingStatus.PENDING,
                 BillingPending.batch_id.is_(None),
                 BillingPending.service_date <= issue_date,

@@ -17,7 +17,7 @@ from stdnum.ar import cuit as stdnum_cuit
 
 from webapp.billing import audit, documents
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
-from webapp.billing.ids import chunked
+from webapp.billing.ids import among, chunked, statement_chunks
 from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
 from webapp.models import (
@@ -417,12 +417,12 @@ def receiver_refusals(
     (docs/rules.md rules 11 and 12)."""
     allowed = documents.receivers_of_letter(issuer, letter) if letter else documents.INVOICEABLE
     refused = []
-    for chunk in chunked(sorted(set(pending_ids))):
+    for chunk in statement_chunks(sorted(set(pending_ids))):
         rows = db.session.execute(
             select(BillingPending.id, BillingPending.customer_id, Customer.iva_condition)
             .join(Customer, Customer.id == BillingPending.customer_id)
             .where(
-                BillingPending.id.in_(chunk),
+                among(BillingPending.id, chunk),
                 or_(Customer.incomplete.is_(True), Customer.iva_condition.not_in(allowed)),
             )
             .order_by(BillingPending.id)

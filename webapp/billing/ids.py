@@ -4,7 +4,8 @@ locked in a fixed order."""
 import re
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import Integer, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from webapp.billing.errors import InvalidInput, TooLarge
 from webapp.extensions import db
@@ -33,6 +34,25 @@ def whole_number(text: str) -> int | None:
 def chunked(ids: list[int], size: int = IDS_PER_STATEMENT) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
+
+
+def statement_chunks(ids: list[int]) -> Iterator[list[int]]:
+    """Ids as few statements take them: all of them in one on PostgreSQL, which receives them as
+    one array (``among``), IDS_PER_STATEMENT at a time on SQLite, whose statements take a
+    limited number of values."""
+    if db.engine.dialect.name == "postgresql":
+        if ids:
+            yield ids
+        return
+    yield from chunked(ids)
+
+
+def among(column, ids: list[int]):
+    """``column`` is one of ``ids``: on PostgreSQL one array parameter (``= ANY``), however many
+    ids, instead of a placeholder for each."""
+    if db.engine.dialect.name == "postgresql":
+        return column == any_(literal(ids, ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def unique_ids(ids: Iterable, field: str, limit: int) -> list[int]:
