@@ -360,3 +360,56 @@ def test_the_upgrade_stops_and_names_two_spellings_that_both_hold_invoices(empty
     with pytest.raises(subprocess.CalledProcessError) as stopped:
         flask_db(url, "upgrade")
     assert b"receipt books B-00002 and B-0002 name one book (B-0002)" in stopped.value.stderr
+
+
+def invoice_table_shape(engine) -> tuple:
+    """The invoices table's indexes, unique and foreign keys, and checks, by name."""
+    found = inspect(engine)
+    indexes = found.get_indexes("invoices")
+    return (
+        {(i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in indexes},
+        {(u["name"], tuple(u["column_names"])) for u in found.get_unique_constraints("invoices")},
+        {(f["name"], tuple(f["constrained_columns"])) for f in found.get_foreign_keys("invoices")},
+        {c["name"] for c in found.get_check_constraints("invoices")},
+    )
+
+
+def test_invoices_issued_outside_lote_keep_the_tables_indexes_and_block_the_downgrade(
+    empty_database,
+):
+    url, engine = empty_database
+    flask_db(url, "upgrade", "0011")
+    indexes, uniques, foreign_keys, checks = invoice_table_shape(engine)
+    flask_db(url, "upgrade", "0012")
+    assert invoice_table_shape(engine) == (
+        indexes,
+        uniques,
+        foreign_keys,
+        checks | {"ck_invoices_issued_by_lote_from_a_pending"},
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO receipt_books (code, point_of_sale, document_type, last_number, "
+                "created_at) VALUES ('A-0001', 1, 1, 3, :now)"
+            ),
+            {"now": NOW},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO invoices (invoice_number, receipt_book, sequence_number, cae, "
+                "cae_due_date, issue_date, amount, net_amount, vat_amount, point_of_sale, "
+                "document_type, payment_due_date, receiver_name, receiver_doc_type, "
+                "receiver_doc_number, service_date, issued_outside, created_at) VALUES "
+                "('A-0001-00000003', 'A-0001', 3, '10000100000003', :day, :day, 100, 100, 0, "
+                "1, 1, :day, 'Issued outside Lote', 99, '0', :day, true, :now)"
+            ),
+            {"day": date(2026, 11, 28), "now": NOW},
+        )
+    with pytest.raises(subprocess.CalledProcessError) as stopped:
+        flask_db(url, "downgrade", "0011")
+    assert b"1 invoices were issued outside Lote" in stopped.value.stderr
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM invoices"))
+    flask_db(url, "downgrade", "0011")
+    assert invoice_table_shape(engine) == (indexes, uniques, foreign_keys, checks)

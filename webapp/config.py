@@ -81,6 +81,9 @@ class Config:
     # Where the simulated authority keeps its books; by default tables of its own in Lote's
     # database, written on connections of its own.
     AUTHORITY_DATABASE_URL = os.environ.get("AUTHORITY_DATABASE_URL")
+    # The most vouchers issued outside Lote one reconciliation of a book brings in, each asked
+    # of the authority: a request stays short; reconciling again brings in the rest.
+    RECONCILE_MAX_VOUCHERS = _int("RECONCILE_MAX_VOUCHERS", 500)
     ERP_FAILURE_RATE = _float("ERP_FAILURE_RATE", 0.1)
     ERP_RANDOM_SEED = os.environ.get("ERP_RANDOM_SEED")
     TOKEN_MAX_AGE_SECONDS = _int("TOKEN_MAX_AGE_SECONDS", 8 * 3600)

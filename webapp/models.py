@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -312,7 +313,20 @@ erp_sync_invoices = Table(
 )
 
 
+# An invoice Lote issued comes from a pending of a batch, for a customer; one issued outside Lote
+# (another system used the book, and reconciling brought it in) may have none of them.
+ISSUED_BY_LOTE_CHECK = (
+    "issued_outside OR (customer_id IS NOT NULL AND service_id IS NOT NULL "
+    "AND pending_id IS NOT NULL AND batch_id IS NOT NULL)"
+)
+
+
 class Invoice(db.Model):
+    """An invoice the tax authority authorized on one of the books. Lote issues them from the
+    pendings of a batch; ``issued_outside`` marks a voucher another system issued on the book,
+    brought in by reconciling the book (``books.reconcile_book``): it has no pending, service or
+    batch, and its customer is the one holding its receiver's document, if any."""
+
     __tablename__ = "invoices"
     __table_args__ = (
         UniqueConstraint("receipt_book", "sequence_number"),
@@ -320,6 +334,7 @@ class Invoice(db.Model):
             "abs(amount - (net_amount + vat_amount + exempt_amount)) < 0.005",
             name="amount_is_net_plus_vat_plus_exempt",
         ),
+        CheckConstraint(ISSUED_BY_LOTE_CHECK, name="issued_by_lote_from_a_pending"),
         Index("ix_invoices_batch_id_id", "batch_id", "id"),
         Index("ix_invoices_customer_id_id", "customer_id", "id"),
         Index("ix_invoices_issue_date_id", "issue_date", "id"),
@@ -345,7 +360,7 @@ class Invoice(db.Model):
     # CbteTipo: 1 Factura A, 6 Factura B, 11 Factura C.
     document_type: Mapped[int] = mapped_column(Integer)
     payment_due_date: Mapped[date] = mapped_column(Date)
-    customer_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer)
     # The receiver as it was when the invoice was issued: editing the customer later changes
     # no issued invoice.
     receiver_name: Mapped[str] = mapped_column(String(200))
@@ -353,10 +368,11 @@ class Invoice(db.Model):
     receiver_doc_number: Mapped[str] = mapped_column(String(11))
     receiver_iva_condition: Mapped[int | None] = mapped_column(Integer)
     receiver_address: Mapped[str] = mapped_column(String(300), default="")
-    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("services.id"))
     service_date: Mapped[date] = mapped_column(Date)
-    pending_id: Mapped[int] = mapped_column(ForeignKey("billing_pendings.id"), unique=True)
-    batch_id: Mapped[int] = mapped_column(ForeignKey("billing_batches.id"))
+    pending_id: Mapped[int | None] = mapped_column(ForeignKey("billing_pendings.id"), unique=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("billing_batches.id"))
+    issued_outside: Mapped[bool] = mapped_column(default=False, server_default=false())
     erp_sync_id: Mapped[int | None] = mapped_column(ForeignKey("erp_syncs.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -399,10 +415,11 @@ class BatchBook(db.Model):
 
 
 class InvoiceDailyTotal(db.Model):
-    """Invoice count and amount per issue date, receipt book and customer. The invoicing
-    transaction that issues a batch's invoices (Lote's only writer of invoices) adds them here,
-    so statistics and the invoice list's total add up a few rows per day instead of every
-    invoice, and stay exact; ``flask recount`` rebuilds them after a restore."""
+    """Invoice count and amount per issue date, receipt book and customer. The transactions that
+    write invoices (invoicing a batch, and reconciling a book with the tax authority) add them
+    here, so statistics and the invoice list's total add up a few rows per day instead of every
+    invoice, and stay exact; ``flask recount`` rebuilds them after a restore. An invoice without
+    a customer (issued outside Lote) counts under NO_CUSTOMER, since a key cannot be NULL."""
 
     __tablename__ = "invoice_daily_totals"
     __table_args__ = (Index("ix_invoice_daily_totals_customer_id", "customer_id", "issue_date"),)
@@ -412,6 +429,10 @@ class InvoiceDailyTotal(db.Model):
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     invoice_count: Mapped[int] = mapped_column(Integer)
     total_amount: Mapped[Decimal] = mapped_column(Numeric(16, 2))
+
+
+# The daily totals' customer of the invoices that have none.
+NO_CUSTOMER = 0
 
 
 class StatusCount(db.Model):

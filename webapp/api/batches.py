@@ -11,11 +11,12 @@ from webapp.api.schemas import (
     NextNumberOut,
     QueueStatsOut,
     ReceiptBookOut,
+    ReconciliationOut,
     page_of,
 )
-from webapp.auth import actor
+from webapp.auth import actor, requires
 from webapp.billing import batches, books
-from webapp.models import BatchStatus
+from webapp.models import BatchStatus, Role
 
 TAG = "Billing batches"
 JOB_STATUS = {
@@ -126,16 +127,24 @@ def stats():
 @route("/billing-batches/receipt-books", TAG, methods=["GET"])
 @blp.response(200, ReceiptBookOut(many=True))
 def receipt_books():
-    """Every receipt book with its last number and last issue date."""
-    return [
-        {
-            "code": book.code,
-            "last_number": book.last_number,
-            "last_issue_date": book.last_issue_date,
-            "next_invoice_number": books.next_number_of(book),
-        }
-        for book in books.receipt_books()
-    ]
+    """Every receipt book beside the tax authority's: Lote's last number and the authority's
+    (null, and inStep null, when the authority does not answer), the last issue date, the
+    batch holding the book, whether a call is in flight on it, and the number Lote adopted for
+    a point of sale used before it."""
+    return books.book_figures()
+
+
+@route("/billing-batches/receipt-books/<book>/reconcile", TAG, methods=["POST"])
+@requires(Role.ADMIN)
+@idempotent
+@blp.response(200, ReconciliationOut)
+@blp.doc(responses={403: "FORBIDDEN", 409: "CONFLICT", 503: "SERVICE_UNAVAILABLE"})
+def reconcile(book):
+    """Bring a book the tax authority is ahead on back in step (admins only): the vouchers
+    another system issued on it become invoices marked issuedOutside, and Lote's last number
+    becomes the authority's (at most RECONCILE_MAX_VOUCHERS at a time; remaining says how many
+    are left)."""
+    return books.reconcile_book(actor(), book)
 
 
 @route("/billing-batches/next-invoice-number/<book>", TAG, methods=["GET"])

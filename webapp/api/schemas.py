@@ -256,7 +256,7 @@ class PendingQuery(KeysetQuery):
 
 
 class CustomerTotalOut(CamelSchema):
-    customer_id = fields.Integer()
+    customer_id = fields.Integer(allow_none=True)
     count = fields.Integer()
     total_amount = Money()
 
@@ -401,10 +401,31 @@ class QueueStatsOut(CamelSchema):
 
 
 class ReceiptBookOut(CamelSchema):
+    """A book beside the tax authority's. ``authorityLastNumber`` and ``inStep`` are null when
+    the authority did not answer."""
+
     receipt_book = fields.String(attribute="code")
+    point_of_sale = fields.Integer()
+    document_type = fields.Integer()
     last_number = fields.Integer()
     last_issue_date = fields.Date(allow_none=True)
     next_invoice_number = fields.String()
+    authority_last_number = fields.Integer(allow_none=True)
+    in_step = fields.Boolean(allow_none=True)
+    held_by_batch_id = fields.Integer(allow_none=True)
+    in_flight = fields.Boolean()
+    adopted_number = fields.Integer(allow_none=True)
+
+
+class ReconciliationOut(CamelSchema):
+    """What reconciling a book brought in: the first and last number of the vouchers issued
+    outside Lote that became its invoices, how many remain to bring in, and the book after."""
+
+    first_number = fields.Integer()
+    last_number = fields.Integer()
+    count = fields.Integer()
+    remaining = fields.Integer()
+    receipt_book = fields.Nested(ReceiptBookOut, attribute="figures")
 
 
 class NextNumberOut(CamelSchema):
@@ -432,7 +453,7 @@ class InvoiceOut(CamelSchema):
     document_type = fields.Integer()
     letter = fields.String()
     payment_due_date = fields.Date()
-    customer_id = fields.Integer()
+    customer_id = fields.Integer(allow_none=True)
     customer_name = fields.String(attribute="receiver_name")
     receiver = fields.Function(
         lambda invoice: {
@@ -443,10 +464,12 @@ class InvoiceOut(CamelSchema):
             "address": invoice.receiver_address,
         }
     )
-    service_id = fields.Integer()
+    # None on an invoice issued outside Lote (brought in by reconciling its book).
+    service_id = fields.Integer(allow_none=True)
     service_date = fields.Date()
-    pending_id = fields.Integer()
-    batch_id = fields.Integer()
+    pending_id = fields.Integer(allow_none=True)
+    batch_id = fields.Integer(allow_none=True)
+    issued_outside = fields.Boolean()
     erp_sync_id = fields.Integer(allow_none=True)
     created_at = UtcDateTime()
 

@@ -1,20 +1,32 @@
-"""Receipt books: a point of sale and a document type. How a book's code is read, its invoice
-numbers, the counter row that makes them gapless, and the issue dates a book accepts
-(docs/rules.md, rules 4 and 6)."""
+"""Receipt books: a point of sale and a document type. How a book's code is read, the counter row
+that makes its invoice numbers gapless, the issue dates a book accepts (docs/rules.md, rules 4
+and 6), and the book beside the tax authority's: its figures, and reconciling a book the
+authority is ahead on (DESIGN section 11, "Check before calling")."""
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from webapp.billing import clock
-from webapp.billing.documents import book_code
-from webapp.billing.errors import InvalidInput
+from webapp.billing import audit, clock, customers, invoices
+from webapp.billing.cae import CaeAuthority, CaeUnavailable, VoucherRecord
+from webapp.billing.documents import DOCUMENT_TYPE_NAMES, book_code, invoice_number
+from webapp.billing.errors import Conflict, InvalidInput, NotFound, Unavailable
+from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
-from webapp.models import INVOICE_OF_LETTER, Issuer, ReceiptBook, utcnow
+from webapp.models import (
+    INVOICE_OF_LETTER,
+    AuthorityCall,
+    Invoice,
+    Issuer,
+    ReceiptBook,
+    utcnow,
+)
 
 RECEIPT_BOOK_PATTERN = re.compile(r"^([ABC])-([0-9]{1,5})$")
 RECEIPT_BOOK_HINT = (
@@ -22,6 +34,10 @@ RECEIPT_BOOK_HINT = (
 )
 MAX_POINT_OF_SALE = 99_999
 LETTERS = ("A", "B", "C")
+BOOK_ORDER = select(ReceiptBook).order_by(ReceiptBook.code)
+# The receiver an invoice issued outside Lote names: the authority keeps only its document.
+ISSUED_OUTSIDE_RECEIVER = "Issued outside Lote"
+AUTHORITY_SILENT = "The tax authority did not answer; try again later"
 
 
 def check_receipt_book(code: str) -> str:
@@ -54,10 +70,6 @@ def check_point_of_sale(value, issuer: Issuer | None, field: str = "pointOfSale"
     else:
         return value
     raise InvalidInput("Invalid point of sale", [{"field": field, "message": problem}])
-
-
-def invoice_number(receipt_book: str, sequence: int) -> str:
-    return f"{receipt_book}-{sequence:08d}"
 
 
 def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> str | None:
@@ -119,7 +131,7 @@ def book_for_update(letter: str, point_of_sale: int) -> ReceiptBook:
 
 
 def receipt_books() -> list[ReceiptBook]:
-    return list(db.session.scalars(select(ReceiptBook).order_by(ReceiptBook.code)))
+    return list(db.session.scalars(BOOK_ORDER))
 
 
 def next_invoice_number(receipt_book: str) -> tuple[str, str]:
@@ -133,3 +145,246 @@ def next_invoice_number(receipt_book: str) -> tuple[str, str]:
 def next_number_of(book: ReceiptBook) -> str:
     """The number the next invoice of a known book will get."""
     return invoice_number(book.code, book.last_number + 1)
+
+
+def authority() -> CaeAuthority:
+    """The tax authority's port, the app's ``lote.cae``."""
+    return current_app.extensions["lote.cae"]
+
+
+@dataclass(frozen=True)
+class BookFigures:
+    """A book beside the tax authority's: Lote's last number and the authority's (None when
+    the authority did not answer), who holds the book, and whether a call is in flight on it
+    (its vouchers AUTHORIZING)."""
+
+    code: str
+    point_of_sale: int
+    document_type: int
+    last_number: int
+    authority_last_number: int | None
+    last_issue_date: date | None
+    held_by_batch_id: int | None
+    in_flight: bool
+    adopted_number: int | None
+
+    @property
+    def in_step(self) -> bool | None:
+        """Whether Lote's counter equals the authority's; None while the authority is silent."""
+        if self.authority_last_number is None:
+            return None
+        return self.authority_last_number == self.last_number
+
+    @property
+    def authority_ahead(self) -> bool:
+        return self.authority_last_number is not None and (
+            self.authority_last_number > self.last_number
+        )
+
+    @property
+    def next_invoice_number(self) -> str:
+        return invoice_number(self.code, self.last_number + 1)
+
+    @property
+    def document_name(self) -> str:
+        """The voucher type's legal name, ``Factura A``."""
+        return DOCUMENT_TYPE_NAMES[self.document_type]
+
+    def why_not_reconcilable(self) -> str | None:
+        """Why Lote cannot reconcile the book now, if it cannot: only a book the authority is
+        ahead on, with no call in flight (resuming its batch resolves that call first), can
+        be; Lote can never move the authority's counter, so a book the authority is behind
+        on is for the authority's side to settle."""
+        if self.authority_last_number is None:
+            return AUTHORITY_SILENT
+        if self.in_flight:
+            return (
+                f"Receipt book {self.code} has a call to the tax authority in flight; resuming "
+                "or abandoning its batch resolves it first"
+            )
+        if self.in_step:
+            return (
+                f"Receipt book {self.code} is in step with the tax authority (last number "
+                f"{self.last_number}); there is nothing to reconcile"
+            )
+        if not self.authority_ahead:
+            return (
+                f"Receipt book {self.code} is ahead of the tax authority: Lote's last number is "
+                f"{self.last_number}, the authority's is {self.authority_last_number}; Lote "
+                "cannot reconcile a book the authority is behind on, check it with the authority"
+            )
+        return None
+
+
+def _authority_last(book: ReceiptBook) -> int | None:
+    try:
+        return authority().last_authorized(book.point_of_sale, book.document_type)
+    except CaeUnavailable:
+        return None
+
+
+def _figures_of(books: list[ReceiptBook]) -> list[BookFigures]:
+    """Each book's figures, asking the authority for its last number book by book: a book it
+    does not answer for shows it unknown."""
+    in_flight = set(
+        db.session.scalars(
+            select(AuthorityCall.receipt_book).where(
+                AuthorityCall.receipt_book.in_([book.code for book in books])
+            )
+        )
+    )
+    return [
+        BookFigures(
+            code=book.code,
+            point_of_sale=book.point_of_sale,
+            document_type=book.document_type,
+            last_number=book.last_number,
+            authority_last_number=_authority_last(book),
+            last_issue_date=book.last_issue_date,
+            held_by_batch_id=book.held_by_batch_id,
+            in_flight=book.code in in_flight,
+            adopted_number=book.adopted_number,
+        )
+        for book in books
+    ]
+
+
+def book_figures() -> list[BookFigures]:
+    """Every receipt book beside the tax authority's, by code."""
+    return _figures_of(receipt_books())
+
+
+def book_figures_page(page: int, limit: int) -> Page:
+    """One page of the books beside the authority's: only its books are asked about."""
+    result = paginate(BOOK_ORDER, page, limit)
+    result.items = _figures_of(result.items)
+    return result
+
+
+def figures_of_book(code: str) -> BookFigures:
+    """One book beside the authority's; an unknown book is a 404."""
+    code = check_receipt_book(code)
+    book = db.session.get(ReceiptBook, code)
+    if book is None:
+        raise NotFound(f"Receipt book {code} not found")
+    return _figures_of([book])[0]
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What reconciling brought in: the book's figures after it, and the numbers of the
+    vouchers issued outside Lote that are now its invoices."""
+
+    figures: BookFigures
+    first_number: int
+    last_number: int
+
+    @property
+    def count(self) -> int:
+        return self.last_number - self.first_number + 1
+
+    @property
+    def remaining(self) -> int:
+        """Vouchers still to bring in, when the authority is further ahead than one
+        reconciliation brings in (``RECONCILE_MAX_VOUCHERS``)."""
+        figures = self.figures
+        return max((figures.authority_last_number or 0) - figures.last_number, 0)
+
+
+def _outside_invoice(book: ReceiptBook, record: VoucherRecord, now) -> dict:
+    """The invoice of a voucher the authority authorized on the book for another system. The
+    authority's record keeps its total, receiver's document, date and CAE only, so the
+    invoice's net is its total with no IVA and nothing exempt, its service and payment dates
+    are its issue date, its receiver is "Issued outside Lote" with the voucher's document, and
+    its customer is the one holding that document (``customers.holder_of_document``)."""
+    doc_number = str(record.doc_nro)
+    return {
+        "invoice_number": invoice_number(book.code, record.cbte_nro),
+        "receipt_book": book.code,
+        "sequence_number": record.cbte_nro,
+        "point_of_sale": book.point_of_sale,
+        "document_type": book.document_type,
+        "cae": record.cae,
+        "cae_due_date": record.cae_fch_vto,
+        "issue_date": record.cbte_fch,
+        "payment_due_date": record.cbte_fch,
+        "service_date": record.cbte_fch,
+        "amount": record.imp_total,
+        "net_amount": record.imp_total,
+        "vat_amount": Decimal("0.00"),
+        "exempt_amount": Decimal("0.00"),
+        "vat_rate": None,
+        "customer_id": customers.holder_of_document(record.doc_tipo, doc_number),
+        "receiver_name": ISSUED_OUTSIDE_RECEIVER,
+        "receiver_doc_type": record.doc_tipo,
+        "receiver_doc_number": doc_number,
+        "receiver_iva_condition": None,
+        "receiver_address": "",
+        "issued_outside": True,
+        "created_at": now,
+    }
+
+
+def _records_after(figures: BookFigures, last: int) -> list[VoucherRecord]:
+    """The authority's vouchers numbered after Lote's last number up to ``last``, asked one by
+    one; each must exist, since the authority numbers in order."""
+    records = []
+    for number in range(figures.last_number + 1, last + 1):
+        try:
+            record = authority().lookup(figures.point_of_sale, figures.document_type, number)
+        except CaeUnavailable:
+            raise Unavailable(AUTHORITY_SILENT) from None
+        if record is None:
+            raise Conflict(
+                f"Receipt book {figures.code}: the tax authority has voucher {number} as "
+                "authorized but cannot show it; check the book with the authority"
+            )
+        records.append(record)
+    return records
+
+
+def reconcile_book(actor: str, code: str) -> Reconciliation:
+    """Brings a book the tax authority is ahead on back in step: the vouchers another system
+    issued on it (Lote's last number + 1 to the authority's) are asked for with ``lookup``
+    and stored as invoices issued outside Lote, counted in the daily totals, and the book's
+    counter moves to the last of them; audited. At most ``RECONCILE_MAX_VOUCHERS`` are brought
+    in at once, so one request stays short; reconciling again brings in the rest. The
+    authority is asked outside any transaction; the book is then locked and must be as it was
+    (a batch may have invoiced on it meanwhile), or nothing is stored. See
+    ``BookFigures.why_not_reconcilable`` for what is refused; an authority that does not
+    answer is a 503."""
+    figures = figures_of_book(code)
+    refusal = figures.why_not_reconcilable()
+    if refusal == AUTHORITY_SILENT:
+        raise Unavailable(refusal)
+    if refusal:
+        raise Conflict(refusal)
+    last = min(
+        figures.authority_last_number,
+        figures.last_number + current_app.config["RECONCILE_MAX_VOUCHERS"],
+    )
+    db.session.rollback()  # the authority is asked outside any transaction
+    records = _records_after(figures, last)
+    book = db.session.get(ReceiptBook, figures.code, with_for_update=True)
+    busy = db.session.scalar(select(exists().where(AuthorityCall.receipt_book == book.code)))
+    if busy or book.last_number != figures.last_number:
+        raise Conflict(
+            f"Receipt book {book.code} changed while the tax authority was asked; reconcile "
+            "it again"
+        )
+    now = utcnow()
+    db.session.execute(insert(Invoice), [_outside_invoice(book, r, now) for r in records])
+    invoices.add_to_daily_totals(book.code, figures.last_number + 1, last)
+    book.last_number = last
+    latest = records[-1].cbte_fch
+    if book.last_issue_date is None or latest > book.last_issue_date:
+        book.last_issue_date = latest
+    audit.record(
+        actor,
+        "reconciled",
+        "receipt_book",
+        0,
+        f"{book.code}: vouchers {figures.last_number + 1} to {last} issued outside Lote",
+    )
+    db.session.commit()
+    return Reconciliation(figures_of_book(book.code), figures.last_number + 1, last)

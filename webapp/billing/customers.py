@@ -363,16 +363,31 @@ class CustomerName:
     incomplete: bool
 
 
-def names_of(customer_ids: Iterable[int]) -> dict[int, CustomerName]:
+def names_of(customer_ids: Iterable[int | None]) -> dict[int, CustomerName]:
     """The legal name and completeness of each of ``customer_ids`` that Lote knows, in one query:
-    lists call it with the ids of the rows on one page, never with a whole list."""
-    ids = sorted(set(customer_ids))
+    lists call it with the ids of the rows on one page, never with a whole list. A row without
+    a customer (an invoice issued outside Lote) names none."""
+    ids = sorted(set(customer_ids) - {None})
     if not ids:
         return {}
     rows = db.session.execute(
         select(Customer.id, Customer.legal_name, Customer.incomplete).where(Customer.id.in_(ids))
     )
     return {row.id: CustomerName(row.legal_name, row.incomplete) for row in rows}
+
+
+def holder_of_document(doc_type: int, doc_number: str) -> int | None:
+    """The customer a receiver's document names, for a voucher Lote did not issue: the one
+    customer holding that document, or None when none does, when several do (Lote does not
+    guess between them), or when the receiver is unidentified (DocTipo 99)."""
+    if doc_type == DocType.UNIDENTIFIED:
+        return None
+    holders = db.session.scalars(
+        select(Customer.id)
+        .where(Customer.doc_type == doc_type, Customer.doc_number == doc_number)
+        .limit(2)
+    ).all()
+    return holders[0] if len(holders) == 1 else None
 
 
 def list_customers(filters: CustomerFilters, page: int = 1, limit: int = 20) -> Page:

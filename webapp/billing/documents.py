@@ -119,3 +119,8 @@ def split_amount(amount: Decimal, vat_rate: str | None) -> Amounts:
 def book_code(letter: str, point_of_sale: int) -> str:
     """The canonical name of an invoice book: ``A-0001``."""
     return f"{letter}-{point_of_sale:04d}"
+
+
+def invoice_number(receipt_book: str, sequence: int) -> str:
+    """An invoice's number: its book and its sequence number, ``A-0001-00000019``."""
+    return f"{receipt_book}-{sequence:08d}"

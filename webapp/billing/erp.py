@@ -1,5 +1,7 @@
 """Accounting documents for the ERP, and their delivery. Every invoice's entries balance to the
-cent, and an invoice is delivered once: a SENT or CONFIRMED sync holds it (docs/rules.md 10)."""
+cent, and an invoice is delivered once: a SENT or CONFIRMED sync holds it (docs/rules.md 10).
+Only the invoices Lote issued are delivered: one issued outside Lote belongs to no batch, and
+naming it is refused."""
 
 import random
 from collections.abc import Sequence
@@ -155,7 +157,31 @@ def _load_invoices(
             f"{len(missing)} invoices not found",
             [{"id": i, "reason": "does not exist"} for i in missing],
         )
+    _refuse_issued_outside(invoices)
     return invoices
+
+
+def _refuse_issued_outside(invoices: list[Invoice]) -> None:
+    """The ERP receives the invoices Lote issued; one issued outside Lote (brought in by
+    reconciling its book) belongs to the system that issued it, and its accounts are unknown."""
+    outside = [i for i in invoices if i.issued_outside]
+    if not outside:
+        return
+    numbers = [i.invoice_number for i in outside]
+    if len(outside) == 1:
+        message = f"Invoice {numbers[0]} was issued outside Lote; it is not sent to the ERP"
+    else:
+        message = (
+            f"{len(outside)} invoices were issued outside Lote ({invoice_list(numbers)}); "
+            "they are not sent to the ERP"
+        )
+    raise Conflict(
+        message,
+        [
+            {"id": i.id, "invoiceNumber": i.invoice_number, "reason": "issued outside Lote"}
+            for i in outside
+        ],
+    )
 
 
 def _processed_batch(batch_id: int) -> BillingBatch:

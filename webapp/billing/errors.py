@@ -28,3 +28,9 @@ class Conflict(DomainError):
 
 class TooLarge(DomainError):
     status_code = 413
+
+
+class Unavailable(DomainError):
+    """An outside system Lote needs for the operation did not answer; it may be tried again."""
+
+    status_code = 503

@@ -5,17 +5,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import Select, delete, func, insert, select, text
+from sqlalchemy import Select, and_, delete, func, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.billing import customers
-from webapp.billing.books import invoice_number
+from webapp.billing.documents import invoice_number
 from webapp.billing.errors import InvalidInput, NotFound
 from webapp.billing.money import CENT
 from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.billing.pendings import CustomerTotal, OtherCustomers, largest_customers
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
-from webapp.models import Invoice, InvoiceDailyTotal, ReceiptBook
+from webapp.models import NO_CUSTOMER, Invoice, InvoiceDailyTotal, ReceiptBook
 
 # What a clerk types to find an invoice: its sequence number, with or without the leading zeros,
 # optionally after its receipt book (19, 00000019, A-0001-19, A-0001-00000019).
@@ -188,8 +189,9 @@ def invoice_statistics(filters: InvoiceFilters | None = None) -> InvoiceStatisti
     by_month = list(months.values())
     invoice_count = sum(b.count for b in by_month)
     total_amount = sum((b.total_amount for b in by_month), Decimal("0.00"))
+    # An invoice issued outside Lote may have no customer: its row's customer is None.
     by_customer = [
-        CustomerTotal(c, int(n), Decimal(t).quantize(CENT))
+        CustomerTotal(None if c == NO_CUSTOMER else c, int(n), Decimal(t).quantize(CENT))
         for c, n, t in db.session.execute(
             filters.apply(select(source.customer_id, count, amount), source)
             .group_by(source.customer_id)
@@ -215,18 +217,51 @@ def overall_totals() -> tuple[int, Decimal]:
     return int(count), Decimal(amount)
 
 
+DAILY_TOTAL_COLUMNS = ["issue_date", "receipt_book", "customer_id", "invoice_count", "total_amount"]
+
+
+def _daily_totals_of(query: Select) -> Select:
+    """The daily totals of the invoices ``query`` selects from: count and amount per issue date,
+    receipt book and customer (NO_CUSTOMER for an invoice without one)."""
+    keys = (
+        Invoice.issue_date,
+        Invoice.receipt_book,
+        func.coalesce(Invoice.customer_id, NO_CUSTOMER),
+    )
+    return query.add_columns(*keys, func.count(), func.sum(Invoice.amount)).group_by(*keys)
+
+
+def add_to_daily_totals(code: str, first: int, last: int) -> None:
+    """Adds the invoices numbered ``first`` to ``last`` on book ``code`` to the daily totals, in
+    the transaction that stores them; the book's counter row, locked by that transaction, keeps
+    writers of the same rows in line."""
+    insert_ = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+    totals = _daily_totals_of(
+        select().where(
+            Invoice.receipt_book == code,
+            and_(Invoice.sequence_number >= first, Invoice.sequence_number <= last),
+        )
+    )
+    upsert = insert_(InvoiceDailyTotal).from_select(DAILY_TOTAL_COLUMNS, totals)
+    db.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=DAILY_TOTAL_COLUMNS[:3],
+            set_={
+                "invoice_count": InvoiceDailyTotal.invoice_count + upsert.excluded.invoice_count,
+                "total_amount": InvoiceDailyTotal.total_amount + upsert.excluded.total_amount,
+            },
+        )
+    )
+
+
 def rebuild_daily_totals() -> None:
     """Adds up the invoices per issue date, receipt book and customer again and replaces the
     daily totals, for after a restore that bypassed the invoicing transaction. Writes to the
     invoices wait meanwhile; readers do not."""
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("LOCK TABLE invoices IN SHARE MODE"))
-    keys = (Invoice.issue_date, Invoice.receipt_book, Invoice.customer_id)
     db.session.execute(delete(InvoiceDailyTotal))
     db.session.execute(
-        insert(InvoiceDailyTotal).from_select(
-            ["issue_date", "receipt_book", "customer_id", "invoice_count", "total_amount"],
-            select(*keys, func.count(), func.sum(Invoice.amount)).group_by(*keys),
-        )
+        insert(InvoiceDailyTotal).from_select(DAILY_TOTAL_COLUMNS, _daily_totals_of(select()))
     )
     db.session.commit()

@@ -110,7 +110,8 @@ def total_available(filters: PendingFilters) -> AvailableTotal:
 
 @dataclass
 class CustomerTotal:
-    customer_id: int
+    # None for the invoices issued outside Lote to a receiver that is no customer.
+    customer_id: int | None
     count: int
     total_amount: Decimal
 
@@ -148,7 +149,7 @@ def largest_customers(
 ) -> tuple[list[CustomerTotal], OtherCustomers | None]:
     """The ``n`` customers with the largest amounts, largest first (ties by customer number),
     and the others added up into one row, so a summary stays short whatever the customers."""
-    ranked = sorted(by_customer, key=lambda c: (-c.total_amount, c.customer_id))
+    ranked = sorted(by_customer, key=lambda c: (-c.total_amount, c.customer_id or 0))
     rest = ranked[n:]
     others = None
     if rest:

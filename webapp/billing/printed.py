@@ -190,16 +190,22 @@ class PrintedInvoice:
 def printed_invoice(invoice_id: int) -> PrintedInvoice:
     """The invoice ``invoice_id`` as it is printed; an unknown id is a 404."""
     invoice = invoices.get_invoice(invoice_id)
-    description = services.get_service(invoice.service_id).description
+    description = services.get_service(invoice.service_id).description if invoice.service_id else ""
     return PrintedInvoice(invoice, get_issuer(), description)
 
 
 def printable(invoice_id: int) -> PrintedInvoice:
     """The invoice ``invoice_id`` ready for its PDF, which must name its issuer: without one
-    set it is a 409."""
+    set it is a 409. So is an invoice issued outside Lote: the system that issued it holds its
+    legal copy, and Lote knows only its total, not the net and IVA the copy must show."""
     printed = printed_invoice(invoice_id)
     if printed.issuer is None:
         raise Conflict("The issuer is not set yet: an admin sets it on the settings page")
+    if printed.invoice.issued_outside:
+        raise Conflict(
+            f"Invoice {printed.invoice.invoice_number} was issued outside Lote; the system that "
+            "issued it holds its PDF"
+        )
     return printed
 
 

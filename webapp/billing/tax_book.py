@@ -80,6 +80,7 @@ CHUNK = 1000
 MONTH_TEXT = re.compile(r"(?P<year>\d{4})-(?P<month>\d{2})", flags=re.ASCII)
 MONTH_TEXT_SHOWN = 20
 ZIP_EPOCH = date(1980, 1, 1)
+ISSUED_BY_LOTE = Invoice.issued_outside.is_(False)
 
 COLUMNS = (
     Invoice.id,
@@ -228,14 +229,16 @@ def _rate_records(row) -> Iterator[str]:
 
 
 class TaxBook:
-    """The sales book of one month: the invoices issued in it, as far as the last one there when
-    the book was opened, so that its two files always describe the same vouchers."""
+    """The sales book of one month: the invoices Lote issued in it, as far as the last one there
+    when the book was opened, so that its two files always describe the same vouchers. An
+    invoice issued outside Lote is left out: the authority keeps only its total, so Lote does
+    not know the net and IVA per rate the book must report; the system that issued it does."""
 
     def __init__(self, month: BookMonth):
         self.month = month
         self.last_id = db.session.scalar(
             select(func.max(Invoice.id)).where(
-                Invoice.issue_date.between(month.first_day, month.last_day)
+                Invoice.issue_date.between(month.first_day, month.last_day), ISSUED_BY_LOTE
             )
         )
 
@@ -249,6 +252,7 @@ class TaxBook:
                 select(*COLUMNS)
                 .where(
                     Invoice.issue_date.between(self.month.first_day, self.month.last_day),
+                    ISSUED_BY_LOTE,
                     Invoice.id > after_id,
                     Invoice.id <= self.last_id,
                 )

@@ -12,6 +12,7 @@ NAVIGATION = [
     ("services.index", _l("Services"), Role.VIEWER),
     ("pendings.index", _l("Pendings"), Role.VIEWER),
     ("batches.index", _l("Batches"), Role.VIEWER),
+    ("receipt_books.index", _l("Receipt books"), Role.VIEWER),
     ("invoices.index", _l("Invoices"), Role.VIEWER),
     ("erp.index", _l("ERP"), Role.VIEWER),
     ("users.index", _l("Users"), Role.ADMIN),
@@ -67,6 +68,7 @@ def register_template_helpers(app: Flask) -> None:
 def register_web(app: Flask) -> None:
     from webapp.web import (
         batches,
+        books,
         customers,
         erp,
         invoices,
@@ -82,6 +84,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(services.bp, url_prefix="/services")
     app.register_blueprint(pendings.bp, url_prefix="/pendings")
     app.register_blueprint(batches.bp, url_prefix="/batches")
+    app.register_blueprint(books.bp, url_prefix="/receipt-books")
     app.register_blueprint(invoices.bp, url_prefix="/invoices")
     app.register_blueprint(erp.bp, url_prefix="/erp")
     app.register_blueprint(users.bp, url_prefix="/users")

@@ -83,7 +83,9 @@ def show(invoice_id: int):
         "invoices/show.html",
         printed=document,
         pdf_missing=printed.pdf_support_missing(),
-        events=audit.events_for("batch", document.invoice.batch_id),
+        events=audit.events_for("batch", document.invoice.batch_id)
+        if document.invoice.batch_id
+        else [],
     )
 
 

@@ -118,6 +118,10 @@ FIXED_MESSAGES = {
     ),
     "Invalid issue date": _l("The issue date is not valid"),
     "The tax authority (CAE) did not answer": _l("The tax authority (CAE) did not answer"),
+    "The tax authority did not answer; try again later": _l(
+        "The tax authority did not answer; try again later"
+    ),
+    "issued outside Lote": _l("issued outside Lote"),
     "The database was unavailable during invoicing": _l(
         "The database was unavailable during invoicing"
     ),
@@ -350,6 +354,78 @@ PATTERNED_MESSAGES = [
             _l("Unexpected error during invoicing (%(kind)s)"),
         ),
         (r"Invoice (?P<id>[\w-]+) not found", _l("Invoice %(id)s does not exist")),
+        (r"Receipt book (?P<book>[\w-]+) not found", _l("Receipt book %(book)s does not exist")),
+        (
+            r"Receipt book (?P<book>[\w-]+) is out of step with the tax authority: Lote's last "
+            r"number is (?P<last>\d+), the authority's is (?P<authority>\d+); reconcile the book",
+            _l(
+                "Receipt book %(book)s is out of step with the tax authority: Lote's last number "
+                "is %(last)s, the authority's is %(authority)s; reconcile the book on the receipt "
+                "books page"
+            ),
+        ),
+        (
+            r"Receipt book (?P<book>[\w-]+) is in step with the tax authority \(last number "
+            r"(?P<last>\d+)\); there is nothing to reconcile",
+            _l(
+                "Receipt book %(book)s is in step with the tax authority (last number %(last)s); "
+                "there is nothing to reconcile"
+            ),
+        ),
+        (
+            r"Receipt book (?P<book>[\w-]+) is ahead of the tax authority: Lote's last number is "
+            r"(?P<last>\d+), the authority's is (?P<authority>\d+); Lote cannot reconcile a book "
+            r"the authority is behind on, check it with the authority",
+            _l(
+                "Receipt book %(book)s is ahead of the tax authority: Lote's last number is "
+                "%(last)s, the authority's is %(authority)s; Lote cannot reconcile a book the "
+                "authority is behind on, check it with the authority"
+            ),
+        ),
+        (
+            r"Receipt book (?P<book>[\w-]+) has a call to the tax authority in flight; resuming "
+            r"or abandoning its batch resolves it first",
+            _l(
+                "Receipt book %(book)s has a call to the tax authority in flight; resuming or "
+                "abandoning its batch resolves it first"
+            ),
+        ),
+        (
+            r"Receipt book (?P<book>[\w-]+): the tax authority has voucher (?P<number>\d+) as "
+            r"authorized but cannot show it; check the book with the authority",
+            _l(
+                "Receipt book %(book)s: the tax authority has voucher %(number)s as authorized "
+                "but cannot show it; check the book with the authority"
+            ),
+        ),
+        (
+            r"Receipt book (?P<book>[\w-]+) changed while the tax authority was asked; "
+            r"reconcile it again",
+            _l(
+                "Receipt book %(book)s changed while the tax authority was asked; reconcile it "
+                "again"
+            ),
+        ),
+        (
+            r"Invoice (?P<number>[\w-]+) was issued outside Lote; it is not sent to the ERP",
+            _l("Invoice %(number)s was issued outside Lote; it is not sent to the ERP"),
+        ),
+        (
+            r"(?P<count>\d+) invoices were issued outside Lote \((?P<numbers>.+)\); they are "
+            r"not sent to the ERP",
+            _l(
+                "%(count)s invoices were issued outside Lote (%(numbers)s); they are not sent to "
+                "the ERP"
+            ),
+        ),
+        (
+            r"Invoice (?P<number>[\w-]+) was issued outside Lote; the system that issued it "
+            r"holds its PDF",
+            _l(
+                "Invoice %(number)s was issued outside Lote; the system that issued it holds its "
+                "PDF"
+            ),
+        ),
         (
             r"Batch (?P<id>\d+) is (?P<status>\w+); only PROCESSED batches sync",
             _l("Batch %(id)s is %(status)s; only Processed batches can go to the ERP"),
