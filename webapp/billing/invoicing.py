@@ -18,17 +18,20 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from flask import current_app
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from webapp.billing import audit
-from webapp.billing.books import book_for_update, invoice_number, letter_and_point_of_sale
+from webapp.billing.books import (
+    authority,
+    book_for_update,
+    invoice_number,
+    letter_and_point_of_sale,
+)
 from webapp.billing.cae import (
     MAX_INVOICES_PER_CALL,
     AuthorizationRequest,
-    CaeAuthority,
     CaeUnavailable,
     VatLine,
     VoucherDetail,
@@ -40,6 +43,7 @@ from webapp.billing.documents import (
     receivers_of_letter,
     split_amount,
 )
+from webapp.billing.invoices import add_to_daily_totals
 from webapp.billing.issuer import get_issuer
 from webapp.billing.recovery import claim_batch
 from webapp.extensions import db
@@ -52,7 +56,6 @@ from webapp.models import (
     BillingPending,
     Customer,
     Invoice,
-    InvoiceDailyTotal,
     IssuerIvaCondition,
     PendingStatus,
     ReceiptBook,
@@ -90,10 +93,6 @@ class StartAgain(Exception):
     """The attempt ended without failing the batch's count of failed attempts in a row: another
     batch held one of its books, or the authority authorized some of its vouchers before the
     attempt failed. The queue runs the batch again as a fresh task."""
-
-
-def authority() -> CaeAuthority:
-    return current_app.extensions["lote.cae"]
 
 
 @dataclass(frozen=True)
@@ -257,7 +256,7 @@ def store_outcomes(
         _mark_invoiced(pending_ids, service_ids, now)
         book.last_number = authorized[-1].number
         book.last_issue_date = batch.issue_date
-        _add_to_daily_totals(book.code, authorized[0].number, authorized[-1].number)
+        add_to_daily_totals(book.code, authorized[0].number, authorized[-1].number)
     rejected = [o for o in outcomes if o.code is not None and o.code != NOT_NEXT][:1]
     for outcome in rejected:
         voucher = by_number[outcome.number]
@@ -617,37 +616,6 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
     )
     audit.record("worker", "invoiced", "batch", batch_id, f"{batch.total_invoices} invoices")
     db.session.commit()
-
-
-def _add_to_daily_totals(code: str, first: int, last: int) -> None:
-    """Adds a call's invoices to the statistics' daily totals, in the transaction that stores
-    them; the book's counter row, locked, keeps writers of the same rows in line."""
-    insert_ = _dialect_insert()
-    columns = ["issue_date", "receipt_book", "customer_id", "invoice_count", "total_amount"]
-    totals = (
-        select(
-            Invoice.issue_date,
-            Invoice.receipt_book,
-            Invoice.customer_id,
-            func.count(),
-            func.sum(Invoice.amount),
-        )
-        .where(
-            Invoice.receipt_book == code,
-            and_(Invoice.sequence_number >= first, Invoice.sequence_number <= last),
-        )
-        .group_by(Invoice.issue_date, Invoice.receipt_book, Invoice.customer_id)
-    )
-    upsert = insert_(InvoiceDailyTotal).from_select(columns, totals)
-    db.session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=columns[:3],
-            set_={
-                "invoice_count": InvoiceDailyTotal.invoice_count + upsert.excluded.invoice_count,
-                "total_amount": InvoiceDailyTotal.total_amount + upsert.excluded.total_amount,
-            },
-        )
-    )
 
 
 def _mark_invoiced(pending_ids: list[int], service_ids: list[int], now) -> None:
