@@ -15,6 +15,7 @@ from webapp.api.schemas import (
 )
 from webapp.auth import actor
 from webapp.billing import batches, books, invoicing
+from webapp.billing.messages import english
 from webapp.models import BatchStatus
 
 TAG = "Billing batches"
@@ -106,7 +107,7 @@ def create_batch_and_wait(data):
     message = (
         f"Batch {batch.id} was invoiced"
         if batch.status == BatchStatus.PROCESSED
-        else f"Batch {batch.id} failed: {batch.error_message}"
+        else f"Batch {batch.id} failed: {english(batch.error_message)}"
     )
     return _created(batch, message)
 

@@ -13,13 +13,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from webapp.billing import clock
 from webapp.billing.documents import book_code
 from webapp.billing.errors import InvalidInput
+from webapp.billing.messages import Message
 from webapp.extensions import db
 from webapp.models import INVOICE_OF_LETTER, Issuer, ReceiptBook, utcnow
 
 RECEIPT_BOOK_PATTERN = re.compile(r"^([ABC])-([0-9]{1,5})$")
-RECEIPT_BOOK_HINT = (
-    "must look like A-0001: letter A, B or C, a dash, and a point of sale from 1 to 99999"
-)
 MAX_POINT_OF_SALE = 99_999
 LETTERS = ("A", "B", "C")
 
@@ -32,7 +30,7 @@ def check_receipt_book(code: str) -> str:
     match = RECEIPT_BOOK_PATTERN.match((code or "").strip().upper())
     if not match or not 1 <= int(match.group(2)) <= MAX_POINT_OF_SALE:
         raise InvalidInput(
-            "Invalid receipt book", [{"field": "receiptBook", "message": RECEIPT_BOOK_HINT}]
+            Message("book.invalid"), [{"field": "receiptBook", "message": Message("book.hint")}]
         )
     return book_code(match.group(1), int(match.group(2)))
 
@@ -47,33 +45,27 @@ def check_point_of_sale(value, issuer: Issuer | None, field: str = "pointOfSale"
     """A point of sale is a whole number from 1 to 99999 and, when the issuer lists its points of
     sale, one of them: the authority refuses vouchers of a point of sale it does not know."""
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_POINT_OF_SALE:
-        problem = f"must be a whole number from 1 to {MAX_POINT_OF_SALE}"
+        problem = Message("point_of_sale.range", limit=MAX_POINT_OF_SALE)
     elif issuer is not None and issuer.points_of_sale and value not in issuer.points_of_sale:
         listed = ", ".join(str(p) for p in issuer.points_of_sale)
-        problem = f"point of sale {value} is not one of the issuer's ({listed})"
+        problem = Message("point_of_sale.not_issuers", point=str(value), listed=listed)
     else:
         return value
-    raise InvalidInput("Invalid point of sale", [{"field": field, "message": problem}])
+    raise InvalidInput(Message("point_of_sale.invalid"), [{"field": field, "message": problem}])
 
 
 def invoice_number(receipt_book: str, sequence: int) -> str:
     return f"{receipt_book}-{sequence:08d}"
 
 
-def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> str | None:
+def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> Message | None:
     """Rule 6: within the fiscal window around today, never before the book's last date."""
     window = current_app.config["ISSUE_DATE_WINDOW_DAYS"]
     today = clock.today()
     if abs((issue_date - today).days) > window:
-        return (
-            f"must be within {window} days of today ({today.isoformat()}); "
-            f"{issue_date.isoformat()} is outside the fiscal window"
-        )
+        return Message("issue_date.window", window=window, today_date=today, issue_date=issue_date)
     if book is not None and book.last_issue_date and issue_date < book.last_issue_date:
-        return (
-            f"must not be earlier than {book.last_issue_date.isoformat()}, the last issue date "
-            f"of receipt book {book.code}"
-        )
+        return Message("issue_date.before_book", last_date=book.last_issue_date, book=book.code)
     return None
 
 
@@ -81,7 +73,8 @@ def check_issue_date(issue_date: date, point_of_sale: int, letters: Iterable[str
     """A batch's issue date for the books of these letters at a point of sale (rule 6)."""
     if not isinstance(issue_date, date):
         raise InvalidInput(
-            "Invalid issue date", [{"field": "issueDate", "message": "must be a date"}]
+            Message("issue_date.invalid"),
+            [{"field": "issueDate", "message": Message("field.must_be_date")}],
         )
     books = db.session.scalars(
         select(ReceiptBook)
@@ -90,7 +83,10 @@ def check_issue_date(issue_date: date, point_of_sale: int, letters: Iterable[str
     ).all()
     problem = _issue_date_problem(issue_date, books[0] if books else None)
     if problem:
-        raise InvalidInput(f"Issue date {problem}", [{"field": "issueDate", "message": problem}])
+        raise InvalidInput(
+            Message("issue_date.refused", problem=problem),
+            [{"field": "issueDate", "message": problem}],
+        )
 
 
 def book_for_update(letter: str, point_of_sale: int) -> ReceiptBook:

@@ -10,6 +10,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Protocol
 
+from webapp.billing.messages import Message
+
 MAX_INVOICES_PER_CALL = 250
 CAE_VALIDITY_DAYS = 10
 # Concepto 2: services, so every voucher carries its service period and payment due date.
@@ -102,7 +104,7 @@ class SimulatedCaeAuthority:
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
         if self.failure_rate and self._random.random() < self.failure_rate:
-            raise CaeUnavailable("The tax authority (CAE) did not answer")
+            raise CaeUnavailable(Message("invoicing.cae_unanswered"))
         prefix = f"{TYPE_DIGIT[request.cbte_tipo]}{request.pto_vta:05d}"
         return [
             Authorization(

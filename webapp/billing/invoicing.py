@@ -33,6 +33,7 @@ from webapp.billing.documents import (
     split_amount,
 )
 from webapp.billing.issuer import get_issuer
+from webapp.billing.messages import Message, message_of, stored
 from webapp.billing.queue import queue
 from webapp.billing.recovery import claim_batch
 from webapp.extensions import db
@@ -277,7 +278,7 @@ def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> No
     batch = db.session.get(BillingBatch, batch_id)
     current = get_issuer()
     if current is None:
-        raise BatchRejected("The issuer is not set; set it on the issuer settings page")
+        raise BatchRejected(Message("invoicing.issuer_not_set"))
     letters = (
         [letter_and_point_of_sale(batch.receipt_book)[0]]
         if batch.receipt_book
@@ -287,8 +288,12 @@ def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> No
     for book in books:
         if book.last_issue_date and batch.issue_date < book.last_issue_date:
             raise BatchRejected(
-                f"Issue date {batch.issue_date.isoformat()} is earlier than "
-                f"{book.last_issue_date.isoformat()}, already used by receipt book {book.code}"
+                Message(
+                    "invoicing.issue_date_used",
+                    issue_date=batch.issue_date,
+                    last_date=book.last_issue_date,
+                    book=book.code,
+                )
             )
     reports_vat = current.iva_condition == IssuerIvaCondition.REGISTERED
     done, total_amount, used = 0, Decimal("0.00"), []
@@ -303,8 +308,7 @@ def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> No
 
     if done != batch.pending_count:
         raise BatchRejected(
-            f"The batch claimed {batch.pending_count} pendings but could invoice {done}: a "
-            "customer was changed since, and now takes another letter or is incomplete"
+            Message("invoicing.customer_changed", claimed=batch.pending_count, count=done)
         )
     _add_to_daily_totals(batch_id)
     now = utcnow()
@@ -330,7 +334,7 @@ def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> No
     ).rowcount
     if not finished:
         raise LostClaim(f"Batch {batch_id} attempt {attempt} was taken over by another worker")
-    audit.record("worker", "invoiced", "batch", batch_id, f"{done} invoices")
+    audit.record("worker", "invoiced", "batch", batch_id, Message("audit.invoices", count=done))
     db.session.commit()
 
 
@@ -382,15 +386,15 @@ class LostClaim(Exception):
     """Another worker took the batch over after this one's lease expired."""
 
 
-def _failure_message(exc: Exception) -> str:
+def _failure_message(exc: Exception) -> Message:
     if isinstance(exc, CaeUnavailable | BatchRejected):
-        return str(exc)
+        return message_of(exc)
     if isinstance(exc, OperationalError):
-        return "The database was unavailable during invoicing"
-    return f"Unexpected error during invoicing ({type(exc).__name__})"
+        return Message("invoicing.database_unavailable")
+    return Message("invoicing.unexpected", kind=type(exc).__name__)
 
 
-def record_failure(batch_id: int, attempt: int, message: str, final: bool) -> None:
+def record_failure(batch_id: int, attempt: int, message: Message | str, final: bool) -> None:
     """A failed attempt leaves the batch queued for the next retry, or ERROR with the reason."""
     db.session.execute(
         update(BillingBatch)
@@ -401,7 +405,9 @@ def record_failure(batch_id: int, attempt: int, message: str, final: bool) -> No
         )
         .values(
             status=BatchStatus.ERROR if final else BatchStatus.PENDING_PROCESSING,
-            error_message=message if final else f"Attempt {attempt} failed: {message}; retrying",
+            error_message=stored(
+                message if final else Message("invoicing.retrying", attempt=attempt, reason=message)
+            ),
             progress=0,
             heartbeat_at=None,
             enqueued_at=utcnow(),

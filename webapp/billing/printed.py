@@ -24,6 +24,7 @@ from webapp.billing.documents import (
 )
 from webapp.billing.errors import Conflict, DomainError
 from webapp.billing.issuer import format_cuit, get_issuer, issuer_condition_name
+from webapp.billing.messages import Message
 from webapp.models import DocType, Invoice, Issuer, IvaCondition
 
 QR_URL = "https://www.afip.gob.ar/fe/qr/?p="
@@ -199,7 +200,7 @@ def printable(invoice_id: int) -> PrintedInvoice:
     set it is a 409."""
     printed = printed_invoice(invoice_id)
     if printed.issuer is None:
-        raise Conflict("The issuer is not set yet: an admin sets it on the settings page")
+        raise Conflict(Message("issuer.not_set"))
     return printed
 
 

@@ -15,10 +15,11 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from webapp.billing import audit, clock, customers, invoices, printed
+from webapp.billing.messages import message_of
 from webapp.billing.money import parse_amount
 from webapp.web.forms import FormState, local_amount, run_listing
 from webapp.web.i18n import amount_text, current_language, local_date
-from webapp.web.messages import domain_message
+from webapp.web.labels import local_message
 from webapp.web.pendings import SUMMARY_CUSTOMERS
 from webapp.web.rendering import QueryArgs
 
@@ -39,7 +40,7 @@ def _amount(args: QueryArgs, name: str):
     try:
         return parse_amount(amount)
     except ValueError as exc:
-        args.errors[name] = domain_message(str(exc))
+        args.errors[name] = local_message(message_of(exc))
         return None
 
 
