@@ -84,6 +84,8 @@ def _schema():
 
 
 def _empty_tables(db) -> None:
+    # The simulated authority's books, kept in a table of its own (webapp/authority.py).
+    db.session.execute(text("DELETE FROM authority_vouchers"))
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
@@ -325,6 +327,32 @@ def customer_cuit(customer_id: int) -> str:
 
     body = f"30{customer_id:08d}"
     return body + cuit.calc_check_digit(body)
+
+
+class RecordingAuthority:
+    """The app's simulated authority, keeping every authorization request it is sent; fails
+    unanswered the calls numbered in ``fail_on`` (1 is the first)."""
+
+    def __init__(self, app, fail_on=()):
+        self.inner = app.extensions["lote.cae"]
+        self.requests = []
+        self.fail_on = set(fail_on)
+        app.extensions["lote.cae"] = self
+
+    def authorize(self, request):
+        from webapp.billing.cae import CaeUnavailable
+
+        self.requests.append(request)
+        if len(self.requests) in self.fail_on:
+            raise CaeUnavailable("The tax authority (CAE) did not answer")
+        return self.inner.authorize(request)
+
+    @property
+    def calls(self) -> list[int]:
+        return [request.cant_reg for request in self.requests]
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
 
 
 @dataclass

@@ -96,7 +96,6 @@ def seeded(make_app):
     exist: CREATED services, free and claimed pendings, a PROCESSED, a queued and an ERROR batch,
     invoices, a SENT ERP sync."""
     from webapp.billing import clock, erp, invoicing, users
-    from webapp.billing.cae import SimulatedCaeAuthority
     from webapp.extensions import db
     from webapp.models import BatchStatus
 
@@ -125,10 +124,9 @@ def seeded(make_app):
             "issue_date": [clock.today().isoformat()],
         }
         # The simulated CAE authority is down for this one batch, which ends ERROR.
-        authority = app.extensions["lote.cae"]
-        app.extensions["lote.cae"] = SimulatedCaeAuthority(failure_rate=1.0)
+        app.extensions["lote.cae"].failure_rate = 1.0
         assert invoicing.process_batch(failing.id, final_attempt=True) == BatchStatus.ERROR
-        app.extensions["lote.cae"] = authority
+        app.extensions["lote.cae"].failure_rate = 0.0
         db.session.remove()
 
     client = app.test_client()

@@ -8,10 +8,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import customer_cuit
+from tests.conftest import RecordingAuthority, customer_cuit
 from tests.test_customers import field_errors
 from webapp.billing import batches, clock, customers, invoicing
-from webapp.billing.cae import SimulatedCaeAuthority
 from webapp.billing.documents import letter_for
 from webapp.billing.errors import Conflict, InvalidInput
 from webapp.extensions import db
@@ -44,18 +43,6 @@ def receiver(customer_id: int, condition: IvaCondition, doc_type: int):
         iva_condition=condition.value,
         address=f"Calle {customer_id}",
     )
-
-
-class RecordingAuthority(SimulatedCaeAuthority):
-    """The simulated authority, keeping every request it was sent."""
-
-    def __init__(self):
-        super().__init__()
-        self.requests = []
-
-    def authorize(self, request):
-        self.requests.append(request)
-        return super().authorize(request)
 
 
 @pytest.fixture
@@ -94,8 +81,7 @@ def test_the_letter_follows_issuer_and_receiver(issuer, condition, letter):
 def test_a_batch_for_a_point_of_sale_puts_each_letter_on_its_own_gapless_book(
     app, factory, every_receiver
 ):
-    authority = RecordingAuthority()
-    app.extensions["lote.cae"] = authority
+    authority = RecordingAuthority(app)
     factory.batch(factory.pendings(3, customer_id=101), receipt_book="A-0003")
     ids = [p.id for pendings in every_receiver.values() for p in pendings]
 
@@ -178,8 +164,7 @@ def test_an_incomplete_customer_is_refused_until_completed_as_an_unidentified_co
 
 
 def test_iva_follows_each_services_rate_and_the_request_carries_it(app, factory):
-    authority = RecordingAuthority()
-    app.extensions["lote.cae"] = authority
+    authority = RecordingAuthority(app)
     pendings = [
         factory.pendings(1, amount="1105.00", customer_id=101)[0],
         *[
@@ -218,8 +203,7 @@ def _pendings_at(factory, rate, customer_id, amount):
 
 def test_a_monotributo_issuer_issues_c_invoices_without_iva(app, factory):
     factory.issuer(iva_condition="monotributo")
-    authority = RecordingAuthority()
-    app.extensions["lote.cae"] = authority
+    authority = RecordingAuthority(app)
     pendings = factory.pendings(1, amount="1210.00", customer_id=101) + factory.pendings(
         1, amount="500.00", customer_id=8001
     )

@@ -7,12 +7,13 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import assert_kept_totals_match_the_rows
+from tests.conftest import RecordingAuthority, assert_kept_totals_match_the_rows
 from webapp import cli
 from webapp.billing import batches, clock, invoices, invoicing, pendings, services
-from webapp.billing.cae import MAX_INVOICES_PER_CALL, CaeUnavailable, SimulatedCaeAuthority
+from webapp.billing.cae import MAX_INVOICES_PER_CALL
 from webapp.extensions import db
 from webapp.models import (
+    AuthorityCall,
     BatchStatus,
     BillingBatch,
     BillingPending,
@@ -140,27 +141,8 @@ def test_plain_seed_still_loads_the_demo_once(app):
 # Batches in chunks ---------------------------------------------------------------------------
 
 
-class RecordingAuthority:
-    """The simulated authority, recording the size of each call; fails on call ``fail_on``."""
-
-    def __init__(self, fail_on: int | None = None):
-        self.inner = SimulatedCaeAuthority()
-        self.calls: list[int] = []
-        self.fail_on = fail_on
-
-    def authorize(self, request):
-        self.calls.append(request.cant_reg)
-        if len(self.calls) == self.fail_on:
-            raise CaeUnavailable("The tax authority (CAE) did not answer")
-        return self.inner.authorize(request)
-
-
-def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_at_most_250(
-    app, monkeypatch
-):
-    monkeypatch.setattr(invoicing, "INVOICES_PER_CHUNK", 300)
-    authority = RecordingAuthority()
-    app.extensions["lote.cae"] = authority
+def test_a_batch_of_many_calls_is_numbered_in_pending_order_with_calls_of_at_most_250(app):
+    authority = RecordingAuthority(app)
     volume(app, 700, 700)
     ids = pending_ids()
     amounts = dict(db.session.execute(select(BillingPending.id, BillingPending.amount)).all())
@@ -168,7 +150,7 @@ def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_a
     batch = batches.create_batch("tests", clock.today(), "B-0001", ids)
     assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
 
-    assert authority.calls == [250, 50, 250, 50, 100]
+    assert authority.calls == [250, 250, 200]
     assert max(authority.calls) <= MAX_INVOICES_PER_CALL
     rows = db.session.execute(
         select(Invoice.pending_id, Invoice.sequence_number).order_by(Invoice.pending_id)
@@ -192,28 +174,63 @@ def test_a_batch_of_many_chunks_is_numbered_in_pending_order_with_cae_calls_of_a
     assert_kept_totals_match_the_rows()
 
 
-def test_a_failure_after_some_chunks_leaves_no_invoice_and_consumes_no_number(app, monkeypatch):
-    monkeypatch.setattr(invoicing, "INVOICES_PER_CHUNK", 100)
+def test_a_call_that_failed_unanswered_is_asked_about_and_sent_again(app):
+    """Two calls answered, the third unanswered before the authority acted: the answered ones
+    stay invoiced, the third's numbers stay reserved until the next attempt asks the authority,
+    finds them unused, and sends them again: numbers gapless, each pending invoiced once."""
     volume(app, 360, 360)
     first = batches.create_batch("tests", clock.today(), "B-0001", pending_ids()[:10])
     invoicing.process_batch(first.id, final_attempt=True)
-    app.extensions["lote.cae"] = RecordingAuthority(fail_on=3)
+    authority = RecordingAuthority(app, fail_on={2})
     ids = pending_ids()
 
     batch = batches.create_batch("tests", clock.today(), "B-0001", ids)
-    assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.ERROR
+    with pytest.raises(invoicing.StartAgain):
+        invoicing.process_batch(batch.id, final_attempt=True)
 
     db.session.refresh(batch)
+    assert batch.status == BatchStatus.PENDING_PROCESSING
     assert "tax authority" in batch.error_message
-    assert db.session.scalar(select(func.count()).where(Invoice.batch_id == batch.id)) == 0
-    assert db.session.get(ReceiptBook, "B-0001").last_number == 10
-    assert pending_ids() == ids
-    assert set(
-        db.session.scalars(select(BillingPending.batch_id).where(BillingPending.id.in_(ids)))
-    ) == {batch.id}
-    assert db.session.scalar(
-        select(func.count()).where(Service.status == ServiceStatus.SENT_TO_BILL)
-    ) == len(ids)
+    numbers = db.session.scalars(
+        select(Invoice.sequence_number).where(Invoice.batch_id == batch.id)
+    ).all()
+    assert sorted(numbers) == list(range(11, 261))
+    assert db.session.get(ReceiptBook, "B-0001").last_number == 260
+    (call,) = db.session.scalars(select(AuthorityCall)).all()
+    assert (call.first_number, call.last_number) == (261, 360)
+
+    authority.fail_on.clear()
+    assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
+    assert authority.calls == [250, 100, 100]
+    assert db.session.scalars(select(AuthorityCall)).all() == []
+    numbers = db.session.scalars(
+        select(Invoice.sequence_number).where(Invoice.receipt_book == "B-0001")
+    ).all()
+    assert sorted(numbers) == list(range(1, 361))
+    assert authority.last_authorized(1, 6) == 360
+    assert not pending_ids()
+    assert_kept_totals_match_the_rows()
+
+
+def test_an_answer_lost_after_authorizing_is_found_by_asking_the_authority(app):
+    volume(app, 300, 300)
+    ids = pending_ids()
+    authority = app.extensions["lote.cae"]
+    authority.lost_answer_rate = 1.0
+    batch = batches.create_batch("tests", clock.today(), "B-0001", ids)
+    assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.ERROR
+    assert db.session.scalar(select(func.count()).select_from(Invoice)) == 0
+    assert authority.last_authorized(1, 6) == 250  # authorized there, unknown here
+
+    authority.lost_answer_rate = 0.0
+    batches.retry_batch("tests", batch.id)
+    db.session.refresh(batch)
+    assert batch.status == BatchStatus.PROCESSED
+    invoices = db.session.scalars(select(Invoice).order_by(Invoice.sequence_number)).all()
+    assert [i.sequence_number for i in invoices] == list(range(1, 301))
+    stored = authority.lookup(1, 6, 17)
+    assert (invoices[16].cae, invoices[16].cae_due_date) == (stored.cae, stored.cae_fch_vto)
+    assert db.session.get(ReceiptBook, "B-0001").last_number == 300
     assert_kept_totals_match_the_rows()
 
 

@@ -57,7 +57,7 @@ def _refuse_unsafe_production(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from webapp.billing.cae import SimulatedCaeAuthority
+    from webapp.authority import SimulatedAuthority
     from webapp.billing.erp import SimulatedErp
     from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
     from webapp.tasks import batch_queue
@@ -84,8 +84,11 @@ def _init_extensions(app: Flask) -> None:
             "Run: pybabel compile -d webapp/translations",
             ", ".join(app.extensions["lote.missing_catalogs"]),
         )
-    app.extensions["lote.cae"] = SimulatedCaeAuthority(
-        latency_ms=app.config["CAE_LATENCY_MS"], failure_rate=app.config["CAE_FAILURE_RATE"]
+    app.extensions["lote.cae"] = SimulatedAuthority(
+        app.config["AUTHORITY_DATABASE_URL"] or app.config["SQLALCHEMY_DATABASE_URI"],
+        latency_ms=app.config["CAE_LATENCY_MS"],
+        failure_rate=app.config["CAE_FAILURE_RATE"],
+        lost_answer_rate=app.config["CAE_LOST_ANSWER_RATE"],
     )
     app.extensions["lote.erp"] = SimulatedErp(
         failure_rate=app.config["ERP_FAILURE_RATE"], seed=app.config["ERP_RANDOM_SEED"]

@@ -73,6 +73,11 @@ class Config:
     ISSUE_DATE_WINDOW_DAYS = _int("ISSUE_DATE_WINDOW_DAYS", 10)
     CAE_LATENCY_MS = _int("CAE_LATENCY_MS", 0)
     CAE_FAILURE_RATE = _float("CAE_FAILURE_RATE", 0.0)
+    # Calls the simulated authority carries out but whose answer is lost on the way back.
+    CAE_LOST_ANSWER_RATE = _float("CAE_LOST_ANSWER_RATE", 0.0)
+    # Where the simulated authority keeps its books; by default tables of its own in Lote's
+    # database, written on connections of its own.
+    AUTHORITY_DATABASE_URL = os.environ.get("AUTHORITY_DATABASE_URL")
     ERP_FAILURE_RATE = _float("ERP_FAILURE_RATE", 0.1)
     ERP_RANDOM_SEED = os.environ.get("ERP_RANDOM_SEED")
     TOKEN_MAX_AGE_SECONDS = _int("TOKEN_MAX_AGE_SECONDS", 8 * 3600)

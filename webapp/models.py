@@ -212,6 +212,11 @@ class BillingPending(TimestampMixin, db.Model):
         _enum(PendingStatus), default=PendingStatus.PENDING
     )
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("billing_batches.id"))
+    # The authority's last rejection of this pending's voucher, kept when the pending returns to
+    # the available ones (docs/rules.md rule 5).
+    rejection_code: Mapped[int | None] = mapped_column(Integer)
+    rejection_message: Mapped[str | None] = mapped_column(Text)
+    rejected_by_batch_id: Mapped[int | None] = mapped_column(Integer)
 
     service: Mapped[Service] = relationship(lazy="joined", innerjoin=True)
 
@@ -240,6 +245,11 @@ class ReceiptBook(db.Model):
     code: Mapped[str] = mapped_column(String(12), primary_key=True)
     point_of_sale: Mapped[int] = mapped_column(Integer)
     document_type: Mapped[int] = mapped_column(Integer)
+    # The batch that holds the book from its first call to the authority to its last, so each
+    # batch's numbers are contiguous and one call per book is in flight at a time.
+    held_by_batch_id: Mapped[int | None] = mapped_column(Integer)
+    # The authority's last number Lote started from, for a point of sale used before Lote.
+    adopted_number: Mapped[int | None] = mapped_column(Integer)
     last_number: Mapped[int] = mapped_column(Integer, default=0)
     last_issue_date: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -269,6 +279,8 @@ class BillingBatch(TimestampMixin, db.Model):
     progress: Mapped[int] = mapped_column(Integer, default=0)
     error_message: Mapped[str | None] = mapped_column(Text)
     total_invoices: Mapped[int] = mapped_column(Integer, default=0)
+    # Vouchers the authority rejected: their pendings returned to the available ones.
+    rejected_count: Mapped[int] = mapped_column(Integer, default=0)
     total_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
     first_invoice_number: Mapped[str | None] = mapped_column(String(32))
     last_invoice_number: Mapped[str | None] = mapped_column(String(32))
@@ -347,6 +359,38 @@ class Invoice(db.Model):
     @property
     def letter(self) -> str:
         return LETTER_OF_TYPE[self.document_type]
+
+
+class AuthorityCall(db.Model):
+    """A call to the tax authority Lote reserved the numbers of: committed before the call, with
+    the vouchers it sends, and deleted in the transaction that stores the answer. While it
+    exists its vouchers are AUTHORIZING: not invoices yet, and whoever resumes the batch asks
+    the authority what became of them (docs/rules.md rule 5). One per book at a time."""
+
+    __tablename__ = "authority_calls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("billing_batches.id"), index=True)
+    receipt_book: Mapped[str] = mapped_column(ForeignKey("receipt_books.code"), unique=True)
+    first_number: Mapped[int] = mapped_column(Integer)
+    last_number: Mapped[int] = mapped_column(Integer)
+    vouchers: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class BatchBook(db.Model):
+    """What a batch invoiced on one book: its first and last number, and how many vouchers the
+    authority authorized and rejected there."""
+
+    __tablename__ = "batch_books"
+
+    batch_id: Mapped[int] = mapped_column(ForeignKey("billing_batches.id"), primary_key=True)
+    receipt_book: Mapped[str] = mapped_column(ForeignKey("receipt_books.code"), primary_key=True)
+    document_type: Mapped[int] = mapped_column(Integer)
+    first_number: Mapped[int | None] = mapped_column(Integer)
+    last_number: Mapped[int | None] = mapped_column(Integer)
+    authorized: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class InvoiceDailyTotal(db.Model):

@@ -42,16 +42,18 @@ def process_batch_task(batch_id: int, task=None):
     and then twice as long each time (2 s, 4 s and 8 s by default)."""
     with app_context():
         final = task is None or not task.retries
-        outcome = invoicing.process_batch(batch_id, final_attempt=final)
+        try:
+            outcome = invoicing.process_batch(batch_id, final_attempt=final)
+        except invoicing.StartAgain:
+            # A fresh task, with its count of failed attempts in a row started again.
+            delay = current_app.config["BATCH_RETRY_DELAY_SECONDS"]
+            process_batch_task.schedule((batch_id,), delay=delay, retry_delay=delay)
+            return "started again"
         if outcome is None:
             # Another worker holds the batch, or held it and stopped beating: look again once
             # its lease has run out.
             schedule_follow_up_reap()
         return str(outcome)
-
-
-def _progress_key(batch_id: int) -> str:
-    return f"lote:progress:{batch_id}"
 
 
 class HueyQueue:
@@ -70,30 +72,6 @@ class HueyQueue:
                 "batch %s stored but not queued (%s); the reaper will queue it", batch_id, exc
             )
             return None
-
-    def publish_progress(self, batch_id: int, attempt: int, progress: int) -> None:
-        """Keeps a running batch's progress on the queue's storage, for readers that cannot see
-        the batch row change yet (SQLite, see ``invoicing.ProgressReporter``). Progress is a
-        courtesy: a queue that cannot be reached does not fail the invoicing."""
-        try:
-            huey.put(_progress_key(batch_id), (attempt, progress))
-        except QUEUE_UNAVAILABLE:
-            log.warning("batch %s: progress not published, the queue is unavailable", batch_id)
-
-    def published_progress(self, batch_id: int) -> tuple[int, int] | None:
-        """The (attempt, progress) last published for a batch, if any."""
-        try:
-            return huey.get(_progress_key(batch_id), peek=True)
-        except QUEUE_UNAVAILABLE:
-            return None
-
-    def forget_progress(self, batch_id: int) -> None:
-        try:
-            huey.delete(_progress_key(batch_id))
-        except QUEUE_UNAVAILABLE:
-            log.warning(
-                "batch %s: published progress not removed, the queue is unavailable", batch_id
-            )
 
     def seconds_until_retry(self, batch_id: int) -> int | None:
         """Seconds until the queue runs the automatic retry scheduled for a batch, if it holds

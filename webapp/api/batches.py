@@ -14,7 +14,7 @@ from webapp.api.schemas import (
     page_of,
 )
 from webapp.auth import actor
-from webapp.billing import batches, books, invoicing
+from webapp.billing import batches, books
 from webapp.billing.messages import english
 from webapp.models import BatchStatus
 
@@ -33,10 +33,7 @@ def job_id(batch) -> str:
 
 def fields_of(batch) -> dict:
     """The batch's columns, with the progress its running attempt has reached."""
-    return {
-        **{c.key: getattr(batch, c.key) for c in batch.__table__.columns},
-        "progress": invoicing.live_progress(batch),
-    }
+    return {c.key: getattr(batch, c.key) for c in batch.__table__.columns}
 
 
 def detail(batch) -> dict:

@@ -17,10 +17,11 @@ from webapp.billing.books import (
     invoice_number,
     letter_and_point_of_sale,
 )
+from webapp.billing.cae import CaeUnavailable
 from webapp.billing.documents import letters_issued_by
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
 from webapp.billing.ids import chunked, unique_ids
-from webapp.billing.invoicing import process_batch
+from webapp.billing.invoicing import process_batch, release_books, resolve_calls
 from webapp.billing.issuer import get_issuer
 from webapp.billing.messages import Message, letters_named
 from webapp.billing.pagination import Page, paginate
@@ -28,16 +29,14 @@ from webapp.billing.queue import queue
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
 from webapp.models import (
+    BatchBook,
     BatchStatus,
     BillingBatch,
     BillingPending,
-    Invoice,
     IssuerIvaCondition,
     PendingStatus,
     utcnow,
 )
-
-QUEUED_OR_RUNNING = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS)
 
 
 @dataclass(frozen=True)
@@ -300,10 +299,21 @@ def why_not_abandonable(batch: BillingBatch) -> Message | None:
 
 
 def abandon_batch(actor: str, batch_id: int) -> BillingBatch:
-    """Gives up an ERROR batch: its PENDING pendings are released (available to a new batch or
-    to cancelling again), and the batch stays ERROR, marked abandoned, never to be retried. Only
-    an ERROR batch not yet abandoned can be; anything else is a conflict."""
+    """Gives up an ERROR batch: first its calls left in flight are resolved by asking the tax
+    authority (what it authorized stays invoiced), then its PENDING pendings are released
+    (available to a new batch or to cancelling again) and its books let go; the batch stays
+    ERROR, marked abandoned, never to be retried. Only an ERROR batch not yet abandoned can be;
+    anything else is a conflict, and so is an authority that does not answer meanwhile."""
     batch = get_batch(batch_id)
+    if batch.status == BatchStatus.ERROR and batch.abandoned_at is None:
+        try:
+            resolve_calls(batch, attempt=None)
+        except CaeUnavailable:
+            db.session.rollback()
+            raise Conflict(
+                f"Batch {batch_id} has vouchers the tax authority has not answered for, and it "
+                "does not answer now; try again later"
+            ) from None
     now = utcnow()
     changed = db.session.execute(
         update(BillingBatch)
@@ -323,6 +333,7 @@ def abandon_batch(actor: str, batch_id: int) -> BillingBatch:
         .values(batch_id=None, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
+    release_books(batch_id)
     audit.record(
         actor, "abandoned", "batch", batch_id, Message("audit.pendings_released", count=released)
     )
@@ -358,29 +369,24 @@ def held_pending_count(batch_id: int) -> int:
 
 def batch_books(batch_id: int) -> list[dict]:
     """The books a batch invoiced on, each with its first and last number and how many
-    vouchers the authority authorized and rejected (a rejection consumes no number)."""
-    rows = db.session.execute(
-        select(
-            Invoice.receipt_book,
-            Invoice.document_type,
-            func.min(Invoice.sequence_number),
-            func.max(Invoice.sequence_number),
-            func.count(),
-        )
-        .where(Invoice.batch_id == batch_id)
-        .group_by(Invoice.receipt_book, Invoice.document_type)
-        .order_by(Invoice.receipt_book)
+    vouchers the authority authorized and rejected there (a rejection consumes no number)."""
+    rows = db.session.scalars(
+        select(BatchBook).where(BatchBook.batch_id == batch_id).order_by(BatchBook.receipt_book)
     )
     return [
         {
-            "receipt_book": code,
-            "document_type": document_type,
-            "first_number": invoice_number(code, first),
-            "last_number": invoice_number(code, last),
-            "authorized": count,
-            "rejected": 0,
+            "receipt_book": book.receipt_book,
+            "document_type": book.document_type,
+            "first_number": invoice_number(book.receipt_book, book.first_number)
+            if book.first_number
+            else None,
+            "last_number": invoice_number(book.receipt_book, book.last_number)
+            if book.last_number
+            else None,
+            "authorized": book.authorized,
+            "rejected": book.rejected,
         }
-        for code, document_type, first, last, count in rows
+        for book in rows
     ]
 
 

@@ -3,14 +3,10 @@ WSFEv1's FECAESolicitar, so that a SOAP client is a thin translation of it: the 
 a header (point of sale and voucher type) and one detail per voucher, with the manual's field
 names in snake case."""
 
-import random
-import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Protocol
-
-from webapp.billing.messages import Message
 
 MAX_INVOICES_PER_CALL = 250
 CAE_VALIDITY_DAYS = 10
@@ -73,44 +69,63 @@ class AuthorizationRequest:
 
 
 @dataclass(frozen=True)
-class Authorization:
-    """FECAEDetResponse of an authorized voucher (Resultado A)."""
+class Event:
+    """An Obs or Err of an answer: the authority's code and message."""
+
+    code: int
+    msg: str
+
+
+@dataclass(frozen=True)
+class VoucherAnswer:
+    """FECAEDetResponse: one voucher's result, A (authorized, with its CAE) or R (rejected, with
+    the authority's observations)."""
 
     cbte_desde: int
+    resultado: str
+    cae: str | None = None
+    cae_fch_vto: date | None = None
+    observaciones: tuple[Event, ...] = ()
+
+    @property
+    def authorized(self) -> bool:
+        return self.resultado == "A"
+
+
+@dataclass(frozen=True)
+class AuthorizationAnswer:
+    """FECAESolicitarResult: Resultado A (all authorized), R (all rejected) or P (partly), one
+    answer per voucher in the order they were sent, and the call's Errors."""
+
+    resultado: str
+    details: tuple[VoucherAnswer, ...]
+    errors: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True)
+class VoucherRecord:
+    """FECompConsultar's answer: a voucher the authority authorized, as it keeps it."""
+
+    cbte_tipo: int
+    pto_vta: int
+    cbte_nro: int
+    cbte_fch: date
+    doc_tipo: int
+    doc_nro: int
+    imp_total: Decimal
     cae: str
     cae_fch_vto: date
 
 
 class CaeAuthority(Protocol):
-    def authorize(self, request: AuthorizationRequest) -> list[Authorization]:
+    """The tax authority's port: FECAESolicitar, FECompUltimoAutorizado and FECompConsultar. Any
+    call may raise CaeUnavailable: no answer came, and whether the authority acted is unknown."""
+
+    def authorize(self, request: AuthorizationRequest) -> AuthorizationAnswer:
         """Authorizes up to MAX_INVOICES_PER_CALL vouchers of one book, in order."""
 
+    def last_authorized(self, pto_vta: int, cbte_tipo: int) -> int:
+        """The number of the book's last authorized voucher (0 if none)."""
 
-class SimulatedCaeAuthority:
-    """Answers like ARCA: a 14-digit CAE per voucher and a due date 10 days after issue.
-
-    The simulated CAE encodes the voucher it authorizes (type, point of sale, number), so it is
-    unique whenever voucher numbers are, across processes and restarts, which a clock or a
-    random draw cannot promise."""
-
-    def __init__(self, latency_ms: int = 0, failure_rate: float = 0.0):
-        self.latency_ms = latency_ms
-        self.failure_rate = failure_rate
-        self._random = random.Random()
-
-    def authorize(self, request: AuthorizationRequest) -> list[Authorization]:
-        if request.cant_reg > MAX_INVOICES_PER_CALL:
-            raise ValueError(f"at most {MAX_INVOICES_PER_CALL} vouchers per call")
-        if self.latency_ms:
-            time.sleep(self.latency_ms / 1000)
-        if self.failure_rate and self._random.random() < self.failure_rate:
-            raise CaeUnavailable(Message("invoicing.cae_unanswered"))
-        prefix = f"{TYPE_DIGIT[request.cbte_tipo]}{request.pto_vta:05d}"
-        return [
-            Authorization(
-                cbte_desde=detail.cbte_desde,
-                cae=f"{prefix}{detail.cbte_desde:08d}",
-                cae_fch_vto=detail.cbte_fch + timedelta(CAE_VALIDITY_DAYS),
-            )
-            for detail in request.details
-        ]
+    def lookup(self, pto_vta: int, cbte_tipo: int, cbte_nro: int) -> VoucherRecord | None:
+        """The authorized voucher of that number, or None if the authority has none."""

@@ -1,15 +1,24 @@
-"""Invoicing a claimed batch: one transaction turns its pendings into invoices of the letter
-each customer takes, with gapless numbers per receipt book, reporting progress as it goes; a
-failed attempt is recorded for the next retry or as ERROR (docs/rules.md, rules 5-8 and 12)."""
+"""Invoicing a claimed batch call by call, always in step with the tax authority (docs/rules.md
+rules 4-8 and 12): reserve, call, commit.
+
+For each book of the batch's point of sale (one per letter its customers take), the batch holds
+the book, resolves any call left in flight, and checks that Lote's counter equals the
+authority's last number. Then, up to 250 pendings at a time: the numbers the call uses are
+reserved and committed with the vouchers it sends (an ``AuthorityCall``: AUTHORIZING vouchers,
+not invoices yet); the authority is called outside any transaction; its answer commits in one
+transaction: the authorized vouchers become invoices (pendings and services INVOICED, the
+counter, the daily totals, the batch's figures), a rejected voucher's pending returns to the
+available ones with the authority's code and message, and the vouchers after it in the call
+are numbered again in the next one. A call whose answer never came is resolved by asking the
+authority (``lookup``), never by guessing."""
 
 import logging
-import math
-import time
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 
 from flask import current_app
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
@@ -17,7 +26,6 @@ from webapp.billing import audit
 from webapp.billing.books import book_for_update, invoice_number, letter_and_point_of_sale
 from webapp.billing.cae import (
     MAX_INVOICES_PER_CALL,
-    Authorization,
     AuthorizationRequest,
     CaeAuthority,
     CaeUnavailable,
@@ -27,17 +35,17 @@ from webapp.billing.cae import (
 from webapp.billing.documents import (
     EXEMPT,
     VAT_RATE_IDS,
-    Amounts,
     letters_issued_by,
     receivers_of_letter,
     split_amount,
 )
 from webapp.billing.issuer import get_issuer
 from webapp.billing.messages import Message, message_of, stored
-from webapp.billing.queue import queue
 from webapp.billing.recovery import claim_batch
 from webapp.extensions import db
 from webapp.models import (
+    AuthorityCall,
+    BatchBook,
     BatchStatus,
     BillingBatch,
     BillingPending,
@@ -54,92 +62,53 @@ from webapp.models import (
 
 log = logging.getLogger(__name__)
 
-# Pendings invoiced per round: a few CAE calls, one INSERT and two UPDATEs, then progress and
-# heartbeat; a round slower than the interval also reports between its CAE calls.
-INVOICES_PER_CHUNK = 2_000
-PROGRESS_INTERVAL_SECONDS = 0.5
+# Vouchers per call to the authority, which takes at most 250.
+INVOICES_PER_CHUNK = MAX_INVOICES_PER_CALL
+NOT_NEXT = 10016
+QUEUED_OR_RUNNING = (BatchStatus.IN_PROCESS, BatchStatus.PENDING_PROCESSING)
 
 
 class BatchRejected(Exception):
     """The batch can never be invoiced as it stands; retrying would not help."""
 
 
-class ProgressReporter:
-    """Publishes progress where readers see it while the invoicing transaction is still open. On
-    PostgreSQL it goes to the batch row with the heartbeat, on a connection of its own committed
-    at once. SQLite has one writer at a time and the invoicing transaction holds it, so there the
-    progress goes to the queue's storage instead, read back by ``live_progress``."""
-
-    def __init__(self, batch_id: int, attempt: int, total: int):
-        self.batch_id = batch_id
-        self.attempt = attempt
-        self.total = max(total, 1)
-        self.in_batch_row = db.engine.dialect.name != "sqlite"
-        self.last_report = -math.inf
-
-    def report(self, done: int) -> None:
-        """Progress stays below 100 until the invoicing transaction commits PROCESSED."""
-        self.last_report = time.monotonic()
-        progress = min(99, done * 100 // self.total)
-        if not self.in_batch_row:
-            queue().publish_progress(self.batch_id, self.attempt, progress)
-            return
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(
-                update(BillingBatch)
-                .where(
-                    BillingBatch.id == self.batch_id,
-                    BillingBatch.attempts == self.attempt,
-                    BillingBatch.status == BatchStatus.IN_PROCESS,
-                )
-                .values(progress=progress, heartbeat_at=utcnow())
-            )
-
-    def report_if_due(self, done: int) -> None:
-        """Reports within a chunk too when the chunk is slow (a slow tax authority)."""
-        if time.monotonic() - self.last_report >= PROGRESS_INTERVAL_SECONDS:
-            self.report(done)
-
-    def close(self) -> None:
-        """The attempt is over: the batch row tells the rest."""
-        if not self.in_batch_row:
-            queue().forget_progress(self.batch_id)
+class LostClaim(Exception):
+    """Another worker took the batch over after this one's lease expired."""
 
 
-def live_progress(batch: BillingBatch) -> int:
-    """The progress of a batch as readers should see it: the batch row's, except while a batch
-    runs on SQLite, where its worker publishes it on the queue's storage (see
-    ``ProgressReporter``) for the attempt that is running."""
-    if batch.status == BatchStatus.IN_PROCESS and db.engine.dialect.name == "sqlite":
-        published = queue().published_progress(batch.id)
-        if published is not None and published[0] == batch.attempts:
-            return published[1]
-    return batch.progress
+class BookBusy(Exception):
+    """Another batch holds one of this batch's books; the attempt waits for it."""
 
 
-def _authorize(
-    authority: CaeAuthority,
-    book: ReceiptBook,
-    details: list[VoucherDetail],
-    reporter: ProgressReporter,
-    done: int,
-) -> list[Authorization]:
-    """The tax authority takes at most MAX_INVOICES_PER_CALL vouchers of one book per call."""
-    authorizations: list[Authorization] = []
-    for start in range(0, len(details), MAX_INVOICES_PER_CALL):
-        request = AuthorizationRequest(
-            pto_vta=book.point_of_sale,
-            cbte_tipo=book.document_type,
-            details=tuple(details[start : start + MAX_INVOICES_PER_CALL]),
-        )
-        authorizations.extend(authority.authorize(request))
-        reporter.report_if_due(done + len(authorizations))
-    return authorizations
+class StartAgain(Exception):
+    """The attempt ended without failing the batch's count of failed attempts in a row: another
+    batch held one of its books, or the authority authorized some of its vouchers before the
+    attempt failed. The queue runs the batch again as a fresh task."""
 
 
-def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int):
-    """The next chunk of the batch's PENDING pendings whose customer takes the book's letter,
-    with the receiver as the invoice keeps it."""
+def authority() -> CaeAuthority:
+    return current_app.extensions["lote.cae"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one reserved voucher: authorized (with its CAE), rejected (with the
+    authority's code), or neither (renumbered in the next call)."""
+
+    number: int
+    cae: str | None = None
+    cae_due_date: date | None = None
+    code: int | None = None
+    message: str | None = None
+
+    @property
+    def authorized(self) -> bool:
+        return self.cae is not None
+
+
+def _pending_rows(batch_id: int, allowed: frozenset[int]):
+    """The batch's next PENDING pendings whose customer takes the book's letter, with the
+    receiver as the invoice keeps it."""
     return db.session.execute(
         select(
             BillingPending.id,
@@ -159,7 +128,6 @@ def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int):
         .where(
             BillingPending.batch_id == batch_id,
             BillingPending.status == PendingStatus.PENDING,
-            BillingPending.id > after_id,
             Customer.incomplete.is_(False),
             Customer.iva_condition.in_(sorted(allowed)),
         )
@@ -168,124 +136,359 @@ def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int):
     ).all()
 
 
-def _voucher(
-    row, sequence: int, issue_date: date, vat_rate: str | None
-) -> tuple[VoucherDetail, Amounts, date]:
-    """The WSFEv1 detail of one invoice, with its amounts and payment due date."""
-    amounts = split_amount(row.amount, vat_rate)
-    due = issue_date + timedelta(days=row.payment_days)
+def _voucher(row, number: int, issue_date: date, reports_vat: bool) -> dict:
+    """One reserved voucher, as the call stores it: everything its invoice and its request
+    carry, so an answer is stored exactly as it was asked for."""
+    rate = row.vat_rate if reports_vat else None
+    amounts = split_amount(row.amount, rate)
+    return {
+        "number": number,
+        "pending_id": row.id,
+        "service_id": row.service_id,
+        "customer_id": row.customer_id,
+        "service_date": row.service_date.isoformat(),
+        "payment_due_date": (issue_date + timedelta(days=row.payment_days)).isoformat(),
+        "amount": str(row.amount),
+        "net": str(amounts.net),
+        "vat": str(amounts.vat),
+        "exempt": str(amounts.exempt),
+        "vat_rate": rate,
+        "name": row.legal_name,
+        "doc_type": row.doc_type,
+        "doc_number": row.doc_number,
+        "iva_condition": row.iva_condition,
+        "address": row.address,
+    }
+
+
+def _detail(voucher: dict, issue_date: date) -> VoucherDetail:
+    """The FECAEDetRequest of a reserved voucher."""
+    rate = voucher["vat_rate"]
     iva = ()
-    if vat_rate is not None and vat_rate != EXEMPT:
-        iva = (VatLine(VAT_RATE_IDS[vat_rate], amounts.net, amounts.vat),)
-    detail = VoucherDetail(
-        doc_tipo=row.doc_type,
-        doc_nro=int(row.doc_number),
-        cbte_desde=sequence,
-        cbte_hasta=sequence,
+    if rate is not None and rate != EXEMPT:
+        iva = (VatLine(VAT_RATE_IDS[rate], Decimal(voucher["net"]), Decimal(voucher["vat"])),)
+    service_date = date.fromisoformat(voucher["service_date"])
+    return VoucherDetail(
+        doc_tipo=voucher["doc_type"],
+        doc_nro=int(voucher["doc_number"]),
+        cbte_desde=voucher["number"],
+        cbte_hasta=voucher["number"],
         cbte_fch=issue_date,
-        imp_total=row.amount,
-        imp_neto=amounts.net,
-        imp_iva=amounts.vat,
-        imp_op_ex=amounts.exempt,
-        fch_serv_desde=row.service_date,
-        fch_serv_hasta=row.service_date,
-        fch_vto_pago=due,
-        condicion_iva_receptor_id=row.iva_condition,
+        imp_total=Decimal(voucher["amount"]),
+        imp_neto=Decimal(voucher["net"]),
+        imp_iva=Decimal(voucher["vat"]),
+        imp_op_ex=Decimal(voucher["exempt"]),
+        fch_serv_desde=service_date,
+        fch_serv_hasta=service_date,
+        fch_vto_pago=date.fromisoformat(voucher["payment_due_date"]),
+        condicion_iva_receptor_id=voucher["iva_condition"],
         iva=iva,
     )
-    return detail, amounts, due
 
 
-def _invoice_book(
-    batch: BillingBatch,
-    book: ReceiptBook,
-    allowed: frozenset[int],
-    reports_vat: bool,
-    reporter: ProgressReporter,
-    done: int,
-) -> tuple[int, Decimal]:
-    """Invoices the batch's pendings whose customers take this book's letter, numbered on from
-    the book's counter; returns how many and their total, and advances the counter."""
-    authority = current_app.extensions["lote.cae"]
-    code, issue_date = book.code, batch.issue_date
-    sequence, count, total = book.last_number, 0, Decimal("0.00")
-    after_id = 0
-    while rows := _pending_rows(batch.id, allowed, after_id):
-        vouchers = [
-            _voucher(row, sequence + n, issue_date, row.vat_rate if reports_vat else None)
-            for n, row in enumerate(rows, start=1)
-        ]
-        authorizations = _authorize(
-            authority, book, [detail for detail, _, _ in vouchers], reporter, done + count
-        )
-        now = utcnow()
-        invoices = []
-        for row, (detail, amounts, due), authorization in zip(
-            rows, vouchers, authorizations, strict=True
-        ):
-            invoices.append(
-                {
-                    "invoice_number": invoice_number(code, detail.cbte_desde),
-                    "receipt_book": code,
-                    "sequence_number": detail.cbte_desde,
-                    "point_of_sale": book.point_of_sale,
-                    "document_type": book.document_type,
-                    "cae": authorization.cae,
-                    "cae_due_date": authorization.cae_fch_vto,
-                    "issue_date": issue_date,
-                    "payment_due_date": due,
-                    "amount": row.amount,
-                    "net_amount": amounts.net,
-                    "vat_amount": amounts.vat,
-                    "exempt_amount": amounts.exempt,
-                    "vat_rate": row.vat_rate if reports_vat else None,
-                    "customer_id": row.customer_id,
-                    "receiver_name": row.legal_name,
-                    "receiver_doc_type": row.doc_type,
-                    "receiver_doc_number": row.doc_number,
-                    "receiver_iva_condition": row.iva_condition,
-                    "receiver_address": row.address,
-                    "service_id": row.service_id,
-                    "service_date": row.service_date,
-                    "pending_id": row.id,
-                    "batch_id": batch.id,
-                    "created_at": now,
-                }
-            )
-            total += row.amount
-        db.session.execute(insert(Invoice), invoices)
-        _mark_invoiced([row.id for row in rows], [row.service_id for row in rows], now)
-        sequence += len(rows)
-        count += len(rows)
-        after_id = rows[-1].id
-        reporter.report(done + count)
-    if count:
-        book.last_number = sequence
-        book.last_issue_date = issue_date
-    return count, total
-
-
-def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> None:
-    """Invoices a claimed batch all or nothing: invoices, pendings and services INVOICED, the
-    books' counters and the batch PROCESSED commit together. Each pending goes to the book of
-    the letter its customer takes from the issuer (docs/rules.md rule 12), at the batch's point
-    of sale; numbers come from each book's counter row, locked for the transaction (in letter
-    order, so batches never deadlock), so they are gapless per book under any concurrency.
-
-    The pendings are taken INVOICES_PER_CHUNK at a time in id order, each chunk written with
-    one statement per table, so memory stays flat whatever the batch size and a heartbeat is
-    written after every chunk."""
-    batch = db.session.get(BillingBatch, batch_id)
-    current = get_issuer()
-    if current is None:
-        raise BatchRejected(Message("invoicing.issuer_not_set"))
-    letters = (
-        [letter_and_point_of_sale(batch.receipt_book)[0]]
-        if batch.receipt_book
-        else list(letters_issued_by(current.iva_condition))
+def request_of(call: AuthorityCall, book: ReceiptBook, issue_date: date) -> AuthorizationRequest:
+    return AuthorizationRequest(
+        pto_vta=book.point_of_sale,
+        cbte_tipo=book.document_type,
+        details=tuple(_detail(voucher, issue_date) for voucher in call.vouchers),
     )
-    books = [book_for_update(letter, batch.point_of_sale) for letter in letters]
-    for book in books:
+
+
+def _smallest(*values):
+    return (func.min if db.engine.dialect.name == "sqlite" else func.least)(*values)
+
+
+def _largest(*values):
+    return (func.max if db.engine.dialect.name == "sqlite" else func.greatest)(*values)
+
+
+def _dialect_insert():
+    return postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+
+
+def _heartbeat(batch: BillingBatch, attempt: int, **values) -> None:
+    """Renews the claim with the batch's new figures; a worker whose claim another took over
+    writes nothing."""
+    renewed = db.session.execute(
+        update(BillingBatch)
+        .where(
+            BillingBatch.id == batch.id,
+            BillingBatch.attempts == attempt,
+            BillingBatch.status == BatchStatus.IN_PROCESS,
+        )
+        .values(heartbeat_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not renewed:
+        raise LostClaim(f"Batch {batch.id} attempt {attempt} was taken over by another worker")
+
+
+def store_outcomes(
+    call: AuthorityCall,
+    book: ReceiptBook,
+    batch: BillingBatch,
+    outcomes: list[Outcome],
+    attempt: int | None,
+) -> int:
+    """Stores what became of a call's vouchers, in the caller's transaction, and forgets the
+    call: the authorized ones become invoices, numbered as the authority authorized them; the
+    first rejected one's pending returns to the available ones with the authority's code; the
+    rest stay in the batch for the next call. Returns how many were authorized."""
+    by_number = {voucher["number"]: voucher for voucher in call.vouchers}
+    authorized = [o for o in outcomes if o.authorized]
+    now = utcnow()
+    if authorized:
+        db.session.execute(
+            insert(Invoice),
+            [_invoice_row(by_number[o.number], o, book, batch, now) for o in authorized],
+        )
+        pending_ids = [by_number[o.number]["pending_id"] for o in authorized]
+        service_ids = [by_number[o.number]["service_id"] for o in authorized]
+        _mark_invoiced(pending_ids, service_ids, now)
+        book.last_number = authorized[-1].number
+        book.last_issue_date = batch.issue_date
+        _add_to_daily_totals(book.code, authorized[0].number, authorized[-1].number)
+    rejected = [o for o in outcomes if o.code is not None and o.code != NOT_NEXT][:1]
+    for outcome in rejected:
+        voucher = by_number[outcome.number]
+        db.session.execute(
+            update(BillingPending)
+            .where(BillingPending.id == voucher["pending_id"])
+            .values(
+                batch_id=None,
+                rejection_code=outcome.code,
+                rejection_message=outcome.message,
+                rejected_by_batch_id=batch.id,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        audit.record(
+            "worker",
+            "rejected",
+            "pending",
+            voucher["pending_id"],
+            f"{outcome.code}: {outcome.message}",
+        )
+    amount = sum((Decimal(by_number[o.number]["amount"]) for o in authorized), Decimal("0.00"))
+    _count_on_book(batch, book, authorized, len(rejected))
+    settled = len(authorized) + len(rejected)
+    figures = {
+        "total_invoices": BillingBatch.total_invoices + len(authorized),
+        "rejected_count": BillingBatch.rejected_count + len(rejected),
+        "total_amount": BillingBatch.total_amount + amount,
+        # Below 100 until the batch is PROCESSED.
+        "progress": _smallest(
+            99,
+            (BillingBatch.total_invoices + BillingBatch.rejected_count + settled)
+            * 100
+            / _largest(BillingBatch.pending_count, 1),
+        ),
+    }
+    if authorized:
+        first = invoice_number(book.code, authorized[0].number)
+        figures["first_invoice_number"] = func.coalesce(BillingBatch.first_invoice_number, first)
+        figures["last_invoice_number"] = invoice_number(book.code, authorized[-1].number)
+    if attempt is None:
+        db.session.execute(
+            update(BillingBatch)
+            .where(BillingBatch.id == batch.id)
+            .values(updated_at=now, **{k: v for k, v in figures.items() if k != "progress"})
+            .execution_options(synchronize_session=False)
+        )
+    else:
+        _heartbeat(batch, attempt, **figures)
+    db.session.delete(call)
+    return len(authorized)
+
+
+def _invoice_row(voucher: dict, outcome: Outcome, book: ReceiptBook, batch, now) -> dict:
+    return {
+        "invoice_number": invoice_number(book.code, outcome.number),
+        "receipt_book": book.code,
+        "sequence_number": outcome.number,
+        "point_of_sale": book.point_of_sale,
+        "document_type": book.document_type,
+        "cae": outcome.cae,
+        "cae_due_date": outcome.cae_due_date,
+        "issue_date": batch.issue_date,
+        "payment_due_date": date.fromisoformat(voucher["payment_due_date"]),
+        "amount": Decimal(voucher["amount"]),
+        "net_amount": Decimal(voucher["net"]),
+        "vat_amount": Decimal(voucher["vat"]),
+        "exempt_amount": Decimal(voucher["exempt"]),
+        "vat_rate": voucher["vat_rate"],
+        "customer_id": voucher["customer_id"],
+        "receiver_name": voucher["name"],
+        "receiver_doc_type": voucher["doc_type"],
+        "receiver_doc_number": voucher["doc_number"],
+        "receiver_iva_condition": voucher["iva_condition"],
+        "receiver_address": voucher["address"],
+        "service_id": voucher["service_id"],
+        "service_date": date.fromisoformat(voucher["service_date"]),
+        "pending_id": voucher["pending_id"],
+        "batch_id": batch.id,
+        "created_at": now,
+    }
+
+
+def _count_on_book(batch: BillingBatch, book: ReceiptBook, authorized, rejected: int) -> None:
+    """Adds a call's figures to what the batch invoiced on the book."""
+    upsert = _dialect_insert()(BatchBook).values(
+        batch_id=batch.id,
+        receipt_book=book.code,
+        document_type=book.document_type,
+        first_number=authorized[0].number if authorized else None,
+        last_number=authorized[-1].number if authorized else None,
+        authorized=len(authorized),
+        rejected=rejected,
+    )
+    db.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["batch_id", "receipt_book"],
+            set_={
+                "first_number": func.coalesce(BatchBook.first_number, upsert.excluded.first_number),
+                "last_number": func.coalesce(upsert.excluded.last_number, BatchBook.last_number),
+                "authorized": BatchBook.authorized + upsert.excluded.authorized,
+                "rejected": BatchBook.rejected + upsert.excluded.rejected,
+            },
+        )
+    )
+
+
+def outcomes_of_answer(call: AuthorityCall, answer) -> list[Outcome]:
+    outcomes = []
+    for voucher, detail in zip(call.vouchers, answer.details, strict=True):
+        if detail.authorized:
+            outcomes.append(Outcome(voucher["number"], detail.cae, detail.cae_fch_vto))
+        else:
+            event = detail.observaciones[0]
+            outcomes.append(Outcome(voucher["number"], code=event.code, message=event.msg))
+    return outcomes
+
+
+def ask_about(call: AuthorityCall, book: ReceiptBook) -> list[Outcome]:
+    """What became of a call whose answer never came, asked of the authority voucher by voucher:
+    an authorized one is stored with the authority's CAE; once one is missing, the authority's
+    last number must be below it (it numbers in order), and that one and the rest are numbered
+    again. A voucher the authority holds for something else means Lote is out of step. Raises
+    CaeUnavailable when the authority does not answer: the call stays in flight."""
+    outcomes = []
+    for voucher in call.vouchers:
+        record = authority().lookup(book.point_of_sale, book.document_type, voucher["number"])
+        if record is None:
+            last = authority().last_authorized(book.point_of_sale, book.document_type)
+            if last >= voucher["number"]:
+                raise BatchRejected(
+                    Message("book.authority_hides", book=book.code, number=str(voucher["number"]))
+                )
+            break
+        if record.imp_total != Decimal(voucher["amount"]) or record.doc_nro != int(
+            voucher["doc_number"]
+        ):
+            raise BatchRejected(
+                Message("book.voucher_mismatch", book=book.code, number=str(voucher["number"]))
+            )
+        outcomes.append(Outcome(voucher["number"], record.cae, record.cae_fch_vto))
+    return outcomes
+
+
+def resolve_calls(batch: BillingBatch, attempt: int | None) -> int:
+    """Resolves the batch's calls left in flight by asking the authority, each stored in a
+    transaction of its own; returns how many vouchers were found authorized."""
+    found = 0
+    for call in db.session.scalars(
+        select(AuthorityCall).where(AuthorityCall.batch_id == batch.id).order_by(AuthorityCall.id)
+    ).all():
+        book = db.session.get(ReceiptBook, call.receipt_book, with_for_update=True)
+        outcomes = ask_about(call, book)
+        found += store_outcomes(call, book, batch, outcomes, attempt)
+        db.session.commit()
+    return found
+
+
+def _hold_books(batch: BillingBatch, codes: list[str]) -> None:
+    """Takes the batch's books, or waits for the batch that holds one: a book is held by one
+    batch from its first call to its last."""
+    for code in codes:
+        taken = db.session.execute(
+            update(ReceiptBook)
+            .where(
+                ReceiptBook.code == code,
+                (ReceiptBook.held_by_batch_id.is_(None))
+                | (ReceiptBook.held_by_batch_id == batch.id)
+                | ~exists().where(
+                    BillingBatch.id == ReceiptBook.held_by_batch_id,
+                    BillingBatch.status.in_(
+                        (BatchStatus.IN_PROCESS, BatchStatus.PENDING_PROCESSING)
+                    ),
+                ),
+            )
+            .values(held_by_batch_id=batch.id)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not taken:
+            db.session.rollback()
+            raise BookBusy(Message("book.busy", book=code))
+    db.session.commit()
+
+
+def release_books(batch_id: int) -> None:
+    """Lets go of the batch's books (in the caller's transaction), except one a call of the
+    batch is still in flight on."""
+    db.session.execute(
+        update(ReceiptBook)
+        .where(
+            ReceiptBook.held_by_batch_id == batch_id,
+            ~exists().where(AuthorityCall.receipt_book == ReceiptBook.code),
+        )
+        .values(held_by_batch_id=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _in_step(book: ReceiptBook) -> None:
+    """Before calling: Lote's counter must equal the authority's last number. A book Lote never
+    numbered adopts the authority's (a point of sale used before Lote)."""
+    last = authority().last_authorized(book.point_of_sale, book.document_type)
+    if last == book.last_number:
+        return
+    never_used = book.last_number == 0 and not db.session.scalar(
+        select(exists().where(Invoice.receipt_book == book.code))
+    )
+    if never_used:
+        book.last_number = book.adopted_number = last
+        audit.record(
+            "worker",
+            "adopted",
+            "receipt_book",
+            0,
+            Message("audit.adopted", book=book.code, number=str(last)),
+        )
+        return
+    raise BatchRejected(
+        Message(
+            "book.out_of_step",
+            book=book.code,
+            last=str(book.last_number),
+            authority_last=str(last),
+        )
+    )
+
+
+def _invoice_on_book(
+    batch: BillingBatch, attempt: int, letter: str, issuer: IssuerIvaCondition
+) -> None:
+    book = db.session.get(ReceiptBook, book_for_update(letter, batch.point_of_sale).code)
+    _in_step(book)
+    db.session.commit()
+    allowed = receivers_of_letter(issuer, letter)
+    reports_vat = issuer == IssuerIvaCondition.REGISTERED
+    while True:
+        rows = _pending_rows(batch.id, allowed)
+        if not rows:
+            break
+        book = db.session.get(ReceiptBook, book.code, with_for_update=True)
         if book.last_issue_date and batch.issue_date < book.last_issue_date:
             raise BatchRejected(
                 Message(
@@ -295,54 +498,86 @@ def invoice_batch(batch_id: int, attempt: int, reporter: ProgressReporter) -> No
                     book=book.code,
                 )
             )
-    reports_vat = current.iva_condition == IssuerIvaCondition.REGISTERED
-    done, total_amount, used = 0, Decimal("0.00"), []
-    for letter, book in zip(letters, books, strict=True):
-        first = book.last_number + 1
-        allowed = receivers_of_letter(current.iva_condition, letter)
-        count, total = _invoice_book(batch, book, allowed, reports_vat, reporter, done)
-        if count:
-            used.append((book.code, first, book.last_number))
-        done += count
-        total_amount += total
+        vouchers = [
+            _voucher(row, book.last_number + n, batch.issue_date, reports_vat)
+            for n, row in enumerate(rows, start=1)
+        ]
+        call = AuthorityCall(
+            batch_id=batch.id,
+            receipt_book=book.code,
+            first_number=vouchers[0]["number"],
+            last_number=vouchers[-1]["number"],
+            vouchers=vouchers,
+        )
+        db.session.add(call)
+        _heartbeat(batch, attempt)
+        db.session.commit()  # reserved: the numbers and what they are sent for
 
-    if done != batch.pending_count:
-        raise BatchRejected(
-            Message("invoicing.customer_changed", claimed=batch.pending_count, count=done)
-        )
-    _add_to_daily_totals(batch_id)
+        answer = authority().authorize(request_of(call, book, batch.issue_date))
+
+        book = db.session.get(ReceiptBook, book.code, with_for_update=True)
+        outcomes = outcomes_of_answer(call, answer)
+        if outcomes and outcomes[0].code == NOT_NEXT:
+            # The authority is past Lote's counter: the call stays in flight, and the next
+            # attempt asks what the authority holds before anything else.
+            db.session.rollback()
+            raise CaeUnavailable(
+                Message("book.not_next", book=book.code, number=str(outcomes[0].number))
+            )
+        store_outcomes(call, book, batch, outcomes, attempt)
+        db.session.commit()
+
+
+def invoice_batch(batch_id: int, attempt: int) -> None:
+    """Invoices a claimed batch call by call on the books of its point of sale."""
+    batch = db.session.get(BillingBatch, batch_id)
+    current = get_issuer()
+    if current is None:
+        raise BatchRejected(Message("invoicing.issuer_not_set"))
+    letters = (
+        [letter_and_point_of_sale(batch.receipt_book)[0]]
+        if batch.receipt_book
+        else list(letters_issued_by(current.iva_condition))
+    )
+    codes = [book_for_update(letter, batch.point_of_sale).code for letter in letters]
+    db.session.commit()
+    _hold_books(batch, codes)
+    resolve_calls(batch, attempt)
+    for letter in letters:
+        _invoice_on_book(batch, attempt, letter, current.iva_condition)
+
+    db.session.refresh(batch)
+    left = db.session.scalar(
+        select(func.count())
+        .select_from(BillingPending)
+        .where(BillingPending.batch_id == batch_id, BillingPending.status == PendingStatus.PENDING)
+    )
+    if left:
+        raise BatchRejected(Message("invoicing.customers_changed", count=left))
+    release_books(batch_id)
     now = utcnow()
-    finished = db.session.execute(
-        update(BillingBatch)
-        .where(
-            BillingBatch.id == batch_id,
-            BillingBatch.attempts == attempt,
-            BillingBatch.status == BatchStatus.IN_PROCESS,
-        )
-        .values(
-            status=BatchStatus.PROCESSED,
-            progress=100,
-            error_message=None,
-            total_invoices=done,
-            total_amount=total_amount,
-            first_invoice_number=invoice_number(used[0][0], used[0][1]) if used else None,
-            last_invoice_number=invoice_number(used[-1][0], used[-1][2]) if used else None,
-            processing_completed_at=now,
-            heartbeat_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if not finished:
-        raise LostClaim(f"Batch {batch_id} attempt {attempt} was taken over by another worker")
-    audit.record("worker", "invoiced", "batch", batch_id, Message("audit.invoices", count=done))
+    _heartbeat(
+        batch,
+        attempt,
+        status=BatchStatus.PROCESSED,
+        progress=100,
+        error_message=None,
+        processing_completed_at=now,
+    )
+    audit.record(
+        "worker",
+        "invoiced",
+        "batch",
+        batch_id,
+        Message("audit.invoices", count=batch.total_invoices),
+    )
     db.session.commit()
 
 
-def _add_to_daily_totals(batch_id: int) -> None:
-    """Adds the batch's invoices to the statistics' daily totals, in the invoicing transaction.
-    Only batches of the same receipt book write the same rows, and they wait for each other on
-    the book's counter row anyway."""
-    dialect_insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+def _add_to_daily_totals(code: str, first: int, last: int) -> None:
+    """Adds a call's invoices to the statistics' daily totals, in the transaction that stores
+    them; the book's counter row, locked, keeps writers of the same rows in line."""
+    insert_ = _dialect_insert()
     columns = ["issue_date", "receipt_book", "customer_id", "invoice_count", "total_amount"]
     totals = (
         select(
@@ -352,10 +587,13 @@ def _add_to_daily_totals(batch_id: int) -> None:
             func.count(),
             func.sum(Invoice.amount),
         )
-        .where(Invoice.batch_id == batch_id)
+        .where(
+            Invoice.receipt_book == code,
+            and_(Invoice.sequence_number >= first, Invoice.sequence_number <= last),
+        )
         .group_by(Invoice.issue_date, Invoice.receipt_book, Invoice.customer_id)
     )
-    upsert = dialect_insert(InvoiceDailyTotal).from_select(columns, totals)
+    upsert = insert_(InvoiceDailyTotal).from_select(columns, totals)
     db.session.execute(
         upsert.on_conflict_do_update(
             index_elements=columns[:3],
@@ -367,7 +605,7 @@ def _add_to_daily_totals(batch_id: int) -> None:
     )
 
 
-def _mark_invoiced(pending_ids: list[int], service_ids: list[int], now: datetime) -> None:
+def _mark_invoiced(pending_ids: list[int], service_ids: list[int], now) -> None:
     db.session.execute(
         update(BillingPending)
         .where(BillingPending.id.in_(pending_ids))
@@ -382,12 +620,8 @@ def _mark_invoiced(pending_ids: list[int], service_ids: list[int], now: datetime
     )
 
 
-class LostClaim(Exception):
-    """Another worker took the batch over after this one's lease expired."""
-
-
-def _failure_message(exc: Exception) -> Message:
-    if isinstance(exc, CaeUnavailable | BatchRejected):
+def _failure_message(exc: Exception) -> Message | str:
+    if isinstance(exc, CaeUnavailable | BatchRejected | BookBusy):
         return message_of(exc)
     if isinstance(exc, OperationalError):
         return Message("invoicing.database_unavailable")
@@ -395,7 +629,8 @@ def _failure_message(exc: Exception) -> Message:
 
 
 def record_failure(batch_id: int, attempt: int, message: Message | str, final: bool) -> None:
-    """A failed attempt leaves the batch queued for the next retry, or ERROR with the reason."""
+    """A failed attempt leaves the batch queued for the next retry, or ERROR with the reason (and
+    its books released, unless a call is still in flight on one)."""
     db.session.execute(
         update(BillingBatch)
         .where(
@@ -408,41 +643,43 @@ def record_failure(batch_id: int, attempt: int, message: Message | str, final: b
             error_message=stored(
                 message if final else Message("invoicing.retrying", attempt=attempt, reason=message)
             ),
-            progress=0,
             heartbeat_at=None,
             enqueued_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
     )
     if final:
+        release_books(batch_id)
         audit.record("worker", "failed", "batch", batch_id, message)
     db.session.commit()
 
 
 def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
     """One attempt at a batch. A retryable failure is re-raised (after recording it) unless this
-    is the final attempt, so the queue can schedule the next one."""
+    is the final attempt, so the queue can schedule the next one; an attempt that got some
+    vouchers authorized before failing counts as progress, not as a failure in a row (the queue
+    starts the count again)."""
     attempt = claim_batch(batch_id)
     if attempt is None:
         return None
-    reporter = ProgressReporter(
-        batch_id, attempt, db.session.get(BillingBatch, batch_id).pending_count
-    )
+    before = db.session.get(BillingBatch, batch_id).total_invoices
     try:
-        invoice_batch(batch_id, attempt, reporter)
+        invoice_batch(batch_id, attempt)
     except LostClaim:
         db.session.rollback()
-        log.warning("batch %s: attempt %s lost its claim; nothing committed", batch_id, attempt)
+        log.warning("batch %s: attempt %s lost its claim", batch_id, attempt)
         return None
     except Exception as exc:
         db.session.rollback()
-        final = final_attempt or isinstance(exc, BatchRejected)
-        if not isinstance(exc, CaeUnavailable | BatchRejected):
+        made_progress = db.session.get(BillingBatch, batch_id).total_invoices > before
+        waits = isinstance(exc, BookBusy) or made_progress
+        final = isinstance(exc, BatchRejected) or (final_attempt and not waits)
+        if not isinstance(exc, CaeUnavailable | BatchRejected | BookBusy):
             log.exception("batch %s: attempt %s failed", batch_id, attempt)
         record_failure(batch_id, attempt, _failure_message(exc), final)
         if final:
             return BatchStatus.ERROR
+        if waits:
+            raise StartAgain(str(exc)) from exc
         raise
-    finally:
-        reporter.close()
     return BatchStatus.PROCESSED

@@ -157,9 +157,27 @@ TEXTS: dict[str, Text] = {
         "Issue date %(issue_date)s is earlier than %(last_date)s, already used by receipt book "
         "%(book)s"
     ),
-    "invoicing.customer_changed": N_(
-        "The batch claimed %(claimed)s pendings but could invoice %(count)s: a customer was "
-        "changed since, and now takes another letter or is incomplete"
+    "invoicing.customers_changed": N_(
+        "%(count)s of the batch's pendings could not be invoiced: their customers were changed "
+        "since, and now take another letter or are incomplete"
+    ),
+    "invoicing.answer_lost": N_("The tax authority's answer was lost"),
+    "book.busy": N_("Receipt book %(book)s is held by another batch"),
+    "book.authority_hides": N_(
+        "Receipt book %(book)s: the tax authority has voucher %(number)s as authorized but cannot "
+        "show it; check the book with the authority"
+    ),
+    "book.voucher_mismatch": N_(
+        "Receipt book %(book)s is out of step with the tax authority: its voucher %(number)s is "
+        "not the one Lote reserved; reconcile the book"
+    ),
+    "book.out_of_step": N_(
+        "Receipt book %(book)s is out of step with the tax authority: Lote's last number is "
+        "%(last)s, the authority's is %(authority_last)s; reconcile the book"
+    ),
+    "book.not_next": N_(
+        "Receipt book %(book)s: the tax authority refused number %(number)s as not the next one; "
+        "its vouchers will be checked"
     ),
     # Customers
     "customer.invalid": N_("The customer has invalid fields"),
@@ -256,6 +274,7 @@ TEXTS: dict[str, Text] = {
     "audit.role": N_("role %(role)s"),
     "audit.of_service": N_("service %(id)s"),
     "audit.imported": N_("imported"),
+    "audit.adopted": N_("%(book)s starts after %(number)s"),
     "audit.batch_created": N_plural(
         "%(count)s pending, %(book)s", "%(count)s pendings, %(book)s", "count"
     ),

@@ -13,15 +13,6 @@ class BatchQueue(Protocol):
         when the queue cannot be reached (the batch is stored, and the reaper queues it once the
         queue is back)."""
 
-    def publish_progress(self, batch_id: int, attempt: int, progress: int) -> None:
-        """Keeps a running attempt's progress where readers see it before the batch row does."""
-
-    def published_progress(self, batch_id: int) -> tuple[int, int] | None:
-        """The (attempt, progress) last published for a batch, if any."""
-
-    def forget_progress(self, batch_id: int) -> None:
-        """Drops a batch's published progress once its attempt is over."""
-
     def seconds_until_retry(self, batch_id: int) -> int | None:
         """Seconds until the automatic retry scheduled for a batch runs, if one is scheduled."""
 

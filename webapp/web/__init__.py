@@ -34,7 +34,6 @@ def local_number(count: int | None) -> str:
 
 def register_template_helpers(app: Flask) -> None:
     """Every filter and global the page templates use, registered here and nowhere else."""
-    from webapp.billing.invoicing import live_progress
     from webapp.billing.pagination import PAGE_SIZES
     from webapp.web import customers, i18n
     from webapp.web.labels import register_labels
@@ -61,7 +60,6 @@ def register_template_helpers(app: Flask) -> None:
         PAGE_SIZES=PAGE_SIZES,
         # Every page that shows a running batch (its page, the lists) shows the progress it
         # has reached.
-        live_progress=live_progress,
     )
 
 
