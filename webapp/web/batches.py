@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from webapp.auth import actor
-from webapp.billing import audit, batches, books, invoices
+from webapp.billing import audit, batches, books, invoices, invoicing
 from webapp.billing.errors import Conflict
 from webapp.models import BatchStatus
 from webapp.web.forms import run_listing
@@ -52,7 +52,7 @@ def show(batch_id: int):
         "batches/show.html",
         "batches/_status.html",
         batch=batch,
-        running=batch.status in batches.QUEUED_OR_RUNNING,
+        running=batch.status in invoicing.QUEUED_OR_RUNNING,
         waiting_to_retry=batches.waiting_to_retry(batch),
         retry_in=batches.seconds_until_retry(batch),
         batch_invoices=batch_invoices,
