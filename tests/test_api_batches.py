@@ -858,10 +858,9 @@ def test_a_batch_stored_while_the_queue_is_down_answers_201_deferred(
 # Progress ------------------------------------------------------------------------------------
 
 
-def test_a_running_batch_shows_its_progress_rising_chunk_by_chunk(app, factory, monkeypatch):
-    """After every chunk the worker publishes its progress where another connection sees it
-    while the invoicing transaction is still open (the batch row on PostgreSQL, the queue's
-    storage on SQLite, whose one writer is that transaction)."""
+def test_a_running_batch_shows_its_progress_rising_call_by_call(app, factory, monkeypatch):
+    """Each answer of the tax authority commits with the batch's progress, so another
+    connection sees it rise before the batch ends."""
     from sqlalchemy.orm import Session
 
     from webapp.billing import invoicing
@@ -876,11 +875,27 @@ def test_a_running_batch_shows_its_progress_rising_chunk_by_chunk(app, factory, 
 
     def watched_from_another_connection(requests):
         with Session(db.engine) as other:
-            seen.append(invoicing.live_progress(other.get(BillingBatch, batch.id)))
+            seen.append(other.get(BillingBatch, batch.id).progress)
         return authorize(requests)
 
     monkeypatch.setattr(authority, "authorize", watched_from_another_connection)
     assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
     assert seen == [0, 20, 40, 60, 80]
     db.session.refresh(batch)
-    assert invoicing.live_progress(batch) == 100
+    assert batch.progress == 100
+
+
+def test_a_batch_too_large_to_invoice_while_waiting_is_a_413_that_points_to_the_queue(
+    make_app, token, factory
+):
+    client = make_app(SYNC_MAX_PENDINGS=2).test_client()
+    headers = token()
+    ids = ids_of(factory.pendings(3))
+    response = create(client, headers, ids, path="/api/billing-batches/sync")
+    assert response.status_code == 413
+    assert response.get_json()["message"] == (
+        "A batch of 3 pendings is too large to invoice while you wait (at most 2); use "
+        "POST /api/billing-batches, which queues it"
+    )
+    assert batch_count(client, headers) == 0
+    assert create(client, headers, ids).status_code == 201

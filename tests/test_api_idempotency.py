@@ -189,6 +189,9 @@ class HeldAuthority:
             raise AssertionError("the test never released the tax authority")
         return self.authority.authorize(requests)
 
+    def __getattr__(self, name):
+        return getattr(self.authority, name)
+
 
 def test_a_repeat_while_the_first_request_still_runs_is_409(make_app, token, factory):
     app = make_app()

@@ -48,7 +48,7 @@ def invoices_of(batch_id: int) -> int:
 def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(factory, start_consumer):
     slow = {"CAE_LATENCY_MS": 150, "BATCH_LEASE_SECONDS": LEASE}
     first = start_consumer(**slow)  # starting takes seconds: meanwhile the pendings are made
-    pending_ids = factory.bulk_pendings(3000)  # two chunks, 12 calls to the authority
+    pending_ids = factory.bulk_pendings(3000)  # 12 calls to the authority
     batch_id = batch_of(pending_ids)
     from webapp.tasks import batch_queue
 
@@ -56,23 +56,21 @@ def test_a_consumer_killed_mid_batch_is_replaced_within_the_lease(factory, start
 
     def running_with_progress():
         batch = fresh_batch(batch_id)
-        assert invoices_of(batch_id) == 0 or batch.status == BatchStatus.PROCESSED
         return batch.status == BatchStatus.IN_PROCESS and batch.progress > 0
 
     wait_for(running_with_progress, timeout=30, message="visible progress")
     first.kill()
     killed_at = utcnow()
-    assert invoices_of(batch_id) == 0, "no invoice may be visible before the commit"
+    # Each answered call committed its invoices; the one in flight is resolved by asking.
+    kept = invoices_of(batch_id)
+    assert 0 < kept < len(pending_ids)
 
     start_consumer(**slow)
 
     def processed():
-        batch = fresh_batch(batch_id)
-        if batch.status == BatchStatus.IN_PROCESS:
-            assert invoices_of(batch_id) == 0, "no invoice may be visible before the commit"
-        return batch.status == BatchStatus.PROCESSED
+        return fresh_batch(batch_id).status == BatchStatus.PROCESSED
 
-    # Another lease to notice the dead worker, then a full run of 12 CAE calls of 0.15 s.
+    # Another lease to notice the dead worker, then the rest of the 12 calls of 0.15 s.
     wait_for(processed, timeout=LEASE + 15, message="the batch to be taken over")
     batch = fresh_batch(batch_id)
     assert batch.attempts == 2

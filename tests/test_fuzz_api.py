@@ -122,6 +122,7 @@ def seeded(make_app):
             "number": [i.invoice_number for i in invoices],
             "sync_id": [sent.sync_id],
             "issue_date": [clock.today().isoformat()],
+            "month": [clock.today().strftime("%Y-%m")],
         }
         # The simulated CAE authority is down for this one batch, which ends ERROR.
         app.extensions["lote.cae"].failure_rate = 1.0

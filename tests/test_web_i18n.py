@@ -73,12 +73,18 @@ def test_translations_use_only_the_placeholders_of_their_source():
 
 @pytest.fixture
 def spanish_app(make_app, tmp_path, users):
-    """An app reading the catalog compiled from the committed .po (the .mo is a build product)."""
+    """An app reading the catalog compiled from the committed .po (the .mo is a build product).
+    Flask-Babel caches catalogs by locale for the whole process, so the cache is emptied before
+    and after: neither this app nor the next reads the other's catalogs."""
+    from webapp.extensions import babel
+
     target = tmp_path / "es_AR" / "LC_MESSAGES"
     target.mkdir(parents=True)
     with (target / "messages.mo").open("wb") as handle:
         write_mo(handle, spanish_catalog())
-    return make_app(BABEL_TRANSLATION_DIRECTORIES=str(tmp_path))
+    babel.domain_instance.cache.clear()
+    yield make_app(BABEL_TRANSLATION_DIRECTORIES=str(tmp_path))
+    babel.domain_instance.cache.clear()
 
 
 def signed_in(app, language_header="es-AR,es;q=0.9"):

@@ -12,6 +12,7 @@ from sqlalchemy import Boolean, Date, DateTime, bindparam, func, select, text
 
 from webapp.billing import (
     batches,
+    books,
     clock,
     erp,
     invoices,
@@ -27,6 +28,7 @@ from webapp.billing.errors import DomainError
 from webapp.billing.messages import english
 from webapp.extensions import db
 from webapp.models import (
+    INVOICE_OF_LETTER,
     BatchStatus,
     BillingPending,
     DocType,
@@ -85,6 +87,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(recount_command)
     app.cli.add_command(set_password_command)
     app.cli.add_command(issuer_command)
+    app.cli.add_command(authority_command)
 
 
 def refusal(exc: DomainError) -> click.ClickException:
@@ -178,6 +181,28 @@ def issuer_set_command(**options) -> None:
     except DomainError as exc:
         raise refusal(exc) from None
     click.echo("Issuer saved")
+
+
+@click.group("authority")
+def authority_command() -> None:
+    """The simulated tax authority's books."""
+
+
+@authority_command.command("advance")
+@click.argument("book")
+@click.argument("count", type=click.IntRange(1, 10_000))
+def authority_advance_command(book: str, count: int) -> None:
+    """Moves the authority's counter of BOOK (such as A-0001) COUNT numbers ahead, as another
+    system issuing vouchers on it would; Lote then finds the book out of step."""
+    try:
+        code = books.check_receipt_book(book)
+    except DomainError as exc:
+        raise refusal(exc) from None
+    letter, point_of_sale = books.letter_and_point_of_sale(code)
+    last = current_app.extensions["lote.cae"].advance(
+        point_of_sale, INVOICE_OF_LETTER[letter], count, clock.today()
+    )
+    click.echo(f"The authority's last number of {code} is now {last}.")
 
 
 @click.command("recount")

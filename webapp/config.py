@@ -71,6 +71,9 @@ class Config:
     BATCH_RETRY_DELAY_SECONDS = _float("BATCH_RETRY_DELAY_SECONDS", 2.0)
     BATCH_CLAIM_GRACE_SECONDS = _int("BATCH_CLAIM_GRACE_SECONDS", 5)
     ISSUE_DATE_WINDOW_DAYS = _int("ISSUE_DATE_WINDOW_DAYS", 10)
+    # The most pendings POST /api/billing-batches/sync invoices while the client waits: at the
+    # authority's usual pace that is well within the web server's 30-second timeout.
+    SYNC_MAX_PENDINGS = _int("SYNC_MAX_PENDINGS", 2_000)
     CAE_LATENCY_MS = _int("CAE_LATENCY_MS", 0)
     CAE_FAILURE_RATE = _float("CAE_FAILURE_RATE", 0.0)
     # Calls the simulated authority carries out but whose answer is lost on the way back.

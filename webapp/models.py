@@ -82,6 +82,10 @@ class BatchStatus(enum.StrEnum):
     ERROR = "ERROR"
 
 
+# A batch that is still to end, PROCESSED or ERROR.
+QUEUED_OR_RUNNING = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS)
+
+
 class SyncStatus(enum.StrEnum):
     SENT = "SENT"
     ERROR = "ERROR"

@@ -152,6 +152,7 @@ def register_api(app: Flask) -> None:
         invoices,
         pendings,
         services,
+        tax_books,
     )
     from webapp.api.docs import docs
     from webapp.extensions import csrf

@@ -13,6 +13,7 @@ from webapp.billing.messages import english
 from webapp.billing.money import as_text, parse_amount
 from webapp.billing.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from webapp.billing.services import DESCRIPTION_MAX
+from webapp.billing.tax_book import TaxBookFile
 from webapp.models import MAX_ID, BatchStatus, PendingStatus, Role, ServiceStatus, SyncStatus
 
 
@@ -244,6 +245,10 @@ class PendingOut(Timestamps):
     service_date = fields.Date()
     amount = Money()
     vat_rate = fields.String()
+    # The tax authority's last rejection of this pending's voucher, if it had one.
+    rejection_code = fields.Integer(allow_none=True)
+    rejection_message = fields.String(allow_none=True)
+    rejected_by_batch_id = fields.Integer(allow_none=True)
     service = fields.Nested(ServiceOut)
 
 
@@ -336,6 +341,7 @@ class BatchOut(Timestamps):
     progress = fields.Integer()
     error_message = StoredMessage(allow_none=True)
     total_invoices = fields.Integer()
+    rejected_count = fields.Integer()
     total_amount = Money()
     first_invoice_number = fields.String(allow_none=True)
     last_invoice_number = fields.String(allow_none=True)
@@ -471,6 +477,17 @@ class InvoiceStatsQuery(CamelSchema):
     date_to = fields.Date()
     customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
     receipt_book = fields.String(validate=validate.Length(max=12))
+
+
+class TaxBookQuery(CamelSchema):
+    class Meta:
+        unknown = EXCLUDE
+
+    file = fields.Enum(
+        TaxBookFile,
+        by_value=True,
+        metadata={"description": "One file alone, as text; without it, a ZIP of both"},
+    )
 
 
 class MonthTotalOut(CamelSchema):

@@ -21,7 +21,7 @@ from webapp.billing.cae import CaeUnavailable
 from webapp.billing.documents import letters_issued_by
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
 from webapp.billing.ids import chunked, unique_ids
-from webapp.billing.invoicing import process_batch, release_books, resolve_calls
+from webapp.billing.invoicing import StartAgain, process_batch, release_books, resolve_calls
 from webapp.billing.issuer import get_issuer
 from webapp.billing.messages import Message, letters_named
 from webapp.billing.pagination import Page, paginate
@@ -251,10 +251,23 @@ def submit_batch(
     wait: bool = False,
     point_of_sale: int | None = None,
 ) -> Submission:
-    """Creates a batch, then (after its commit) queues it, or invoices it at once when ``wait``."""
+    """Creates a batch, then (after its commit) queues it, or invoices it at once when ``wait``
+    (a batch too large to invoice within the web server's timeout is refused first)."""
+    limit = current_app.config["SYNC_MAX_PENDINGS"]
+    if wait and len(pending_ids) > limit:
+        raise TooLarge(
+            f"A batch of {len(pending_ids)} pendings is too large to invoice while you wait (at "
+            f"most {limit}); use POST /api/billing-batches, which queues it"
+        )
     batch = create_batch(actor, issue_date, receipt_book, pending_ids, point_of_sale)
     if wait:
-        process_batch(batch.id, final_attempt=True)
+        try:
+            process_batch(batch.id, final_attempt=True)
+        except StartAgain:
+            # Another batch holds its book, or the attempt failed after some vouchers were
+            # authorized: the queue takes it from here.
+            db.session.refresh(batch)
+            return Submission(batch, queued=queue().enqueue_batch(batch.id) is not None)
         db.session.refresh(batch)
         return Submission(batch, queued=False)
     return Submission(batch, queued=queue().enqueue_batch(batch.id) is not None)
@@ -388,6 +401,22 @@ def batch_books(batch_id: int) -> list[dict]:
         }
         for book in rows
     ]
+
+
+def rejected_pendings(batch_id: int, limit: int = 50) -> list[BillingPending]:
+    """The pendings whose voucher the tax authority rejected in this batch and that are still
+    waiting (the first ``limit``), with the authority's code and message."""
+    return list(
+        db.session.scalars(
+            select(BillingPending)
+            .where(
+                BillingPending.rejected_by_batch_id == batch_id,
+                BillingPending.status == PendingStatus.PENDING,
+            )
+            .order_by(BillingPending.id)
+            .limit(limit)
+        )
+    )
 
 
 def batch_pending_ids(batch_id: int) -> list[int]:

@@ -158,9 +158,13 @@ def _load_invoices(
 
 
 def _processed_batch(batch_id: int) -> BillingBatch:
-    """The batch, which must be PROCESSED: only an invoiced batch has documents for the ERP."""
+    """The batch, which must have ended with invoices: PROCESSED, or ERROR after the tax
+    authority authorized some of its vouchers (those are invoices like any other)."""
     batch = get_batch(batch_id)
-    if batch.status != BatchStatus.PROCESSED:
+    if not (
+        batch.status == BatchStatus.PROCESSED
+        or (batch.status == BatchStatus.ERROR and batch.total_invoices)
+    ):
         raise Conflict(Message("erp.batch_not_processed", id=str(batch_id), status=batch.status))
     return batch
 
@@ -207,11 +211,12 @@ def batch_delivery(batch_id: int) -> BatchDelivery:
 
 
 def batches_to_send(limit: int) -> list[BatchDelivery]:
-    """The latest PROCESSED batches that still hold an invoice no sync holds, newest first."""
+    """The latest ended batches (PROCESSED, or ERROR with invoices) that still hold an invoice
+    no sync holds, newest first."""
     unsent = exists().where(Invoice.batch_id == BillingBatch.id, Invoice.erp_sync_id.is_(None))
     ids = db.session.scalars(
         select(BillingBatch.id)
-        .where(BillingBatch.status == BatchStatus.PROCESSED, unsent)
+        .where(BillingBatch.status.in_((BatchStatus.PROCESSED, BatchStatus.ERROR)), unsent)
         .order_by(BillingBatch.id.desc())
         .limit(limit)
     ).all()

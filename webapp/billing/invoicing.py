@@ -44,6 +44,7 @@ from webapp.billing.messages import Message, message_of, stored
 from webapp.billing.recovery import claim_batch
 from webapp.extensions import db
 from webapp.models import (
+    QUEUED_OR_RUNNING,
     AuthorityCall,
     BatchBook,
     BatchStatus,
@@ -65,7 +66,6 @@ log = logging.getLogger(__name__)
 # Vouchers per call to the authority, which takes at most 250.
 INVOICES_PER_CHUNK = MAX_INVOICES_PER_CALL
 NOT_NEXT = 10016
-QUEUED_OR_RUNNING = (BatchStatus.IN_PROCESS, BatchStatus.PENDING_PROCESSING)
 
 
 class BatchRejected(Exception):
@@ -77,7 +77,13 @@ class LostClaim(Exception):
 
 
 class BookBusy(Exception):
-    """Another batch holds one of this batch's books; the attempt waits for it."""
+    """Another batch holds one of this batch's books: a running one, which the attempt waits
+    for, or a failed one with vouchers still waiting for the authority's answer, which must be
+    retried or abandoned first."""
+
+    def __init__(self, message: Message, holder_running: bool):
+        super().__init__(message)
+        self.holder_running = holder_running
 
 
 class StartAgain(Exception):
@@ -106,9 +112,10 @@ class Outcome:
         return self.cae is not None
 
 
-def _pending_rows(batch_id: int, allowed: frozenset[int]):
-    """The batch's next PENDING pendings whose customer takes the book's letter, with the
-    receiver as the invoice keeps it."""
+def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int):
+    """The batch's next PENDING pendings after ``after_id`` whose customer takes the book's
+    letter, with the receiver as the invoice keeps it; reading on from the last one invoiced
+    keeps each call's read as small as the call, however large the batch."""
     return db.session.execute(
         select(
             BillingPending.id,
@@ -127,6 +134,7 @@ def _pending_rows(batch_id: int, allowed: frozenset[int]):
         .join(Customer, Customer.id == BillingPending.customer_id)
         .where(
             BillingPending.batch_id == batch_id,
+            BillingPending.id > after_id,
             BillingPending.status == PendingStatus.PENDING,
             Customer.incomplete.is_(False),
             Customer.iva_condition.in_(sorted(allowed)),
@@ -409,27 +417,35 @@ def resolve_calls(batch: BillingBatch, attempt: int | None) -> int:
 
 def _hold_books(batch: BillingBatch, codes: list[str]) -> None:
     """Takes the batch's books, or waits for the batch that holds one: a book is held by one
-    batch from its first call to its last."""
+    batch from its first call to its last, and a book with a call of another batch still in
+    flight is that batch's until the call is resolved."""
     for code in codes:
+        another_batch = ReceiptBook.held_by_batch_id != batch.id
+        holder_running = exists().where(
+            BillingBatch.id == ReceiptBook.held_by_batch_id,
+            BillingBatch.status.in_(QUEUED_OR_RUNNING),
+        )
+        in_flight = exists().where(
+            AuthorityCall.receipt_book == ReceiptBook.code, AuthorityCall.batch_id != batch.id
+        )
         taken = db.session.execute(
             update(ReceiptBook)
             .where(
                 ReceiptBook.code == code,
-                (ReceiptBook.held_by_batch_id.is_(None))
-                | (ReceiptBook.held_by_batch_id == batch.id)
-                | ~exists().where(
-                    BillingBatch.id == ReceiptBook.held_by_batch_id,
-                    BillingBatch.status.in_(
-                        (BatchStatus.IN_PROCESS, BatchStatus.PENDING_PROCESSING)
-                    ),
-                ),
+                ReceiptBook.held_by_batch_id.is_(None)
+                | ~another_batch
+                | (~holder_running & ~in_flight),
             )
             .values(held_by_batch_id=batch.id)
             .execution_options(synchronize_session=False)
         ).rowcount
         if not taken:
             db.session.rollback()
-            raise BookBusy(Message("book.busy", book=code))
+            holder = db.session.get(ReceiptBook, code).held_by_batch_id
+            running = db.session.get(BillingBatch, holder).status in QUEUED_OR_RUNNING
+            if running:
+                raise BookBusy(Message("book.in_use", book=code, batch=str(holder)), True)
+            raise BookBusy(Message("book.awaiting_answer", book=code, batch=str(holder)), False)
     db.session.commit()
 
 
@@ -484,8 +500,9 @@ def _invoice_on_book(
     db.session.commit()
     allowed = receivers_of_letter(issuer, letter)
     reports_vat = issuer == IssuerIvaCondition.REGISTERED
+    after_id = 0
     while True:
-        rows = _pending_rows(batch.id, allowed)
+        rows = _pending_rows(batch.id, allowed, after_id)
         if not rows:
             break
         book = db.session.get(ReceiptBook, book.code, with_for_update=True)
@@ -524,8 +541,11 @@ def _invoice_on_book(
             raise CaeUnavailable(
                 Message("book.not_next", book=book.code, number=str(outcomes[0].number))
             )
-        store_outcomes(call, book, batch, outcomes, attempt)
+        authorized = store_outcomes(call, book, batch, outcomes, attempt)
         db.session.commit()
+        if authorized:
+            # The authorized vouchers are the call's first ones, in pending order.
+            after_id = vouchers[authorized - 1]["pending_id"]
 
 
 def invoice_batch(batch_id: int, attempt: int) -> None:
@@ -672,7 +692,7 @@ def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
     except Exception as exc:
         db.session.rollback()
         made_progress = db.session.get(BillingBatch, batch_id).total_invoices > before
-        waits = isinstance(exc, BookBusy) or made_progress
+        waits = (isinstance(exc, BookBusy) and exc.holder_running) or made_progress
         final = isinstance(exc, BatchRejected) or (final_attempt and not waits)
         if not isinstance(exc, CaeUnavailable | BatchRejected | BookBusy):
             log.exception("batch %s: attempt %s failed", batch_id, attempt)

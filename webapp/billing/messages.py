@@ -162,7 +162,11 @@ TEXTS: dict[str, Text] = {
         "since, and now take another letter or are incomplete"
     ),
     "invoicing.answer_lost": N_("The tax authority's answer was lost"),
-    "book.busy": N_("Receipt book %(book)s is held by another batch"),
+    "book.in_use": N_("Receipt book %(book)s is in use by batch %(batch)s"),
+    "book.awaiting_answer": N_(
+        "Receipt book %(book)s has vouchers of batch %(batch)s waiting for the tax authority's "
+        "answer; retry or abandon batch %(batch)s first"
+    ),
     "book.authority_hides": N_(
         "Receipt book %(book)s: the tax authority has voucher %(number)s as authorized but cannot "
         "show it; check the book with the authority"
@@ -213,6 +217,10 @@ TEXTS: dict[str, Text] = {
     "issuer.iva_condition_hint": N_("must be responsable-inscripto, monotributo or exento"),
     "issuer.points_of_sale": N_("must be whole numbers from 1 to %(limit)s"),
     "issuer.not_set": N_("The issuer is not set yet: an admin sets it on the settings page"),
+    # The sales book (Libro IVA Digital)
+    "tax_book.not_a_month": N_("%(month)s is not a month: write it as yyyy-mm, such as 2026-03"),
+    "tax_book.month_format": N_("must be a month written yyyy-mm"),
+    "tax_book.future": N_("Month %(month)s is in the future"),
     # Invoices and the ERP
     "invoice.not_found": N_("Invoice %(id)s not found"),
     "erp.either": N_("Give either invoiceIds or batchId"),

@@ -5,9 +5,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from webapp.auth import actor
-from webapp.billing import audit, batches, books, invoices, invoicing
+from webapp.billing import audit, batches, books, invoices
 from webapp.billing.errors import Conflict
-from webapp.models import BatchStatus
+from webapp.models import QUEUED_OR_RUNNING, BatchStatus
 from webapp.web.forms import run_listing
 from webapp.web.labels import local_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
@@ -43,7 +43,7 @@ def show(batch_id: int):
     batch = batches.get_batch(batch_id)
     args = QueryArgs()
     batch_invoices = None
-    if batch.status == BatchStatus.PROCESSED:
+    if batch.total_invoices:
         page, limit = args.page()
         batch_invoices, _page_form, _status = run_listing(
             args, invoices.list_invoices, invoices.InvoiceFilters(batch_id=batch_id), page, limit
@@ -52,10 +52,12 @@ def show(batch_id: int):
         "batches/show.html",
         "batches/_status.html",
         batch=batch,
-        running=batch.status in invoicing.QUEUED_OR_RUNNING,
+        running=batch.status in QUEUED_OR_RUNNING,
         waiting_to_retry=batches.waiting_to_retry(batch),
         retry_in=batches.seconds_until_retry(batch),
         batch_invoices=batch_invoices,
+        books=batches.batch_books(batch_id),
+        rejected=batches.rejected_pendings(batch_id),
         events=audit.events_for("batch", batch_id),
     )
 

@@ -144,6 +144,7 @@ def show(customer_id: int):
         "customers/show.html",
         customer=customer,
         balance=customers.balance_of(customer_id),
+        rejected=customers.rejected_pendings(customer_id),
         services=recent_services,
         invoices=recent_invoices,
     )

@@ -1,5 +1,6 @@
-"""Invoices: the filterable list, the printable invoice and its PDF, statistics, and the exports
-of the filtered list (CSV in the reader's locale, and an Excel workbook with typed cells)."""
+"""Invoices: the filterable list, the printable invoice and its PDF, statistics with the monthly
+sales book (Libro IVA Digital), and the exports of the filtered list (CSV in the reader's locale,
+and an Excel workbook with typed cells)."""
 
 import csv
 import io
@@ -7,16 +8,18 @@ from decimal import Decimal
 from pathlib import Path
 
 from babel.numbers import format_decimal, get_decimal_symbol
-from flask import Blueprint, Response, current_app, render_template, stream_with_context
+from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
-from webapp.billing import audit, clock, customers, invoices, printed
-from webapp.billing.messages import message_of
+from webapp.billing import audit, clock, customers, invoices, printed, tax_book
+from webapp.billing.errors import DomainError
+from webapp.billing.messages import Message, message_of
 from webapp.billing.money import parse_amount
+from webapp.billing.tax_book import TaxBookFile
 from webapp.web.forms import FormState, local_amount, run_listing
 from webapp.web.i18n import amount_text, current_language, local_date
 from webapp.web.labels import local_message
@@ -100,7 +103,7 @@ def invoice_pdf(invoice_id: int) -> Response:
     return Response(
         printed.pdf_of(html, str(stylesheet)),
         content_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{document.filename}"'},
+        headers=_named(document.filename),
     )
 
 
@@ -112,6 +115,12 @@ def vat_rate(rate: Decimal) -> str:
 
 @bp.get("/statistics")
 def statistics():
+    return _statistics_page(FormState(values={"month": tax_book.previous_month()}))
+
+
+def _statistics_page(book_form: FormState, book_status: int = 200):
+    """The statistics of the filtered invoices, with the sales book's form (``book_form``: the
+    month offered, or what was asked and what is wrong with it)."""
     args = QueryArgs()
     filters = _filters(args)
     stats, filter_form, status = run_listing(args, invoices.invoice_statistics, filters)
@@ -120,11 +129,56 @@ def statistics():
         "invoices/statistics.html",
         stats=stats,
         filters=filter_form,
+        book_form=book_form,
+        book_files=BOOK_FILE_LABELS.items(),
         largest_customers=largest,
         other_customers=others,
         customer_names=customers.names_of(c.customer_id for c in largest),
     )
-    return page_html, status
+    return page_html, max(status, book_status)
+
+
+BOOK_FILE_LABELS = {
+    TaxBookFile.VOUCHERS.value: _l("Vouchers only (text)"),
+    TaxBookFile.RATES.value: _l("IVA rates only (text)"),
+}
+
+
+@bp.get("/tax-book")
+def tax_book_file():
+    """The statistics page's sales book form: the ZIP of the month's two files, or one of them;
+    a month or file the domain refuses shows the page again with the reason by its field."""
+    month, file = request.args.get("month", ""), request.args.get("file", "")
+    book_form = FormState(values={"month": month, "file": file})
+    try:
+        chosen = TaxBookFile(file) if file else None
+    except ValueError:
+        book_form.errors["file"] = local_message(Message("field.not_a_known_value"))
+        return _statistics_page(book_form, 400)
+    try:
+        return tax_book_download(month, chosen)
+    except DomainError as exc:
+        return _statistics_page(book_form.fail(exc), exc.status_code)
+
+
+def tax_book_download(month: str, file: TaxBookFile | None) -> Response:
+    """The month's sales book, for the page's form and the API alike: a ZIP of its two files,
+    or one of them as text in the format's encoding (ISO-8859-1), streamed as it is read."""
+    book = tax_book.tax_book(month)
+    if file is None:
+        return Response(
+            book.zip(), content_type="application/zip", headers=_named(book.zip_filename)
+        )
+    return Response(
+        stream_with_context(book.encoded(file)),
+        content_type=f"text/plain; charset={tax_book.ENCODING}",
+        headers=_named(book.filename(file)),
+    )
+
+
+def _named(filename: str) -> dict:
+    """The headers that make an answer a download named ``filename``."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 # The exported columns, in order: header, invoice attribute, and kind (how a spreadsheet types it).
@@ -159,8 +213,7 @@ def _export_rows():
 
 
 def _attachment(extension: str) -> dict:
-    filename = f"{_('invoices')}-{clock.today().isoformat()}.{extension}"
-    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+    return _named(f"{_('invoices')}-{clock.today().isoformat()}.{extension}")
 
 
 @bp.get("/export.csv")

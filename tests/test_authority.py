@@ -1,0 +1,210 @@
+"""The simulated tax authority is another system, stateful and strict like WSFEv1, and Lote stays
+in step with it: rejections are answers, a book out of step stops the batch naming both
+numbers (docs/rules.md rule 5)."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, text
+
+from tests.conftest import customer_cuit
+from webapp.authority import SimulatedAuthority
+from webapp.billing import batches, clock, invoicing
+from webapp.billing.cae import MAX_INVOICES_PER_CALL, AuthorizationRequest, VatLine, VoucherDetail
+from webapp.billing.messages import english
+from webapp.extensions import db
+from webapp.models import BatchStatus, BillingPending, Invoice, PendingStatus, ReceiptBook
+
+DAY = date(2026, 11, 30)
+
+
+def detail(number: int, **changes) -> VoucherDetail:
+    fields = {
+        "doc_tipo": 80,
+        "doc_nro": int(customer_cuit(101)),
+        "cbte_desde": number,
+        "cbte_hasta": number,
+        "cbte_fch": DAY,
+        "imp_total": Decimal("121.00"),
+        "imp_neto": Decimal("100.00"),
+        "imp_iva": Decimal("21.00"),
+        "imp_op_ex": Decimal("0.00"),
+        "fch_serv_desde": DAY,
+        "fch_serv_hasta": DAY,
+        "fch_vto_pago": DAY + timedelta(30),
+        "condicion_iva_receptor_id": 1,
+        "iva": (VatLine(5, Decimal("100.00"), Decimal("21.00")),),
+    }
+    return VoucherDetail(**{**fields, **changes})
+
+
+@pytest.fixture
+def authority(app):
+    return app.extensions["lote.cae"]
+
+
+def call(authority, cbte_tipo, *details, pto_vta=7):
+    return authority.authorize(AuthorizationRequest(pto_vta, cbte_tipo, tuple(details)))
+
+
+def test_the_authority_keeps_its_vouchers_where_another_connection_sees_them(app, authority):
+    answer = call(authority, 1, detail(1), detail(2))
+    assert answer.resultado == "A"
+    assert [d.cae for d in answer.details] == ["10000700000001", "10000700000002"]
+    # Another process's view: a new simulator on the same storage.
+    other = SimulatedAuthority(authority.url)
+    assert other.last_authorized(7, 1) == 2
+    assert other.lookup(7, 1, 2).cae == "10000700000002"
+    assert other.lookup(7, 1, 3) is None
+    assert db.session.execute(text("SELECT count(*) FROM authority_vouchers")).scalar() == 2
+
+
+@pytest.mark.parametrize(
+    ("cbte_tipo", "changes", "code"),
+    [
+        (1, {"cbte_desde": 2, "cbte_hasta": 2}, 10016),
+        (1, {"doc_tipo": 96, "doc_nro": 30111222}, 10013),
+        (6, {"doc_tipo": 80, "doc_nro": 30500010913}, 10015),
+        (6, {"doc_tipo": 99, "doc_nro": 5}, 10015),
+        (6, {"condicion_iva_receptor_id": None}, 10246),
+        (11, {}, 10071),
+        (1, {"imp_total": Decimal("120.00")}, 10048),
+    ],
+)
+def test_a_voucher_the_manual_refuses_is_rejected_with_its_code(
+    authority, cbte_tipo, changes, code
+):
+    answer = call(authority, cbte_tipo, detail(1, **changes))
+    assert answer.resultado == "R"
+    assert [e.code for e in answer.details[0].observaciones] == [code]
+    assert authority.last_authorized(7, cbte_tipo) == 0
+
+
+def test_a_date_before_the_books_last_is_not_the_next_voucher(authority):
+    call(authority, 6, detail(1, doc_tipo=99, doc_nro=0, condicion_iva_receptor_id=5))
+    earlier = detail(2, cbte_fch=DAY - timedelta(1), doc_tipo=99, doc_nro=0)
+    assert call(authority, 6, earlier).details[0].observaciones[0].code == 10016
+
+
+def test_within_a_call_every_voucher_after_a_rejected_one_is_rejected_as_not_the_next(
+    authority,
+):
+    answer = call(authority, 1, detail(1), detail(2, doc_tipo=96), detail(3), detail(4))
+    assert answer.resultado == "P"
+    assert [d.resultado for d in answer.details] == ["A", "R", "R", "R"]
+    assert [d.observaciones[0].code for d in answer.details[1:]] == [10013, 10016, 10016]
+    assert authority.last_authorized(7, 1) == 1
+
+
+def test_a_call_takes_at_most_250_vouchers(authority):
+    with pytest.raises(ValueError):
+        call(authority, 1, *[detail(n) for n in range(1, MAX_INVOICES_PER_CALL + 2)])
+
+
+def test_a_voucher_rejected_mid_call_returns_its_pending_with_the_code_and_the_rest_are_invoiced(
+    app, factory
+):
+    pendings = factory.pendings(2, customer_id=101)
+    factory.customer(102)
+    # A customer stored before Lote checked CUITs: its check digit is wrong.
+    db.session.execute(text("UPDATE customers SET doc_number = '30000001023' WHERE id = 102"))
+    db.session.commit()
+    pendings += factory.pendings(1, customer_id=102) + factory.pendings(2, customer_id=101)
+    rejected = pendings[2].id
+
+    batch = factory.batch(pendings)
+
+    db.session.refresh(batch)
+    assert batch.status == BatchStatus.PROCESSED
+    assert (batch.total_invoices, batch.rejected_count) == (4, 1)
+    issued = db.session.execute(
+        select(Invoice.pending_id, Invoice.sequence_number).order_by(Invoice.sequence_number)
+    ).all()
+    assert [number for _, number in issued] == [1, 2, 3, 4]
+    assert rejected not in {pending_id for pending_id, _ in issued}
+    pending = db.session.get(BillingPending, rejected)
+    assert (pending.status, pending.batch_id) == (PendingStatus.PENDING, None)
+    assert (pending.rejection_code, pending.rejected_by_batch_id) == (10015, batch.id)
+    assert pending.rejection_message == "El campo DocNro es invalido"
+    (book,) = batches.batch_books(batch.id)
+    assert (book["authorized"], book["rejected"]) == (4, 1)
+    assert app.extensions["lote.cae"].last_authorized(1, 1) == 4
+
+
+def test_a_book_the_authority_moved_ahead_stops_the_batch_naming_both_numbers(app, factory):
+    factory.batch(factory.pendings(2))
+    app.extensions["lote.cae"].advance(1, 1, 3, clock.today())
+    batch = factory.batch(factory.pendings(1))
+    db.session.refresh(batch)
+    assert batch.status == BatchStatus.ERROR
+    assert english(batch.error_message) == (
+        "Receipt book A-0001 is out of step with the tax authority: Lote's last number is 2, "
+        "the authority's is 5; reconcile the book"
+    )
+    assert db.session.get(ReceiptBook, "A-0001").last_number == 2
+
+
+def test_a_point_of_sale_used_before_lote_starts_after_the_authoritys_last_number(app, factory):
+    app.extensions["lote.cae"].advance(4, 6, 41, clock.today())
+    batch = factory.batch(factory.pendings(2, customer_id=8001), receipt_book="B-0004")
+    db.session.refresh(batch)
+    assert batch.status == BatchStatus.PROCESSED
+    book = db.session.get(ReceiptBook, "B-0004")
+    assert (book.adopted_number, book.last_number) == (41, 43)
+    assert batch.first_invoice_number == "B-0004-00000042"
+
+
+def test_abandoning_resolves_the_vouchers_in_flight_first(app, factory):
+    authority = app.extensions["lote.cae"]
+    pendings = factory.pendings(3)
+    authority.lost_answer_rate = 1.0
+    batch = factory.batch(pendings)
+    authority.lost_answer_rate = 0.0
+    db.session.refresh(batch)
+    assert batch.status == BatchStatus.ERROR
+
+    batches.abandon_batch("tests", batch.id)
+
+    invoices = db.session.scalars(select(Invoice).order_by(Invoice.sequence_number)).all()
+    assert [i.sequence_number for i in invoices] == [1, 2, 3]
+    assert [i.cae for i in invoices] == [authority.lookup(1, 1, n).cae for n in (1, 2, 3)]
+    book = db.session.get(ReceiptBook, "A-0001")
+    assert (book.last_number, book.held_by_batch_id) == (3, None)
+    assert invoicing.process_batch(batch.id, final_attempt=True) is None
+
+
+def test_a_book_held_by_a_running_batch_makes_the_next_batch_wait_without_failing(factory):
+    from webapp.billing import recovery
+
+    first = factory.batch(factory.pendings(1), process=False)
+    recovery.claim_batch(first.id)
+    db.session.execute(text("UPDATE receipt_books SET held_by_batch_id = :b"), {"b": first.id})
+    db.session.commit()
+    second = factory.batch(factory.pendings(1), process=False)
+
+    with pytest.raises(invoicing.StartAgain, match=f"in use by batch {first.id}"):
+        invoicing.process_batch(second.id, final_attempt=True)
+    db.session.refresh(second)
+    assert second.status == BatchStatus.PENDING_PROCESSING
+
+
+def test_a_book_with_another_batchs_call_in_flight_is_refused_until_that_batch_is_resolved(
+    app, factory
+):
+    authority = app.extensions["lote.cae"]
+    authority.lost_answer_rate = 1.0
+    stuck = factory.batch(factory.pendings(2))
+    authority.lost_answer_rate = 0.0
+    later = factory.batch(factory.pendings(1))
+    db.session.refresh(later)
+    assert later.status == BatchStatus.ERROR
+    assert english(later.error_message) == (
+        f"Receipt book A-0001 has vouchers of batch {stuck.id} waiting for the tax authority's "
+        f"answer; retry or abandon batch {stuck.id} first"
+    )
+    batches.retry_batch("tests", stuck.id)
+    batches.retry_batch("tests", later.id)
+    db.session.refresh(later)
+    assert later.status == BatchStatus.PROCESSED
+    assert later.first_invoice_number == "A-0001-00000003"
