@@ -76,7 +76,7 @@ def test_a_customer_of_a_factura_a_condition_needs_a_cuit(app):
             customers.create_customer(
                 "tests", legal_name="X", doc_type=96, doc_number="12345678", iva_condition=condition
             )
-        assert refused.value.details == [
+        assert refused.value.english_details() == [
             {"field": "docType", "message": "must be 80 (CUIT) for this IVA condition"}
         ]
 
@@ -103,7 +103,9 @@ def test_a_dni_has_seven_or_eight_digits(app):
         customers.create_customer(
             "tests", legal_name="X", doc_type=96, doc_number="123456", iva_condition=5
         )
-    assert refused.value.details == [{"field": "docNumber", "message": "must have 7 or 8 digits"}]
+    assert refused.value.english_details() == [
+        {"field": "docNumber", "message": "must have 7 or 8 digits"}
+    ]
     stored = customers.create_customer(
         "tests", legal_name="X", doc_type=96, doc_number="20.123.456", iva_condition=5
     )

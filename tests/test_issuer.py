@@ -69,7 +69,7 @@ def test_the_issuer_cuit_and_condition_are_checked(app):
             "tests", legal_name="Lote SA", cuit="30-50001091-3", iva_condition="consumidor"
         )
 
-    assert {d["field"]: d["message"] for d in refused.value.details} == {
+    assert {d["field"]: d["message"] for d in refused.value.english_details()} == {
         "cuit": "has a wrong check digit",
         "ivaCondition": "must be responsable-inscripto, monotributo or exento",
     }

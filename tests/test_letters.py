@@ -111,7 +111,7 @@ def test_a_named_book_refuses_with_the_reason_the_pendings_of_another_letter(
     ids = [every_receiver[101][0].id, every_receiver[106][0].id, every_receiver[102][0].id]
     with pytest.raises(Conflict) as refused:
         batches.create_batch("tests", clock.today(), "A-0001", ids)
-    assert refused.value.details == [
+    assert refused.value.english_details() == [
         {"id": every_receiver[106][0].id, "reason": "customer 106 takes a Factura B"}
     ]
 
@@ -129,7 +129,7 @@ def test_a_customer_abroad_is_refused_for_a_factura_e(app, factory):
     pending = factory.pendings(1, customer_id=9)[0]
     with pytest.raises(Conflict) as refused:
         batches.create_batch("tests", clock.today(), None, [pending.id], point_of_sale=1)
-    assert "Factura E" in refused.value.details[0]["reason"]
+    assert "Factura E" in refused.value.english_details()[0]["reason"]
 
 
 def test_an_incomplete_customer_is_refused_until_completed_as_an_unidentified_consumer(
@@ -220,7 +220,7 @@ def test_a_monotributo_issuer_issues_c_invoices_without_iva(app, factory):
     assert all(d.iva == () and d.imp_iva == 0 for d in authority.requests[0].details)
     with pytest.raises(InvalidInput) as refused:
         batches.create_batch("tests", clock.today(), "A-0002", [pendings[0].id])
-    assert refused.value.details[0]["message"] == "the issuer issues Factura C, not A"
+    assert refused.value.english_details()[0]["message"] == "the issuer issues Factura C, not A"
 
 
 def test_an_issued_invoice_keeps_its_receiver_when_the_customer_changes(app, factory):

@@ -13,6 +13,7 @@ from tests.conftest import customer_cuit, sign_in
 from webapp.billing import clock, erp, invoices, tax_book
 from webapp.billing.cae import AuthorizationRequest, VoucherDetail
 from webapp.billing.errors import Conflict
+from webapp.billing.messages import english, read_stored
 from webapp.extensions import db
 from webapp.models import AuditEvent, BatchStatus, Invoice, ReceiptBook
 
@@ -123,7 +124,8 @@ def test_reconciling_brings_the_authoritys_vouchers_in_as_invoices_issued_outsid
     assert (first.receiver_name, first.receiver_doc_type) == ("Issued outside Lote", 99)
     assert book_a(client, token("viewer"))["inStep"] is True
     event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "reconciled"))
-    assert (event.actor, event.detail) == ("admin", "A-0001: vouchers 3 to 5 issued outside Lote")
+    detail = english(read_stored(event.detail))
+    assert (event.actor, detail) == ("admin", "A-0001: vouchers 3 to 5 issued outside Lote")
 
     batch = factory.batch(factory.pendings(1))
     db.session.refresh(batch)

@@ -278,7 +278,7 @@ def test_one_address_is_limited_over_all_user_names_pages_and_api_together(limit
 
 
 def test_a_locked_out_user_with_the_right_password_is_told_why_on_the_page_and_the_api(limited):
-    from webapp.auth import USER_LOCKED_OUT
+    from webapp.auth import LOCKED_OUT
 
     shown = (
         "Demasiados intentos de ingreso para este usuario desde tu dirección; la contraseña no "
@@ -301,7 +301,7 @@ def test_a_locked_out_user_with_the_right_password_is_told_why_on_the_page_and_t
     assert client.get("/").status_code == 302
     assert_retry_after(api)
     assert api.get_json()["statusCode"] == 429
-    assert api.get_json()["message"] == USER_LOCKED_OUT
+    assert api.get_json()["message"] == str(LOCKED_OUT["sign-in-user"])
 
 
 def test_after_a_failed_sign_in_the_password_field_has_the_focus(web):

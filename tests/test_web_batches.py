@@ -166,7 +166,7 @@ def test_a_viewer_sees_a_failed_batch_without_the_retry_button(client, auth, fac
     batch = factory.batch()
     auth.login("viewer")
     html = client.get(f"/batches/{batch.id}").get_data(as_text=True)
-    assert "did not answer" in html
+    assert "(CAE) no respondió" in html
     assert "/retry" not in html
     assert client.post(f"/batches/{batch.id}/retry").status_code == 403
     assert status_of(batch.id) == BatchStatus.ERROR

@@ -14,7 +14,16 @@ from tests.conftest import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "webapp" / "translations" / "es_AR" / "LC_MESSAGES" / "messages.po"
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "_l": None,
+    "lazy_gettext": None,
+    # The domain's messages (webapp/billing/messages.py), as babel.cfg extracts them.
+    "N_": None,
+    "N_plural": (1, 2),
+}
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
@@ -64,12 +73,18 @@ def test_translations_use_only_the_placeholders_of_their_source():
 
 @pytest.fixture
 def spanish_app(make_app, tmp_path, users):
-    """An app reading the catalog compiled from the committed .po (the .mo is a build product)."""
+    """An app reading the catalog compiled from the committed .po (the .mo is a build product).
+    Flask-Babel caches catalogs by locale for the whole process, so the cache is emptied before
+    and after: neither this app nor the next reads the other's catalogs."""
+    from webapp.extensions import babel
+
     target = tmp_path / "es_AR" / "LC_MESSAGES"
     target.mkdir(parents=True)
     with (target / "messages.mo").open("wb") as handle:
         write_mo(handle, spanish_catalog())
-    return make_app(BABEL_TRANSLATION_DIRECTORIES=str(tmp_path))
+    babel.domain_instance.cache.clear()
+    yield make_app(BABEL_TRANSLATION_DIRECTORIES=str(tmp_path))
+    babel.domain_instance.cache.clear()
 
 
 def signed_in(app, language_header="es-AR,es;q=0.9"):
@@ -200,16 +215,18 @@ def clock_today():
 
 
 def test_every_domain_message_a_clerk_meets_is_worded_in_spanish(spanish_app, factory):
-    """Guards the wording table of webapp/web/messages.py against the domain's text drifting."""
-    from webapp.web.messages import domain_message
+    """Every message a clerk meets is a coded message whose Spanish text differs from its
+    English one."""
+    from webapp.billing.messages import Message
+    from webapp.web.labels import local_message
 
     errors = list(domain_errors(factory))
     with spanish_app.test_request_context(headers={"Accept-Language": "es-AR"}):
         for exc in errors:
             texts = [exc.message] + [d.get("message") or d.get("reason") for d in exc.details or []]
             for text in texts:
-                assert text, exc.message
-                assert domain_message(text) != text, text
+                assert isinstance(text, Message), text
+                assert local_message(text) != str(text), text
 
 
 def test_counts_in_sentences_carry_the_thousands_separator(spanish_app, factory):
@@ -225,3 +242,146 @@ def test_counts_carry_the_locales_thousands_separator(app, language, shown):
 
     with app.test_request_context(headers={"Accept-Language": language}):
         assert local_number(6001) == shown
+
+
+def history_details(html: str) -> list[str]:
+    return re.findall(r'<span class="detail">([^<]*)</span>', html)
+
+
+def test_a_spanish_batch_page_and_its_history_have_no_english(spanish_app, factory):
+    """Created, failed (the authority did not answer), retried and invoiced: every entry of the
+    history, and the batch's own failure, read in Spanish."""
+    from flask import current_app
+
+    from webapp.billing import batches, invoicing
+
+    authority = current_app.extensions["lote.cae"]
+    authority.failure_rate = 1.0
+    try:
+        batch = factory.batch()
+    finally:
+        authority.failure_rate = 0.0
+    client = signed_in(spanish_app)
+    failed = client.get(f"/batches/{batch.id}").get_data(as_text=True)
+    assert "AFIP (CAE) no respondió</p>" in failed
+    assert history_details(failed) == ["3 pendientes, A-0001", "AFIP (CAE) no respondió"]
+
+    batches.retry_batch("tests", batch.id)
+    invoicing.process_batch(batch.id, final_attempt=True)
+    html = client.get(f"/batches/{batch.id}").get_data(as_text=True)
+    assert history_details(html) == [
+        "3 pendientes, A-0001",
+        "AFIP (CAE) no respondió",
+        "3 facturas",
+    ]
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S))
+    for english in ("pending", "invoice", "did not answer", "Unexpected error", "Attempt", "Batch"):
+        assert english not in text, english
+
+
+def test_a_batch_failure_is_stored_as_its_code_and_answered_in_english(client, token, factory):
+    from flask import current_app
+
+    from webapp.billing.messages import Message, read_stored
+    from webapp.extensions import db
+    from webapp.models import AuditEvent, BillingBatch
+
+    authority = current_app.extensions["lote.cae"]
+    authority.failure_rate = 1.0
+    try:
+        batch = factory.batch()
+    finally:
+        authority.failure_rate = 0.0
+    stored = db.session.get(BillingBatch, batch.id).error_message
+    assert read_stored(stored) == Message("invoicing.cae_unanswered")
+    details = db.session.scalars(
+        db.select(AuditEvent.detail).where(
+            AuditEvent.entity_type == "batch", AuditEvent.entity_id == batch.id
+        )
+    ).all()
+    assert [read_stored(d) for d in details] == [
+        Message("audit.batch_created", count=3, book="A-0001"),
+        Message("invoicing.cae_unanswered"),
+    ]
+    body = client.get(f"/api/billing-batches/{batch.id}/status", headers=token()).get_json()
+    assert body["batch"]["errorMessage"] == "The tax authority (CAE) did not answer"
+    assert body["jobInfo"]["failedReason"] == "The tax authority (CAE) did not answer"
+
+
+def test_an_audit_entry_stored_as_english_free_text_still_shows(spanish_app, factory):
+    """Entries written before messages had codes are shown as they were written."""
+    from webapp.billing import audit
+    from webapp.extensions import db
+
+    service = factory.service()
+    audit.record("tests", "edited", "service", service.id, "amount, customer_id, description")
+    db.session.commit()
+    html = signed_in(spanish_app).get(f"/services/{service.id}").get_data(as_text=True)
+    assert "amount, customer_id, description" in history_details(html)
+
+
+def test_an_edit_names_only_the_fields_the_clerk_changed_in_their_words(spanish_app, factory):
+    from webapp.billing import services
+
+    service = factory.service(description="Flete")
+    services.update_service(
+        "tests",
+        service.id,
+        service_date=service.service_date,
+        customer_id=service.customer_id,
+        amount=service.amount,
+        description="Flete refrigerado",
+    )
+    spanish = signed_in(spanish_app).get(f"/services/{service.id}").get_data(as_text=True)
+    assert history_details(spanish)[-1] == "cambió descripción"
+    english = signed_in(spanish_app, "en-US,en;q=0.9").get(f"/services/{service.id}")
+    assert history_details(english.get_data(as_text=True))[-1] == "changed description"
+
+
+@pytest.mark.parametrize(
+    "language, count, shown",
+    [
+        ("es-AR", 1, "1 factura"),
+        ("es-AR", 1001, "1.001 facturas"),
+        ("en-US", 1, "1 invoice"),
+        ("en-US", 1001, "1,001 invoices"),
+    ],
+)
+def test_a_count_in_a_message_is_worded_by_ngettext_in_each_language(
+    spanish_app, language, count, shown
+):
+    from webapp.billing.messages import Message
+    from webapp.web.labels import local_message
+
+    message = Message("audit.invoices", count=count)
+    with spanish_app.test_request_context(headers={"Accept-Language": language}):
+        assert local_message(message) == shown
+    assert str(message) == ("1 invoice" if count == 1 else f"{count} invoices")
+
+
+def test_a_stored_message_keeps_its_typed_parameters():
+    from datetime import date
+    from decimal import Decimal
+
+    from webapp.billing.messages import Message, read_stored, stored
+    from webapp.models import BatchStatus
+
+    message = Message(
+        "invoicing.retrying",
+        attempt=2,
+        reason=Message(
+            "invoicing.issue_date_used",
+            issue_date=date(2026, 3, 1),
+            last_date=date(2026, 3, 2),
+            book="A-0001",
+        ),
+    )
+    assert read_stored(stored(message)) == message
+    typed = Message("batch.not_retryable", id="7", status=BatchStatus.PROCESSED)
+    assert read_stored(stored(typed)) == typed
+    amount = Message("audit.amount", amount=Decimal("1500.00"))
+    assert read_stored(stored(amount)) == amount
+    assert str(amount) == "amount 1500.00"
+    assert read_stored('{"code": "no.such.code", "params": {}}') == (
+        '{"code": "no.such.code", "params": {}}'
+    )

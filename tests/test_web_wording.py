@@ -55,7 +55,7 @@ def test_the_header_names_the_signed_in_user_and_role_once(client, auth):
 def test_the_erp_refusals_are_worded_in_spanish_naming_invoice_numbers(app, factory):
     from webapp.billing import erp
     from webapp.billing.errors import Conflict
-    from webapp.web.messages import domain_message
+    from webapp.web.labels import local_message
 
     batch = factory.batch()
     erp.sync("tests", batch_id=batch.id)
@@ -71,7 +71,7 @@ def test_the_erp_refusals_are_worded_in_spanish_naming_invoice_numbers(app, fact
         except Conflict as exc:
             refusals.append(exc.message)
     with app.test_request_context(headers={"Accept-Language": "es-AR"}):
-        spanish = [domain_message(message) for message in refusals]
+        spanish = [local_message(message) for message in refusals]
     assert spanish == [
         f"Al lote {batch.id} no le queda ninguna factura por enviar al ERP",
         "La factura A-0001-00000001 ya se envió al ERP; no se envió nada",
@@ -82,14 +82,17 @@ def test_the_erp_refusals_are_worded_in_spanish_naming_invoice_numbers(app, fact
 
 def test_a_long_list_of_invoice_numbers_is_cut_and_counted_in_the_readers_language(app):
     from webapp.billing.erp import invoice_list
-    from webapp.web.messages import domain_message
+    from webapp.billing.messages import Message
+    from webapp.web.labels import local_message
 
     numbers = [f"A-0001-{n:08d}" for n in range(1, 1201)]
-    message = (
-        f"1200 invoices were already sent to the ERP ({invoice_list(numbers)}); nothing was sent"
+    message = Message("erp.invoices_sent", count=1200, numbers=invoice_list(numbers))
+    assert str(message) == (
+        "1200 invoices were already sent to the ERP (A-0001-00000001, A-0001-00000002, "
+        "A-0001-00000003, A-0001-00000004, A-0001-00000005 and 1195 more); nothing was sent"
     )
     with app.test_request_context(headers={"Accept-Language": "es-AR"}):
-        assert domain_message(message) == (
+        assert local_message(message) == (
             "1.200 facturas ya se enviaron al ERP (A-0001-00000001, A-0001-00000002, "
             "A-0001-00000003, A-0001-00000004, A-0001-00000005 y 1.195 más); no se envió nada"
         )

@@ -11,6 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSaf
 
 from webapp.billing import clock
 from webapp.billing.errors import DomainError
+from webapp.billing.messages import Message
 from webapp.billing.users import username_key
 from webapp.extensions import db, limiter, login_manager
 from webapp.models import MAX_ID, Role, User
@@ -39,14 +40,11 @@ class _ClockSigner(TimestampSigner):
         return int(clock.now().timestamp())
 
 
-USER_LOCKED_OUT = (
-    "Too many sign-in attempts for this user from your address; the password was not checked. "
-    "Wait a minute and try again"
-)
-ADDRESS_LOCKED_OUT = (
-    "Too many sign-in attempts from your address; the password was not checked. "
-    "Wait a minute and try again"
-)
+# Why a sign-in was not even checked, by the scope of the limit it reached.
+LOCKED_OUT = {
+    "sign-in-user": Message("access.user_locked_out"),
+    "sign-in-address": Message("access.address_locked_out"),
+}
 
 
 def _sign_in_name() -> str:
@@ -63,14 +61,14 @@ SIGN_IN_LIMITS = (
         scope="sign-in-user",
         key_func=lambda: f"{get_remote_address()}|{_sign_in_name()}",
         methods=["POST"],
-        error_message=USER_LOCKED_OUT,
+        error_message=str(LOCKED_OUT["sign-in-user"]),
     ),
     limiter.shared_limit(
         lambda: current_app.config["SIGN_IN_RATE_PER_ADDRESS"],
         scope="sign-in-address",
         key_func=get_remote_address,
         methods=["POST"],
-        error_message=ADDRESS_LOCKED_OUT,
+        error_message=str(LOCKED_OUT["sign-in-address"]),
     ),
 )
 
@@ -165,7 +163,7 @@ def check_access():
     g.user = user
     writes = request.method not in SAFE_METHODS and endpoint not in VIEWER_POSTS
     if writes and not user.can(Role.CLERK):
-        raise Forbidden("Your role (viewer) can read but not change data")
+        raise Forbidden(Message("access.viewer"))
     return None
 
 
@@ -176,7 +174,7 @@ def requires(role: Role):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not g.user.can(role):
-                raise Forbidden(f"This needs the {role.value} role")
+                raise Forbidden(Message("access.role_needed", role=role))
             return view(*args, **kwargs)
 
         return wrapped

@@ -43,6 +43,7 @@ from webapp.billing.cae import (
     VoucherDetail,
     VoucherRecord,
 )
+from webapp.billing.messages import Message
 
 metadata = MetaData()
 vouchers = Table(
@@ -136,7 +137,7 @@ class SimulatedAuthority:
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000)
         if self.failure_rate and self._random.random() < self.failure_rate:
-            raise CaeUnavailable("The tax authority (CAE) did not answer")
+            raise CaeUnavailable(Message("invoicing.cae_unanswered"))
 
     def authorize(self, request: AuthorizationRequest) -> AuthorizationAnswer:
         if request.cant_reg > MAX_INVOICES_PER_CALL:
@@ -175,7 +176,7 @@ class SimulatedAuthority:
             if stored:
                 conn.execute(insert(vouchers).values(stored))
         if self.lost_answer_rate and self._random.random() < self.lost_answer_rate:
-            raise CaeUnavailable("The tax authority's answer was lost")
+            raise CaeUnavailable(Message("invoicing.answer_lost"))
         results = {answer.resultado for answer in answers}
         resultado = results.pop() if len(results) == 1 else "P"
         return AuthorizationAnswer(resultado, tuple(answers))

@@ -25,6 +25,7 @@ from webapp.billing import (
 )
 from webapp.billing import customers as customer_ops
 from webapp.billing.errors import DomainError
+from webapp.billing.messages import english
 from webapp.extensions import db
 from webapp.models import (
     INVOICE_OF_LETTER,
@@ -320,7 +321,8 @@ def _seed_billing_flow() -> None:
         else:
             db.session.refresh(batch)
             click.echo(
-                f"Not seeded: batch {batch.id} could not be invoiced ({batch.error_message}); "
+                f"Not seeded: batch {batch.id} could not be invoiced "
+                f"({english(batch.error_message)}); "
                 "it is left in ERROR, to be retried or abandoned from its page."
             )
     pendings.cancel_pending("seed", pending_ids[-1])
@@ -514,4 +516,4 @@ def _invoice_volume(after_pending_id: int, count: int) -> None:
             ) from None
         if invoicing.process_batch(batch.id, final_attempt=True) != BatchStatus.PROCESSED:
             db.session.refresh(batch)
-            raise click.ClickException(f"Batch {batch.id} failed: {batch.error_message}")
+            raise click.ClickException(f"Batch {batch.id} failed: {english(batch.error_message)}")

@@ -9,6 +9,7 @@ from flask import jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from webapp.billing.errors import DomainError, InvalidInput, NotFound
+from webapp.billing.messages import Message, english
 from webapp.extensions import db
 from webapp.models import MAX_ID
 
@@ -58,7 +59,9 @@ def envelope(status: int, error: str, message: str, details=None, headers=None):
     return response
 
 
-def _page(status: int, title: str, message: str):
+def _page(status: int, title: str, message):
+    """The error page; ``message`` is a domain message or a page text, shown in the reader's
+    language."""
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
@@ -80,7 +83,7 @@ def handle_domain_error(exc: DomainError):
     roll_back_failed_operation()
     reason = HTTP_STATUS_CODES.get(exc.status_code, "Error")
     if wants_json():
-        return envelope(exc.status_code, reason, exc.message, exc.details)
+        return envelope(exc.status_code, reason, english(exc.message), exc.english_details())
     return _page(exc.status_code, reason, exc.message)
 
 
@@ -104,7 +107,9 @@ def handle_http_error(exc: HTTPException):
     name = "Bad Request" if status == 400 else exc.name
     if wants_json():
         return envelope(status, name, message, details, headers)
-    response, code = _page(status, name, message)
+    from webapp.web.labels import page_message
+
+    response, code = _page(status, name, page_message(exc))
     return response, code, headers
 
 
@@ -121,10 +126,12 @@ def handle_unexpected(exc: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     # A failed flush leaves the session unusable; the error page itself reads the user.
     roll_back_failed_operation()
-    message = "Something went wrong on our side; the error was logged"
     if wants_json():
+        message = "Something went wrong on our side; the error was logged"
         return envelope(500, "Internal Server Error", message)
-    return _page(500, "Internal Server Error", message)
+    from webapp.web.labels import SOMETHING_WENT_WRONG
+
+    return _page(500, "Internal Server Error", SOMETHING_WENT_WRONG)
 
 
 def refuse_ids_out_of_range():
@@ -133,7 +140,7 @@ def refuse_ids_out_of_range():
     405 for a method another rule of the same path allows)."""
     for value in (request.view_args or {}).values():
         if isinstance(value, int) and not 1 <= value <= MAX_ID:
-            raise NotFound(f"There is no record {value}")
+            raise NotFound(Message("request.no_record", id=str(value)))
 
 
 # Deeper than any request the API reads; walking (or decoding) a deeper document is refused
@@ -159,20 +166,20 @@ def refuse_unstorable_text():
         field, value = str(field), str(value)
         if NUL in field or NUL in value:
             raise InvalidInput(
-                "The request contains a NUL character",
-                [{"field": field.replace(NUL, ""), "message": "must not contain NUL"}],
+                Message("request.nul"),
+                [{"field": field.replace(NUL, ""), "message": Message("request.no_nul")}],
             )
         if LONE_SURROGATE.search(field) or LONE_SURROGATE.search(value):
             raise InvalidInput(
-                "The request contains text that is not valid Unicode",
-                [{"field": LONE_SURROGATE.sub("", field), "message": "must be valid Unicode"}],
+                Message("request.not_unicode"),
+                [{"field": LONE_SURROGATE.sub("", field), "message": Message("request.unicode")}],
             )
 
 
 def _too_deep() -> InvalidInput:
     return InvalidInput(
-        "The request body is nested too deeply",
-        [{"field": "body", "message": f"must nest at most {MAX_JSON_DEPTH} levels"}],
+        Message("request.too_deep"),
+        [{"field": "body", "message": Message("request.depth", count=MAX_JSON_DEPTH)}],
     )
 
 

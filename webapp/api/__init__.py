@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.api.schemas import ErrorOut, Money, UtcDateTime
 from webapp.billing.errors import Conflict, DomainError, InvalidInput
+from webapp.billing.messages import english
 from webapp.errors import envelope
 from webapp.extensions import db
 from webapp.models import IdempotencyRecord
@@ -135,7 +136,10 @@ def handle_api_error(exc: DomainError):
     from werkzeug.http import HTTP_STATUS_CODES
 
     return envelope(
-        exc.status_code, HTTP_STATUS_CODES.get(exc.status_code, "Error"), exc.message, exc.details
+        exc.status_code,
+        HTTP_STATUS_CODES.get(exc.status_code, "Error"),
+        english(exc.message),
+        exc.english_details(),
     )
 
 

@@ -16,6 +16,7 @@ from webapp.api.schemas import (
 )
 from webapp.auth import actor, requires
 from webapp.billing import batches, books
+from webapp.billing.messages import english
 from webapp.models import BatchStatus, Role
 
 TAG = "Billing batches"
@@ -104,7 +105,7 @@ def create_batch_and_wait(data):
     message = (
         f"Batch {batch.id} was invoiced"
         if batch.status == BatchStatus.PROCESSED
-        else f"Batch {batch.id} failed: {batch.error_message}"
+        else f"Batch {batch.id} failed: {english(batch.error_message)}"
     )
     return _created(batch, message)
 

@@ -9,6 +9,7 @@ from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validat
 from webapp.billing.customers import LEGAL_NAME_MAX
 from webapp.billing.erp import MAX_INVOICES_PER_SYNC
 from webapp.billing.ids import ASCII_DIGITS
+from webapp.billing.messages import english
 from webapp.billing.money import as_text, parse_amount
 from webapp.billing.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from webapp.billing.services import DESCRIPTION_MAX
@@ -33,6 +34,13 @@ class CamelSchema(Schema):
 # > 0 with at most two decimals that fits Numeric(12, 2) (a JSON number is read as well).
 MONEY_TEXT_PATTERN = r"^[0-9]+\.[0-9]{2}$"
 AMOUNT_PATTERN = r"^(?:[1-9][0-9]{0,9}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
+
+
+class StoredMessage(fields.String):
+    """A message a column keeps (a failure, an audit detail), written in English."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else english(value)
 
 
 class Money(fields.Field):
@@ -331,7 +339,7 @@ class BatchOut(Timestamps):
     pending_count = fields.Integer()
     attempts = fields.Integer()
     progress = fields.Integer()
-    error_message = fields.String(allow_none=True)
+    error_message = StoredMessage(allow_none=True)
     total_invoices = fields.Integer()
     rejected_count = fields.Integer()
     total_amount = Money()
@@ -382,7 +390,7 @@ class JobInfoOut(CamelSchema):
     status = fields.String()
     progress = fields.Integer()
     attempts_made = fields.Integer()
-    failed_reason = fields.String()
+    failed_reason = StoredMessage()
 
 
 class BatchStatusOut(CamelSchema):
@@ -550,7 +558,7 @@ class ErpSyncOut(CamelSchema):
     batch_id = fields.Integer(allow_none=True)
     invoice_count = fields.Integer()
     total_amount = Money()
-    error_message = fields.String(allow_none=True)
+    error_message = StoredMessage(allow_none=True)
     created_by = fields.String()
     confirmed_at = UtcDateTime(allow_none=True)
 

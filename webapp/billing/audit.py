@@ -2,15 +2,24 @@
 
 from sqlalchemy import insert, select
 
+from webapp.billing.messages import Message, stored
 from webapp.extensions import db
 from webapp.models import AuditEvent, utcnow
 
 
-def record(actor: str, action: str, entity_type: str, entity_id: int, detail: str = "") -> None:
-    """Adds an event to the caller's transaction, so it commits or rolls back with the change."""
+def record(
+    actor: str, action: str, entity_type: str, entity_id: int, detail: Message | str = ""
+) -> None:
+    """Adds an event to the caller's transaction, so it commits or rolls back with the change.
+    A detail with words is a ``Message``, kept as its code and parameters; one without (a sync
+    id, a customer's name) is text."""
     db.session.add(
         AuditEvent(
-            actor=actor, action=action, entity_type=entity_type, entity_id=entity_id, detail=detail
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            detail=stored(detail),
         )
     )
 
@@ -26,7 +35,7 @@ def events_for(entity_type: str, entity_id: int) -> list[AuditEvent]:
 
 
 def record_many(
-    actor: str, action: str, entity_type: str, entity_ids: list[int], detail=""
+    actor: str, action: str, entity_type: str, entity_ids: list[int], detail: Message | str = ""
 ) -> None:
     """One event per record, inserted set-based."""
     if entity_ids:
@@ -40,7 +49,7 @@ def record_many(
                     "action": action,
                     "entity_type": entity_type,
                     "entity_id": entity_id,
-                    "detail": detail,
+                    "detail": stored(detail),
                 }
                 for entity_id in entity_ids
             ],

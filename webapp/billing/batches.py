@@ -23,6 +23,7 @@ from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
 from webapp.billing.ids import among, chunked, statement_chunks, unique_ids
 from webapp.billing.invoicing import StartAgain, process_batch, release_books, resolve_calls
 from webapp.billing.issuer import get_issuer
+from webapp.billing.messages import Message, letters_named
 from webapp.billing.pagination import Page, paginate
 from webapp.billing.queue import queue
 from webapp.billing.services import check_date_range
@@ -55,19 +56,12 @@ def batch_terms(receipt_book: str | None, point_of_sale: int | None) -> BatchTer
     and 12). The issuer must be set: it decides the letters."""
     current = get_issuer()
     if current is None:
-        raise Conflict(
-            "Set the issuer first (Settings, Issuer): its IVA condition decides the letters"
-        )
+        raise Conflict(Message("batch.issuer_first"))
     issued = letters_issued_by(current.iva_condition)
     if receipt_book is None and point_of_sale is None:
         raise InvalidInput(
-            "A batch names a receipt book or a point of sale",
-            [
-                {
-                    "field": "pointOfSale",
-                    "message": "give a point of sale, or a receiptBook such as A-0001",
-                }
-            ],
+            Message("batch.names_a_book"),
+            [{"field": "pointOfSale", "message": Message("batch.book_or_point_hint")}],
         )
     if receipt_book is None:
         return BatchTerms(
@@ -77,23 +71,26 @@ def batch_terms(receipt_book: str | None, point_of_sale: int | None) -> BatchTer
     letter, book_point_of_sale = letter_and_point_of_sale(code)
     if point_of_sale is not None and point_of_sale != book_point_of_sale:
         raise InvalidInput(
-            "The receipt book and the point of sale disagree",
+            Message("batch.book_and_point_disagree"),
             [
                 {
                     "field": "pointOfSale",
-                    "message": f"must be {book_point_of_sale}, the point of sale of {code}, "
-                    "or be left out",
+                    "message": Message(
+                        "batch.point_of_book", point=str(book_point_of_sale), book=code
+                    ),
                 }
             ],
         )
     check_point_of_sale(book_point_of_sale, current, field="receiptBook")
     if letter not in issued:
         raise InvalidInput(
-            "Invalid receipt book",
+            Message("book.invalid"),
             [
                 {
                     "field": "receiptBook",
-                    "message": f"the issuer issues Factura {' and '.join(issued)}, not {letter}",
+                    "message": Message(
+                        "batch.letters_issued", issued=letters_named(issued), letter=letter
+                    ),
                 }
             ],
         )
@@ -115,7 +112,7 @@ def check_batch_terms(
 def _check_size(count: int) -> None:
     limit = current_app.config["MAX_PENDINGS_PER_BATCH"]
     if count > limit:
-        raise TooLarge(f"A batch holds at most {limit} pendings; {count} were given")
+        raise TooLarge(Message("batch.too_large", limit=limit, count=count))
 
 
 def create_batch(
@@ -174,11 +171,17 @@ def create_batch(
     if refused:
         db.session.rollback()
         raise Conflict(
-            f"{len(refused)} of {len(ids)} pendings cannot be batched; no batch was created",
+            Message("batch.refused_pendings", refused=len(refused), count=len(ids)),
             refused,
         )
-    named = terms.receipt_book or f"point of sale {terms.point_of_sale}"
-    audit.record(actor, "created", "batch", batch.id, f"{len(ids)} pendings, {named}")
+    named = terms.receipt_book or Message("book.point_of_sale", point=str(terms.point_of_sale))
+    audit.record(
+        actor,
+        "created",
+        "batch",
+        batch.id,
+        Message("audit.batch_created", count=len(ids), book=named),
+    )
     db.session.commit()
     return batch
 
@@ -202,19 +205,32 @@ def _refused_pendings(ids: list[int], own_batch_id: int, issue_date: date) -> li
         for pending_id in chunk:
             row = rows.get(pending_id)
             if row is None:
-                refused.append({"id": pending_id, "reason": "does not exist"})
+                refused.append({"id": pending_id, "reason": Message("row.missing")})
             elif row.status != PendingStatus.PENDING:
-                refused.append({"id": pending_id, "reason": f"is {row.status.value}, not PENDING"})
+                refused.append(
+                    {
+                        "id": pending_id,
+                        "reason": Message("pending.is_not_pending", status=row.status),
+                    }
+                )
             elif row.service_date > issue_date:
                 refused.append(
                     {
                         "id": pending_id,
-                        "reason": f"service date {row.service_date.isoformat()} is after the "
-                        f"issue date {issue_date.isoformat()}",
+                        "reason": Message(
+                            "pending.after_issue_date",
+                            service_date=row.service_date,
+                            issue_date=issue_date,
+                        ),
                     }
                 )
             elif row.batch_id != own_batch_id:
-                refused.append({"id": pending_id, "reason": f"belongs to batch {row.batch_id}"})
+                refused.append(
+                    {
+                        "id": pending_id,
+                        "reason": Message("pending.belongs_to_batch", batch=str(row.batch_id)),
+                    }
+                )
     return refused
 
 
@@ -278,20 +294,20 @@ def retry_batch(actor: str, batch_id: int) -> Submission:
     ).rowcount
     if not changed:
         if batch.abandoned_at is not None:
-            raise Conflict(f"Batch {batch_id} was abandoned; it cannot be retried")
-        raise Conflict(f"Batch {batch_id} is {batch.status.value}; only an ERROR batch is retried")
+            raise Conflict(Message("batch.abandoned_no_retry", id=str(batch_id)))
+        raise Conflict(Message("batch.not_retryable", id=str(batch_id), status=batch.status))
     audit.record(actor, "retried", "batch", batch_id)
     db.session.commit()
     db.session.refresh(batch)
     return Submission(batch, queued=queue().enqueue_batch(batch_id) is not None)
 
 
-def why_not_abandonable(batch: BillingBatch) -> str | None:
+def why_not_abandonable(batch: BillingBatch) -> Message | None:
     """Why a batch cannot be abandoned, if it cannot: only an ERROR batch, and only once."""
     if batch.abandoned_at is not None:
-        return f"Batch {batch.id} was already abandoned"
+        return Message("batch.already_abandoned", id=str(batch.id))
     if batch.status != BatchStatus.ERROR:
-        return f"Batch {batch.id} is {batch.status.value}; only an ERROR batch can be abandoned"
+        return Message("batch.not_abandonable", id=str(batch.id), status=batch.status)
     return None
 
 
@@ -331,7 +347,9 @@ def abandon_batch(actor: str, batch_id: int) -> BillingBatch:
         .execution_options(synchronize_session=False)
     ).rowcount
     release_books(batch_id)
-    audit.record(actor, "abandoned", "batch", batch_id, f"{released} pendings released")
+    audit.record(
+        actor, "abandoned", "batch", batch_id, Message("audit.pendings_released", count=released)
+    )
     db.session.commit()
     db.session.refresh(batch)
     return batch
@@ -351,7 +369,7 @@ def seconds_until_retry(batch: BillingBatch) -> int | None:
 def get_batch(batch_id: int) -> BillingBatch:
     batch = db.session.get(BillingBatch, batch_id)
     if batch is None:
-        raise NotFound(f"Billing batch {batch_id} not found")
+        raise NotFound(Message("batch.not_found", id=str(batch_id)))
     return batch
 
 

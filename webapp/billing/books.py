@@ -17,6 +17,7 @@ from webapp.billing import audit, clock, customers, invoices
 from webapp.billing.cae import CaeAuthority, CaeUnavailable, VoucherRecord
 from webapp.billing.documents import DOCUMENT_TYPE_NAMES, book_code, invoice_number
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, Unavailable
+from webapp.billing.messages import Message
 from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
 from webapp.models import (
@@ -29,15 +30,12 @@ from webapp.models import (
 )
 
 RECEIPT_BOOK_PATTERN = re.compile(r"^([ABC])-([0-9]{1,5})$")
-RECEIPT_BOOK_HINT = (
-    "must look like A-0001: letter A, B or C, a dash, and a point of sale from 1 to 99999"
-)
 MAX_POINT_OF_SALE = 99_999
 LETTERS = ("A", "B", "C")
 BOOK_ORDER = select(ReceiptBook).order_by(ReceiptBook.code)
 # The receiver an invoice issued outside Lote names: the authority keeps only its document.
 ISSUED_OUTSIDE_RECEIVER = "Issued outside Lote"
-AUTHORITY_SILENT = "The tax authority did not answer; try again later"
+AUTHORITY_SILENT = Message("authority.silent")
 
 
 def check_receipt_book(code: str) -> str:
@@ -48,7 +46,7 @@ def check_receipt_book(code: str) -> str:
     match = RECEIPT_BOOK_PATTERN.match((code or "").strip().upper())
     if not match or not 1 <= int(match.group(2)) <= MAX_POINT_OF_SALE:
         raise InvalidInput(
-            "Invalid receipt book", [{"field": "receiptBook", "message": RECEIPT_BOOK_HINT}]
+            Message("book.invalid"), [{"field": "receiptBook", "message": Message("book.hint")}]
         )
     return book_code(match.group(1), int(match.group(2)))
 
@@ -63,29 +61,23 @@ def check_point_of_sale(value, issuer: Issuer | None, field: str = "pointOfSale"
     """A point of sale is a whole number from 1 to 99999 and, when the issuer lists its points of
     sale, one of them: the authority refuses vouchers of a point of sale it does not know."""
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_POINT_OF_SALE:
-        problem = f"must be a whole number from 1 to {MAX_POINT_OF_SALE}"
+        problem = Message("point_of_sale.range", limit=MAX_POINT_OF_SALE)
     elif issuer is not None and issuer.points_of_sale and value not in issuer.points_of_sale:
         listed = ", ".join(str(p) for p in issuer.points_of_sale)
-        problem = f"point of sale {value} is not one of the issuer's ({listed})"
+        problem = Message("point_of_sale.not_issuers", point=str(value), listed=listed)
     else:
         return value
-    raise InvalidInput("Invalid point of sale", [{"field": field, "message": problem}])
+    raise InvalidInput(Message("point_of_sale.invalid"), [{"field": field, "message": problem}])
 
 
-def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> str | None:
+def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> Message | None:
     """Rule 6: within the fiscal window around today, never before the book's last date."""
     window = current_app.config["ISSUE_DATE_WINDOW_DAYS"]
     today = clock.today()
     if abs((issue_date - today).days) > window:
-        return (
-            f"must be within {window} days of today ({today.isoformat()}); "
-            f"{issue_date.isoformat()} is outside the fiscal window"
-        )
+        return Message("issue_date.window", window=window, today_date=today, issue_date=issue_date)
     if book is not None and book.last_issue_date and issue_date < book.last_issue_date:
-        return (
-            f"must not be earlier than {book.last_issue_date.isoformat()}, the last issue date "
-            f"of receipt book {book.code}"
-        )
+        return Message("issue_date.before_book", last_date=book.last_issue_date, book=book.code)
     return None
 
 
@@ -93,7 +85,8 @@ def check_issue_date(issue_date: date, point_of_sale: int, letters: Iterable[str
     """A batch's issue date for the books of these letters at a point of sale (rule 6)."""
     if not isinstance(issue_date, date):
         raise InvalidInput(
-            "Invalid issue date", [{"field": "issueDate", "message": "must be a date"}]
+            Message("issue_date.invalid"),
+            [{"field": "issueDate", "message": Message("field.must_be_date")}],
         )
     books = db.session.scalars(
         select(ReceiptBook)
@@ -102,7 +95,10 @@ def check_issue_date(issue_date: date, point_of_sale: int, letters: Iterable[str
     ).all()
     problem = _issue_date_problem(issue_date, books[0] if books else None)
     if problem:
-        raise InvalidInput(f"Issue date {problem}", [{"field": "issueDate", "message": problem}])
+        raise InvalidInput(
+            Message("issue_date.refused", problem=problem),
+            [{"field": "issueDate", "message": problem}],
+        )
 
 
 def book_for_update(letter: str, point_of_sale: int) -> ReceiptBook:
@@ -198,20 +194,17 @@ class BookFigures:
         if self.authority_last_number is None:
             return AUTHORITY_SILENT
         if self.in_flight:
-            return (
-                f"Receipt book {self.code} has a call to the tax authority in flight; resuming "
-                "or abandoning its batch resolves it first"
-            )
+            return Message("book.call_in_flight", book=self.code)
         if self.in_step:
-            return (
-                f"Receipt book {self.code} is in step with the tax authority (last number "
-                f"{self.last_number}); there is nothing to reconcile"
+            return Message(
+                "book.in_step_nothing_to_reconcile", book=self.code, last=str(self.last_number)
             )
         if not self.authority_ahead:
-            return (
-                f"Receipt book {self.code} is ahead of the tax authority: Lote's last number is "
-                f"{self.last_number}, the authority's is {self.authority_last_number}; Lote "
-                "cannot reconcile a book the authority is behind on, check it with the authority"
+            return Message(
+                "book.authority_behind",
+                book=self.code,
+                last=str(self.last_number),
+                authority_last=str(self.authority_last_number),
             )
         return None
 
@@ -266,7 +259,7 @@ def figures_of_book(code: str) -> BookFigures:
     code = check_receipt_book(code)
     book = db.session.get(ReceiptBook, code)
     if book is None:
-        raise NotFound(f"Receipt book {code} not found")
+        raise NotFound(Message("book.not_found", book=code))
     return _figures_of([book])[0]
 
 
@@ -335,10 +328,7 @@ def _records_after(figures: BookFigures, last: int) -> list[VoucherRecord]:
         except CaeUnavailable:
             raise Unavailable(AUTHORITY_SILENT) from None
         if record is None:
-            raise Conflict(
-                f"Receipt book {figures.code}: the tax authority has voucher {number} as "
-                "authorized but cannot show it; check the book with the authority"
-            )
+            raise Conflict(Message("book.authority_hides", book=figures.code, number=str(number)))
         records.append(record)
     return records
 
@@ -368,10 +358,7 @@ def reconcile_book(actor: str, code: str) -> Reconciliation:
     book = db.session.get(ReceiptBook, figures.code, with_for_update=True)
     busy = db.session.scalar(select(exists().where(AuthorityCall.receipt_book == book.code)))
     if busy or book.last_number != figures.last_number:
-        raise Conflict(
-            f"Receipt book {book.code} changed while the tax authority was asked; reconcile "
-            "it again"
-        )
+        raise Conflict(Message("book.changed_meanwhile", book=book.code))
     now = utcnow()
     db.session.execute(insert(Invoice), [_outside_invoice(book, r, now) for r in records])
     invoices.add_to_daily_totals(book.code, figures.last_number + 1, last)
@@ -384,7 +371,12 @@ def reconcile_book(actor: str, code: str) -> Reconciliation:
         "reconciled",
         "receipt_book",
         0,
-        f"{book.code}: vouchers {figures.last_number + 1} to {last} issued outside Lote",
+        Message(
+            "audit.reconciled",
+            book=book.code,
+            first=str(figures.last_number + 1),
+            last=str(last),
+        ),
     )
     db.session.commit()
     return Reconciliation(figures_of_book(book.code), figures.last_number + 1, last)

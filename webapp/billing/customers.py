@@ -18,6 +18,7 @@ from stdnum.ar import cuit as stdnum_cuit
 from webapp.billing import audit, documents
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import among, chunked, statement_chunks
+from webapp.billing.messages import Message, changed_fields, message_of
 from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
 from webapp.models import (
@@ -67,8 +68,8 @@ EMAIL_MAX = 254
 DEFAULT_PAYMENT_DAYS = 30
 MAX_PAYMENT_DAYS = 365
 UNIDENTIFIED_NUMBER = "0"
-DOC_TYPE_HINT = "must be 80 (CUIT), 86 (CUIL), 96 (DNI) or 99 (unidentified)"
-IVA_CONDITION_HINT = "is not an IVA condition code of RG 5616"
+DOC_TYPE_HINT = Message("customer.doc_type_hint")
+IVA_CONDITION_HINT = Message("customer.iva_condition_hint")
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 FIELD_NAMES = {
     "legal_name": "legalName",
@@ -104,18 +105,18 @@ def iva_condition_name(code: int | None) -> str | None:
 
 def check_cuit(raw) -> str:
     """A CUIT (or CUIL) has 11 digits and a valid check digit; returns the 11 digits, or raises
-    ValueError with the message that names what is wrong."""
+    ValueError with the ``Message`` that names what is wrong."""
     if not isinstance(raw, str):
-        raise ValueError("must be a string of digits")
+        raise ValueError(Message("cuit.string"))
     number = digits_of(raw)
     try:
         return stdnum_cuit.validate(number)
     except stdnum_errors.InvalidChecksum:
-        raise ValueError("has a wrong check digit") from None
+        raise ValueError(Message("cuit.check_digit")) from None
     except stdnum_errors.InvalidLength:
-        raise ValueError("must have 11 digits") from None
+        raise ValueError(Message("cuit.length")) from None
     except stdnum_errors.ValidationError:
-        raise ValueError("must have 11 digits, dashes optional") from None
+        raise ValueError(Message("cuit.format")) from None
 
 
 def _code(value, codes: type, hint: str):
@@ -134,12 +135,12 @@ def _text(fields: dict, clean: dict, details: list, name: str, maximum: int) -> 
     if value is None:
         value = ""
     if not isinstance(value, str):
-        details.append({"field": FIELD_NAMES[name], "message": "must be text"})
+        details.append({"field": FIELD_NAMES[name], "message": Message("field.must_be_text")})
         return
     value = value.strip()
     if len(value) > maximum:
         details.append(
-            {"field": FIELD_NAMES[name], "message": f"must be at most {maximum} characters"}
+            {"field": FIELD_NAMES[name], "message": Message("field.too_long", count=maximum)}
         )
         return
     clean[name] = value
@@ -155,16 +156,19 @@ def _clean_fields(fields: dict, current: dict) -> dict:
     details, clean = [], {}
     _text(fields, clean, details, "legal_name", LEGAL_NAME_MAX)
     if "legal_name" in clean and not clean["legal_name"]:
-        details.append({"field": "legalName", "message": "is required"})
+        details.append({"field": "legalName", "message": Message("field.required")})
     _text(fields, clean, details, "address", ADDRESS_MAX)
     _text(fields, clean, details, "email", EMAIL_MAX)
     if clean.get("email") and not EMAIL_PATTERN.match(clean["email"]):
-        details.append({"field": "email", "message": "must be an email address"})
+        details.append({"field": "email", "message": Message("field.must_be_email")})
     if "payment_days" in fields:
         days = fields["payment_days"]
         if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_PAYMENT_DAYS:
             details.append(
-                {"field": "paymentDays", "message": f"must be 0 to {MAX_PAYMENT_DAYS} days"}
+                {
+                    "field": "paymentDays",
+                    "message": Message("customer.payment_days", count=MAX_PAYMENT_DAYS),
+                }
             )
         else:
             clean["payment_days"] = days
@@ -177,13 +181,13 @@ def _clean_fields(fields: dict, current: dict) -> dict:
                     fields["iva_condition"], IvaCondition, IVA_CONDITION_HINT
                 ).value
             except ValueError as exc:
-                details.append({"field": "ivaCondition", "message": str(exc)})
+                details.append({"field": "ivaCondition", "message": message_of(exc)})
     doc_type_known = True
     if "doc_type" in fields:
         try:
             clean["doc_type"] = _code(fields["doc_type"], DocType, DOC_TYPE_HINT).value
         except ValueError as exc:
-            details.append({"field": "docType", "message": str(exc)})
+            details.append({"field": "docType", "message": message_of(exc)})
             doc_type_known = False
     merged = {**current, **clean}
     doc_type = merged.get("doc_type", DocType.UNIDENTIFIED)
@@ -193,10 +197,10 @@ def _clean_fields(fields: dict, current: dict) -> dict:
                 doc_type, fields.get("doc_number", merged.get("doc_number"))
             )
         except ValueError as exc:
-            details.append({"field": "docNumber", "message": str(exc)})
+            details.append({"field": "docNumber", "message": message_of(exc)})
     condition = merged.get("iva_condition")
     if doc_type_known and condition in CUIT_REQUIRED and doc_type != DocType.CUIT:
-        details.append({"field": "docType", "message": "must be 80 (CUIT) for this IVA condition"})
+        details.append({"field": "docType", "message": Message("customer.cuit_required")})
     elif (
         doc_type_known
         and condition is not None
@@ -206,26 +210,26 @@ def _clean_fields(fields: dict, current: dict) -> dict:
         details.append(
             {
                 "field": "docType",
-                "message": "only a Consumidor Final (5) may be unidentified (99)",
+                "message": Message("customer.only_final_consumer"),
             }
         )
     if details:
-        raise InvalidInput("The customer has invalid fields", details)
+        raise InvalidInput(Message("customer.invalid"), details)
     return clean
 
 
 def _doc_number(doc_type: int, raw) -> str:
     if doc_type == DocType.UNIDENTIFIED:
         if raw not in (None, "", UNIDENTIFIED_NUMBER):
-            raise ValueError("must be 0 for an unidentified customer (99)")
+            raise ValueError(Message("customer.unidentified_number"))
         return UNIDENTIFIED_NUMBER
     if raw is None or raw == "":
-        raise ValueError("is required")
+        raise ValueError(Message("field.required"))
     if doc_type in (DocType.CUIT, DocType.CUIL):
         return check_cuit(raw)
     number = digits_of(raw) if isinstance(raw, str) else ""
     if not number.isdigit() or not 7 <= len(number) <= 8:
-        raise ValueError("must have 7 or 8 digits")
+        raise ValueError(Message("customer.dni_digits"))
     return number
 
 
@@ -246,8 +250,8 @@ def _check_id(customer_id) -> int:
         or not 1 <= customer_id <= MAX_ID
     ):
         raise InvalidInput(
-            "The customer has invalid fields",
-            [{"field": "customerId", "message": "must be a positive whole number"}],
+            Message("customer.invalid"),
+            [{"field": "customerId", "message": Message("field.must_be_positive_number")}],
         )
     return customer_id
 
@@ -294,7 +298,7 @@ def create_customer(actor: str, customer_id: int | None = None, **fields) -> Cus
         if inserted is not None or customer_id is not None:
             break
     if inserted is None:
-        raise Conflict(f"Customer {chosen} already exists")
+        raise Conflict(Message("customer.exists", id=str(chosen)))
     audit.record(actor, "created", "customer", chosen, values["legal_name"])
     db.session.commit()
     return get_customer(chosen)
@@ -307,12 +311,13 @@ def update_customer(actor: str, customer_id: int, **fields) -> Customer:
         select(Customer).where(Customer.id == customer_id).with_for_update()
     )
     if customer is None:
-        raise NotFound(f"Customer {customer_id} not found")
+        raise NotFound(Message("customer.not_found", id=str(customer_id)))
     clean = _clean_fields(fields, _stored_values(customer))
+    changed = {name for name, value in clean.items() if getattr(customer, name) != value}
     for name, value in clean.items():
         setattr(customer, name, value)
     customer.incomplete = not is_complete(customer)
-    audit.record(actor, "edited", "customer", customer.id, ", ".join(sorted(clean)))
+    audit.record(actor, "edited", "customer", customer.id, changed_fields(changed))
     db.session.commit()
     return customer
 
@@ -320,7 +325,7 @@ def update_customer(actor: str, customer_id: int, **fields) -> Customer:
 def get_customer(customer_id: int) -> Customer:
     customer = db.session.get(Customer, customer_id)
     if customer is None:
-        raise NotFound(f"Customer {customer_id} not found")
+        raise NotFound(Message("customer.not_found", id=str(customer_id)))
     return customer
 
 
@@ -397,7 +402,8 @@ def list_customers(filters: CustomerFilters, page: int = 1, limit: int = 20) -> 
             _code(filters.iva_condition, IvaCondition, IVA_CONDITION_HINT)
         except ValueError as exc:
             raise InvalidInput(
-                "Invalid filter", [{"field": "ivaCondition", "message": str(exc)}]
+                Message("filter.invalid"),
+                [{"field": "ivaCondition", "message": message_of(exc)}],
             ) from None
     return paginate(filters.apply(select(Customer)).order_by(Customer.id), page, limit)
 
@@ -447,14 +453,14 @@ def receiver_refusals(
     return refused
 
 
-def _refusal(customer_id: int, condition: int | None, issuer: IssuerIvaCondition) -> str:
+def _refusal(customer_id: int, condition: int | None, issuer: IssuerIvaCondition) -> Message:
     if condition is None:
-        return f"complete customer {customer_id} first"
+        return Message("customer.complete_first", id=str(customer_id))
     try:
         letter = documents.letter_for(issuer, condition)
     except documents.LetterRefused as exc:
-        return f"customer {customer_id} {exc}"
-    return f"customer {customer_id} takes a Factura {letter}"
+        return Message(str(exc), id=str(customer_id))
+    return Message("customer.takes_letter", id=str(customer_id), letter=letter)
 
 
 def rejected_pendings(customer_id: int, limit: int = 20) -> list[BillingPending]:
@@ -546,13 +552,13 @@ def read_import(text: str) -> list[ImportRow]:
     completes it. Nothing is stored."""
     if len(text.encode()) > IMPORT_MAX_BYTES:
         raise InvalidInput(
-            "The file cannot be imported",
-            [{"field": "file", "message": f"must be at most {IMPORT_MAX_BYTES} bytes"}],
+            Message("import.refused"),
+            [{"field": "file", "message": Message("import.too_big", count=IMPORT_MAX_BYTES)}],
         )
     lines = text.lstrip("\ufeff").splitlines()
     if not lines or not lines[0].strip():
         raise InvalidInput(
-            "The file cannot be imported", [{"field": "file", "message": "has no rows"}]
+            Message("import.refused"), [{"field": "file", "message": Message("import.no_rows")}]
         )
     delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
     reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
@@ -562,14 +568,14 @@ def read_import(text: str) -> list[ImportRow]:
     if missing or unknown:
         expected = ", ".join(IMPORT_COLUMNS + IMPORT_OPTIONAL_COLUMNS)
         raise InvalidInput(
-            "The file cannot be imported",
-            [{"field": "file", "message": f"the header must name the columns {expected}"}],
+            Message("import.refused"),
+            [{"field": "file", "message": Message("import.header", columns=expected)}],
         )
     cells = [row for row in reader if any(cell.strip() for cell in row)]
     if len(cells) > IMPORT_MAX_ROWS:
         raise InvalidInput(
-            "The file cannot be imported",
-            [{"field": "file", "message": f"must have at most {IMPORT_MAX_ROWS} rows"}],
+            Message("import.refused"),
+            [{"field": "file", "message": Message("import.too_many_rows", count=IMPORT_MAX_ROWS)}],
         )
     rows = []
     for line, row in enumerate(cells, start=2):
@@ -586,7 +592,7 @@ def _check_import_row(line: int, values: dict, well_formed: bool) -> ImportRow:
         fields.pop("payment_days", None)
     problems = []
     if not well_formed:
-        problems.append({"field": "file", "message": "has another number of cells than the header"})
+        problems.append({"field": "file", "message": Message("import.cells")})
     if customer_id is not None:
         try:
             _check_id(customer_id)
@@ -598,7 +604,7 @@ def _check_import_row(line: int, values: dict, well_formed: bool) -> ImportRow:
     except InvalidInput as exc:
         problems.extend(exc.details)
     if not problems and fields.get("iva_condition") is None:
-        problems.append({"field": "ivaCondition", "message": "is required"})
+        problems.append({"field": "ivaCondition", "message": Message("field.required")})
     return ImportRow(line, customer_id, fields, problems)
 
 
@@ -631,11 +637,19 @@ def _mark_duplicates(rows: list[ImportRow]) -> None:
         if row.customer_id is not None:
             if row.customer_id in seen_ids:
                 row.problems.append(
-                    {"field": "customerId", "message": f"repeats line {seen_ids[row.customer_id]}"}
+                    {
+                        "field": "customerId",
+                        "message": Message(
+                            "import.repeats_line", line=str(seen_ids[row.customer_id])
+                        ),
+                    }
                 )
             elif stored.get(row.customer_id) is False:
                 row.problems.append(
-                    {"field": "customerId", "message": f"Customer {row.customer_id} already exists"}
+                    {
+                        "field": "customerId",
+                        "message": Message("customer.exists", id=str(row.customer_id)),
+                    }
                 )
             row.completes = stored.get(row.customer_id) is True
             seen_ids.setdefault(row.customer_id, row.line)
@@ -644,11 +658,17 @@ def _mark_duplicates(rows: list[ImportRow]) -> None:
             holder = holders.get(number)
             if number in seen_numbers:
                 row.problems.append(
-                    {"field": "docNumber", "message": f"repeats line {seen_numbers[number]}"}
+                    {
+                        "field": "docNumber",
+                        "message": Message("import.repeats_line", line=str(seen_numbers[number])),
+                    }
                 )
             elif holder is not None and holder != row.customer_id:
                 row.problems.append(
-                    {"field": "docNumber", "message": f"belongs to customer {holder}"}
+                    {
+                        "field": "docNumber",
+                        "message": Message("import.belongs_to_customer", id=str(holder)),
+                    }
                 )
             seen_numbers.setdefault(number, row.line)
 
@@ -667,7 +687,7 @@ def import_customers(actor: str, text: str) -> tuple[int, int]:
             for name, value in row.fields.items():
                 setattr(customer, name, value)
             customer.incomplete = not is_complete(customer)
-            audit.record(actor, "edited", "customer", customer.id, "imported")
+            audit.record(actor, "edited", "customer", customer.id, Message("audit.imported"))
             stored += 1
             continue
         now = utcnow()
@@ -678,7 +698,7 @@ def import_customers(actor: str, text: str) -> tuple[int, int]:
             .returning(Customer.id)
         )
         if inserted is not None:
-            audit.record(actor, "created", "customer", chosen, "imported")
+            audit.record(actor, "created", "customer", chosen, Message("audit.imported"))
             stored += 1
     db.session.commit()
     return stored, len(rows) - stored

@@ -4,6 +4,7 @@ into net, IVA and exempt parts (docs/rules.md rules 2 and 12)."""
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from webapp.billing.messages import Message
 from webapp.billing.money import CENT
 from webapp.models import (
     DEFAULT_VAT_RATE,
@@ -15,7 +16,7 @@ from webapp.models import (
 
 ZERO = Decimal("0.00")
 EXEMPT = "exempt"
-VAT_RATE_HINT = "must be one of " + ", ".join(VAT_RATES)
+VAT_RATE_HINT = Message("vat.rate", rates=", ".join(VAT_RATES))
 
 
 DOCUMENT_TYPE_NAMES = {
@@ -53,7 +54,8 @@ RG_5003_LEGEND = (
 
 
 class LetterRefused(ValueError):
-    """A receiver Lote cannot invoice with any letter it issues."""
+    """A receiver Lote cannot invoice with any letter it issues; the argument is the code of the
+    message that says why, naming the customer."""
 
 
 def letter_for(issuer: IssuerIvaCondition, receiver: int | None) -> str:
@@ -62,9 +64,9 @@ def letter_for(issuer: IssuerIvaCondition, receiver: int | None) -> str:
     others; a Monotributo or Exento issuer issues C. A receiver abroad needs a Factura E, which
     goes through another web service: refused."""
     if receiver is None:
-        raise LetterRefused("has no IVA condition")
+        raise LetterRefused("customer.no_iva_condition")
     if receiver == IvaCondition.FOREIGN_CUSTOMER:
-        raise LetterRefused("is a customer abroad: it needs a Factura E, which Lote does not issue")
+        raise LetterRefused("customer.abroad")
     if issuer != IssuerIvaCondition.REGISTERED:
         return "C"
     return "A" if receiver in A_RECEIVERS else "B"

@@ -17,6 +17,7 @@ from webapp.billing.batches import get_batch
 from webapp.billing.documents import EXEMPT
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import chunked, lock_in_id_order, unique_ids
+from webapp.billing.messages import Message, message_of, stored
 from webapp.billing.money import as_text
 from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
@@ -56,7 +57,7 @@ class SimulatedErp:
 
     def receive(self, documents: list[dict]) -> None:
         if self._random.random() < self.failure_rate:
-            raise ErpUnavailable("The ERP rejected the delivery (simulated outage); try again")
+            raise ErpUnavailable(Message("erp.outage"))
 
 
 def _entry(account: tuple[str, str], debit: Decimal, credit: Decimal) -> dict:
@@ -129,13 +130,11 @@ def _load_invoices(
     if (invoice_ids is None) == (batch_id is None):
         both = invoice_ids is not None
         raise InvalidInput(
-            "Give either invoiceIds or batchId",
+            Message("erp.either"),
             [
                 {
                     "field": "invoiceIds",
-                    "message": "give invoiceIds or batchId, not both"
-                    if both
-                    else "give invoiceIds or batchId",
+                    "message": Message("erp.not_both" if both else "erp.one_of"),
                 }
             ],
         )
@@ -154,8 +153,8 @@ def _load_invoices(
     missing = sorted(set(ids) - {i.id for i in invoices})
     if missing:
         raise NotFound(
-            f"{len(missing)} invoices not found",
-            [{"id": i, "reason": "does not exist"} for i in missing],
+            Message("erp.invoices_missing", count=len(missing)),
+            [{"id": i, "reason": Message("row.missing")} for i in missing],
         )
     _refuse_issued_outside(invoices)
     return invoices
@@ -169,18 +168,15 @@ def _refuse_issued_outside(invoices: list[Invoice]) -> None:
         return
     numbers = [i.invoice_number for i in outside]
     if len(outside) == 1:
-        message = f"Invoice {numbers[0]} was issued outside Lote; it is not sent to the ERP"
+        message = Message("erp.issued_outside", number=numbers[0])
     else:
-        message = (
-            f"{len(outside)} invoices were issued outside Lote ({invoice_list(numbers)}); "
-            "they are not sent to the ERP"
+        message = Message(
+            "erp.issued_outside_many", count=len(outside), numbers=invoice_list(numbers)
         )
+    reason = Message("erp.reason_issued_outside")
     raise Conflict(
         message,
-        [
-            {"id": i.id, "invoiceNumber": i.invoice_number, "reason": "issued outside Lote"}
-            for i in outside
-        ],
+        [{"id": i.id, "invoiceNumber": i.invoice_number, "reason": reason} for i in outside],
     )
 
 
@@ -192,15 +188,15 @@ def _processed_batch(batch_id: int) -> BillingBatch:
         batch.status == BatchStatus.PROCESSED
         or (batch.status == BatchStatus.ERROR and batch.total_invoices)
     ):
-        raise Conflict(f"Batch {batch_id} is {batch.status.value}; only PROCESSED batches sync")
+        raise Conflict(Message("erp.batch_not_processed", id=str(batch_id), status=batch.status))
     return batch
 
 
-def invoice_list(numbers: Sequence[str]) -> str:
+def invoice_list(numbers: Sequence[str]) -> Message | str:
     """Invoice numbers as a message names them: the first few, then how many more."""
     named = ", ".join(numbers[:INVOICES_NAMED])
     hidden = len(numbers) - INVOICES_NAMED
-    return f"{named} and {hidden} more" if hidden > 0 else named
+    return Message("erp.numbers_and_more", numbers=named, count=hidden) if hidden > 0 else named
 
 
 @dataclass
@@ -276,9 +272,9 @@ def sync(
     docs = preview(invoice_ids, batch_id, unsent_only)
     ids = [i.id for i in docs.invoices]
     if not ids and batch_id is not None and unsent_only:
-        raise Conflict(f"Batch {batch_id} has no invoice left to send to the ERP")
+        raise Conflict(Message("erp.batch_all_sent", id=str(batch_id)))
     if not ids:
-        raise Conflict("There are no invoices to send")
+        raise Conflict(Message("erp.nothing_to_send"))
     record = ErpSync(
         status=SyncStatus.SENT,
         payload={"documents": docs.documents, "summary": docs.summary},
@@ -304,16 +300,17 @@ def sync(
         taken = _already_synced(ids)
         numbers = [number for _, number, _ in taken]
         if len(taken) == 1:
-            message = f"Invoice {numbers[0]} was already sent to the ERP; nothing was sent"
+            message = Message("erp.invoice_sent", number=numbers[0])
         else:
-            message = (
-                f"{len(taken)} invoices were already sent to the ERP ({invoice_list(numbers)}); "
-                "nothing was sent"
-            )
+            message = Message("erp.invoices_sent", count=len(taken), numbers=invoice_list(numbers))
         raise Conflict(
             message,
             [
-                {"id": i, "invoiceNumber": number, "reason": f"already in {sync_id}"}
+                {
+                    "id": i,
+                    "invoiceNumber": number,
+                    "reason": Message("erp.already_in", sync=sync_id),
+                }
                 for i, number, sync_id in taken
             ],
         )
@@ -324,7 +321,7 @@ def sync(
         erp.receive(docs.documents)
     except ErpUnavailable as exc:
         record.status = SyncStatus.ERROR
-        record.error_message = str(exc)
+        record.error_message = stored(message_of(exc))
         for chunk in chunked(ids):
             db.session.execute(
                 update(Invoice)
@@ -357,7 +354,7 @@ def _already_synced(ids: list[int]) -> list[tuple[int, str, str]]:
 def get_sync(sync_id: str) -> ErpSync:
     record = db.session.scalar(select(ErpSync).where(ErpSync.sync_id == sync_id))
     if record is None:
-        raise NotFound(f"ERP sync {sync_id} not found")
+        raise NotFound(Message("erp.sync_not_found", id=sync_id))
     return record
 
 
@@ -378,9 +375,7 @@ def confirm(actor: str, sync_id: str) -> ErpSync:
         .execution_options(synchronize_session=False)
     ).rowcount
     if not changed:
-        raise Conflict(
-            f"ERP sync {sync_id} is {record.status.value}; only a SENT sync is confirmed"
-        )
+        raise Conflict(Message("erp.not_confirmable", id=sync_id, status=record.status))
     audit.record(actor, "erp_confirmed", "erp_sync", record.id, sync_id)
     db.session.commit()
     db.session.refresh(record)

@@ -8,6 +8,7 @@ from sqlalchemy import Integer, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from webapp.billing.errors import InvalidInput, TooLarge
+from webapp.billing.messages import Message
 from webapp.extensions import db
 from webapp.models import MAX_ID
 
@@ -59,15 +60,17 @@ def unique_ids(ids: Iterable, field: str, limit: int) -> list[int]:
     """A non-empty list of distinct positive ids, at most ``limit`` of them, sorted."""
     ids = list(ids)
     if not ids:
-        raise InvalidInput("No ids given", [{"field": field, "message": "must not be empty"}])
+        raise InvalidInput(Message("ids.none"), [{"field": field, "message": Message("ids.empty")}])
     if any(not isinstance(i, int) or isinstance(i, bool) or i < 1 for i in ids):
         raise InvalidInput(
-            "Invalid ids", [{"field": field, "message": "must be positive whole numbers"}]
+            Message("ids.invalid"), [{"field": field, "message": Message("ids.positive")}]
         )
     if len(ids) > limit:
-        raise TooLarge(f"At most {limit} ids may be given at once; {len(ids)} were given")
+        raise TooLarge(Message("ids.too_many", limit=limit, count=len(ids)))
     if len(set(ids)) != len(ids):
-        raise InvalidInput("Repeated ids", [{"field": field, "message": "must not repeat an id"}])
+        raise InvalidInput(
+            Message("ids.repeated"), [{"field": field, "message": Message("ids.no_repeats")}]
+        )
     return sorted(ids)
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from webapp.billing import customers
 from webapp.billing.documents import invoice_number
 from webapp.billing.errors import InvalidInput, NotFound
+from webapp.billing.messages import Message
 from webapp.billing.money import CENT
 from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.billing.pendings import CustomerTotal, OtherCustomers, largest_customers
@@ -58,8 +59,8 @@ class InvoiceFilters:
             and self.min_amount > self.max_amount
         ):
             raise InvalidInput(
-                "Invalid amount range",
-                [{"field": "maxAmount", "message": "must be at least minAmount"}],
+                Message("filter.invalid_amount_range"),
+                [{"field": "maxAmount", "message": Message("filter.max_below_min")}],
             )
 
     def answered_by_daily_totals(self) -> bool:
@@ -130,7 +131,7 @@ def iter_invoices(filters: InvoiceFilters, chunk: int = 1000):
 def get_invoice(invoice_id: int) -> Invoice:
     invoice = db.session.get(Invoice, invoice_id)
     if invoice is None:
-        raise NotFound(f"Invoice {invoice_id} not found")
+        raise NotFound(Message("invoice.not_found", id=str(invoice_id)))
     return invoice
 
 
@@ -139,7 +140,7 @@ def get_invoice_by_number(number: str) -> Invoice:
         select(Invoice).where(Invoice.invoice_number == number.strip().upper())
     )
     if invoice is None:
-        raise NotFound(f"Invoice {number} not found")
+        raise NotFound(Message("invoice.not_found", id=number))
     return invoice
 
 

@@ -45,6 +45,7 @@ from webapp.billing.documents import (
 )
 from webapp.billing.invoices import add_to_daily_totals
 from webapp.billing.issuer import get_issuer
+from webapp.billing.messages import Message, message_of, stored
 from webapp.billing.recovery import claim_batch
 from webapp.extensions import db
 from webapp.models import (
@@ -84,7 +85,7 @@ class BookBusy(Exception):
     for, or a failed one with vouchers still waiting for the authority's answer, which must be
     retried or abandoned first."""
 
-    def __init__(self, message: str, holder_running: bool):
+    def __init__(self, message: Message, holder_running: bool):
         super().__init__(message)
         self.holder_running = holder_running
 
@@ -442,12 +443,8 @@ def _hold_books(batch: BillingBatch, codes: list[str]) -> None:
             holder = db.session.get(ReceiptBook, code).held_by_batch_id
             running = db.session.get(BillingBatch, holder).status in QUEUED_OR_RUNNING
             if running:
-                raise BookBusy(f"Receipt book {code} is in use by batch {holder}", True)
-            raise BookBusy(
-                f"Receipt book {code} has vouchers of batch {holder} waiting for the tax "
-                f"authority's answer; retry or abandon batch {holder} first",
-                False,
-            )
+                raise BookBusy(Message("book.in_use", book=code, batch=str(holder)), True)
+            raise BookBusy(Message("book.awaiting_answer", book=code, batch=str(holder)), False)
     db.session.commit()
 
 
@@ -476,11 +473,21 @@ def _in_step(book: ReceiptBook) -> None:
     )
     if never_used:
         book.last_number = book.adopted_number = last
-        audit.record("worker", "adopted", "receipt_book", 0, f"{book.code} starts after {last}")
+        audit.record(
+            "worker",
+            "adopted",
+            "receipt_book",
+            0,
+            Message("audit.adopted", book=book.code, number=str(last)),
+        )
         return
     raise BatchRejected(
-        f"Receipt book {book.code} is out of step with the tax authority: Lote's last number "
-        f"is {book.last_number}, the authority's is {last}; reconcile the book"
+        Message(
+            "book.out_of_step",
+            book=book.code,
+            last=str(book.last_number),
+            authority_last=str(last),
+        )
     )
 
 
@@ -507,8 +514,12 @@ def _reserve(
     book = db.session.get(ReceiptBook, code, with_for_update=True)
     if book.last_issue_date and batch.issue_date < book.last_issue_date:
         raise BatchRejected(
-            f"Issue date {batch.issue_date.isoformat()} is earlier than "
-            f"{book.last_issue_date.isoformat()}, already used by receipt book {book.code}"
+            Message(
+                "invoicing.issue_date_used",
+                issue_date=batch.issue_date,
+                last_date=book.last_issue_date,
+                book=book.code,
+            )
         )
     start = book.last_number if after_number is None else after_number
     vouchers = [
@@ -551,8 +562,7 @@ def _invoice_on_book(
                 # The authority is past Lote's counter: the call stays reserved, and the next
                 # attempt asks what the authority holds before anything else.
                 raise CaeUnavailable(
-                    f"Receipt book {code}: the tax authority refused number "
-                    f"{outcomes[0].number} as not the next one; its vouchers will be checked"
+                    Message("book.not_next", book=code, number=str(outcomes[0].number))
                 )
             following = None
             if all(outcome.authorized for outcome in outcomes):
@@ -580,7 +590,7 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
     batch = db.session.get(BillingBatch, batch_id)
     current = get_issuer()
     if current is None:
-        raise BatchRejected("The issuer is not set; set it on the issuer settings page")
+        raise BatchRejected(Message("invoicing.issuer_not_set"))
     letters = (
         [letter_and_point_of_sale(batch.receipt_book)[0]]
         if batch.receipt_book
@@ -600,10 +610,7 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
         .where(BillingPending.batch_id == batch_id, BillingPending.status == PendingStatus.PENDING)
     )
     if left:
-        raise BatchRejected(
-            f"{left} of the batch's pendings could not be invoiced: their customers were changed "
-            "since, and now take another letter or are incomplete"
-        )
+        raise BatchRejected(Message("invoicing.customers_changed", count=left))
     release_books(batch_id)
     now = utcnow()
     _heartbeat(
@@ -614,7 +621,13 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
         error_message=None,
         processing_completed_at=now,
     )
-    audit.record("worker", "invoiced", "batch", batch_id, f"{batch.total_invoices} invoices")
+    audit.record(
+        "worker",
+        "invoiced",
+        "batch",
+        batch_id,
+        Message("audit.invoices", count=batch.total_invoices),
+    )
     db.session.commit()
 
 
@@ -633,15 +646,15 @@ def _mark_invoiced(pending_ids: list[int], service_ids: list[int], now) -> None:
     )
 
 
-def _failure_message(exc: Exception) -> str:
+def _failure_message(exc: Exception) -> Message | str:
     if isinstance(exc, CaeUnavailable | BatchRejected | BookBusy):
-        return str(exc)
+        return message_of(exc)
     if isinstance(exc, OperationalError):
-        return "The database was unavailable during invoicing"
-    return f"Unexpected error during invoicing ({type(exc).__name__})"
+        return Message("invoicing.database_unavailable")
+    return Message("invoicing.unexpected", kind=type(exc).__name__)
 
 
-def record_failure(batch_id: int, attempt: int, message: str, final: bool) -> None:
+def record_failure(batch_id: int, attempt: int, message: Message | str, final: bool) -> None:
     """A failed attempt leaves the batch queued for the next retry, or ERROR with the reason (and
     its books released, unless a call is still in flight on one)."""
     db.session.execute(
@@ -653,7 +666,9 @@ def record_failure(batch_id: int, attempt: int, message: str, final: bool) -> No
         )
         .values(
             status=BatchStatus.ERROR if final else BatchStatus.PENDING_PROCESSING,
-            error_message=message if final else f"Attempt {attempt} failed: {message}; retrying",
+            error_message=stored(
+                message if final else Message("invoicing.retrying", attempt=attempt, reason=message)
+            ),
             heartbeat_at=None,
             enqueued_at=utcnow(),
         )

@@ -11,6 +11,7 @@ from webapp.billing.customers import (
     format_doc_number,
 )
 from webapp.billing.errors import InvalidInput
+from webapp.billing.messages import Message, changed_fields, message_of
 from webapp.extensions import db
 from webapp.models import DocType, Issuer, IssuerIvaCondition, IvaCondition
 
@@ -22,7 +23,7 @@ AS_RECEIVER_CONDITION = {
 }
 IIBB_MAX = 32
 MAX_POINT_OF_SALE = 99_999
-IVA_CONDITION_HINT = "must be responsable-inscripto, monotributo or exento"
+IVA_CONDITION_HINT = Message("issuer.iva_condition_hint")
 REQUIRED = ("legal_name", "cuit", "iva_condition")
 FIELD_NAMES = {
     "legal_name": "legalName",
@@ -54,7 +55,10 @@ def _clean(fields: dict) -> tuple[dict, list[dict]]:
             value = fields[name] if fields[name] is not None else ""
             if not isinstance(value, str) or len(value.strip()) > maximum:
                 details.append(
-                    {"field": FIELD_NAMES[name], "message": f"must be at most {maximum} characters"}
+                    {
+                        "field": FIELD_NAMES[name],
+                        "message": Message("field.too_long", count=maximum),
+                    }
                 )
             else:
                 clean[name] = value.strip()
@@ -62,7 +66,7 @@ def _clean(fields: dict) -> tuple[dict, list[dict]]:
         try:
             clean["cuit"] = check_cuit(fields["cuit"])
         except ValueError as exc:
-            details.append({"field": "cuit", "message": str(exc)})
+            details.append({"field": "cuit", "message": message_of(exc)})
     if "iva_condition" in fields:
         try:
             clean["iva_condition"] = IssuerIvaCondition(fields["iva_condition"])
@@ -71,9 +75,9 @@ def _clean(fields: dict) -> tuple[dict, list[dict]]:
     if "activities_start" in fields:
         started = fields["activities_start"]
         if started is not None and not isinstance(started, date):
-            details.append({"field": "activitiesStart", "message": "must be a date"})
+            details.append({"field": "activitiesStart", "message": Message("field.must_be_date")})
         elif started is not None and started > clock.today():
-            details.append({"field": "activitiesStart", "message": "must not be in the future"})
+            details.append({"field": "activitiesStart", "message": Message("field.not_in_future")})
         else:
             clean["activities_start"] = started
     if "points_of_sale" in fields:
@@ -85,7 +89,7 @@ def _clean(fields: dict) -> tuple[dict, list[dict]]:
             details.append(
                 {
                     "field": "pointsOfSale",
-                    "message": f"must be whole numbers from 1 to {MAX_POINT_OF_SALE}",
+                    "message": Message("issuer.points_of_sale", limit=MAX_POINT_OF_SALE),
                 }
             )
         else:
@@ -101,21 +105,22 @@ def set_issuer(actor: str, **fields) -> Issuer:
     issuer = db.session.get(Issuer, 1, with_for_update=True)
     if issuer is None:
         details.extend(
-            {"field": FIELD_NAMES[name], "message": "is required"}
+            {"field": FIELD_NAMES[name], "message": Message("field.required")}
             for name in REQUIRED
             if not clean.get(name) and not any(d["field"] == FIELD_NAMES[name] for d in details)
         )
     elif "legal_name" in clean and not clean["legal_name"]:
-        details.append({"field": "legalName", "message": "is required"})
+        details.append({"field": "legalName", "message": Message("field.required")})
     if details:
-        raise InvalidInput("The issuer has invalid fields", details)
+        raise InvalidInput(Message("issuer.invalid"), details)
     if issuer is None:
         issuer = Issuer(id=1, iibb_number="", address="", points_of_sale=[])
         db.session.add(issuer)
+    changed = {name for name, value in clean.items() if getattr(issuer, name) != value}
     for name, value in clean.items():
         setattr(issuer, name, value)
     db.session.flush()
-    audit.record(actor, "edited", "issuer", 1, ", ".join(sorted(clean)))
+    audit.record(actor, "edited", "issuer", 1, changed_fields(changed))
     db.session.commit()
     return issuer
 

@@ -5,6 +5,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import NumberFormatError, parse_decimal
 
+from webapp.billing.messages import Message
+
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("9999999999.99")
 # Typed amounts are ASCII digits: Decimal() also reads other scripts' digits ("١.00") and "_".
@@ -14,23 +16,23 @@ AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 def parse_amount(value) -> Decimal:
     """An amount is a number > 0 with at most two decimals that fits Numeric(12, 2).
 
-    Raises ValueError with a message fit for a clerk."""
+    Raises ValueError with the ``Message`` that says why."""
     if isinstance(value, bool) or (
         isinstance(value, str) and not AMOUNT_TEXT.fullmatch(value.strip())
     ):
-        raise ValueError("must be a number such as 1500.00")
+        raise ValueError(Message("amount.format"))
     try:
         amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise ValueError("must be a number such as 1500.00") from None
+        raise ValueError(Message("amount.format")) from None
     if not amount.is_finite():
-        raise ValueError("must be a number such as 1500.00")
+        raise ValueError(Message("amount.format"))
     if amount <= 0:
-        raise ValueError("must be greater than 0")
+        raise ValueError(Message("amount.positive"))
     if amount > MAX_AMOUNT:
-        raise ValueError(f"must be at most {MAX_AMOUNT}")
+        raise ValueError(Message("amount.at_most", amount=MAX_AMOUNT))
     if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
-        raise ValueError("must have at most two decimals")
+        raise ValueError(Message("amount.two_decimals"))
     return amount.quantize(CENT)
 
 

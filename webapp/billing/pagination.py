@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, func, literal_column, select
 
 from webapp.billing.errors import InvalidInput
+from webapp.billing.messages import Message
 from webapp.extensions import db
 
 # The page sizes the lists offer; the first is the default, the last the most a page holds.
@@ -44,11 +45,11 @@ class Page:
 def check_page(page: int, limit: int) -> None:
     details = []
     if page < 1:
-        details.append({"field": "page", "message": "must be 1 or more"})
+        details.append({"field": "page", "message": Message("page.at_least_one")})
     if not 1 <= limit <= MAX_LIMIT:
-        details.append({"field": "limit", "message": f"must be between 1 and {MAX_LIMIT}"})
+        details.append({"field": "limit", "message": Message("page.limit_range", count=MAX_LIMIT)})
     if details:
-        raise InvalidInput("Invalid pagination", details)
+        raise InvalidInput(Message("page.invalid"), details)
 
 
 def paginate(query: Select, page: int = 1, limit: int = DEFAULT_LIMIT) -> Page:
@@ -78,7 +79,9 @@ def paginate_newest_first(
     by keyset instead and skips none."""
     check_page(page, limit)
     if after is not None and after < 1:
-        raise InvalidInput("Invalid pagination", [{"field": "after", "message": "must be an id"}])
+        raise InvalidInput(
+            Message("page.invalid"), [{"field": "after", "message": Message("page.after_id")}]
+        )
     if total is None:
         total = count(query)
     ids = query.with_only_columns(key, maintain_column_froms=True)

@@ -8,6 +8,7 @@ from sqlalchemy import Select, func, select
 
 from webapp.billing import audit, customers, status_counts
 from webapp.billing.errors import Conflict, NotFound
+from webapp.billing.messages import Message
 from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
@@ -213,7 +214,7 @@ def _held_by_failed_batches(filters: PendingFilters) -> HeldPendings:
 def get_pending(pending_id: int) -> BillingPending:
     pending = db.session.get(BillingPending, pending_id)
     if pending is None:
-        raise NotFound(f"Billing pending {pending_id} not found")
+        raise NotFound(Message("pending.not_found", id=str(pending_id)))
     return pending
 
 
@@ -224,20 +225,25 @@ def cancel_pending(actor: str, pending_id: int) -> BillingPending:
         select(BillingPending).where(BillingPending.id == pending_id).with_for_update()
     )
     if pending is None:
-        raise NotFound(f"Billing pending {pending_id} not found")
+        raise NotFound(Message("pending.not_found", id=str(pending_id)))
     if pending.status != PendingStatus.PENDING:
-        raise Conflict(f"Billing pending {pending_id} is {pending.status.value}, not PENDING")
+        raise Conflict(Message("pending.not_pending", id=str(pending_id), status=pending.status))
     if pending.batch_id is not None:
         batch_id = pending.batch_id
         failed = db.session.get(BillingBatch, batch_id).status == BatchStatus.ERROR
         if failed:
             raise Conflict(
-                f"Billing pending {pending_id} belongs to batch {batch_id}, which failed; "
-                "abandon the batch to release its pendings"
+                Message("pending.in_failed_batch", id=str(pending_id), batch=str(batch_id))
             )
-        raise Conflict(f"Billing pending {pending_id} belongs to batch {batch_id}")
+        raise Conflict(Message("pending.in_batch", id=str(pending_id), batch=str(batch_id)))
     pending.status = PendingStatus.CANCELLED
     pending.service.status = ServiceStatus.CREATED
-    audit.record(actor, "cancelled", "pending", pending.id, f"service {pending.service_id}")
+    audit.record(
+        actor,
+        "cancelled",
+        "pending",
+        pending.id,
+        Message("audit.of_service", id=str(pending.service_id)),
+    )
     db.session.commit()
     return pending

@@ -24,6 +24,7 @@ from webapp.billing.documents import (
 )
 from webapp.billing.errors import Conflict, DomainError
 from webapp.billing.issuer import format_cuit, get_issuer, issuer_condition_name
+from webapp.billing.messages import Message
 from webapp.models import DocType, Invoice, Issuer, IvaCondition
 
 QR_URL = "https://www.afip.gob.ar/fe/qr/?p="
@@ -200,12 +201,9 @@ def printable(invoice_id: int) -> PrintedInvoice:
     legal copy, and Lote knows only its total, not the net and IVA the copy must show."""
     printed = printed_invoice(invoice_id)
     if printed.issuer is None:
-        raise Conflict("The issuer is not set yet: an admin sets it on the settings page")
+        raise Conflict(Message("issuer.not_set"))
     if printed.invoice.issued_outside:
-        raise Conflict(
-            f"Invoice {printed.invoice.invoice_number} was issued outside Lote; the system that "
-            "issued it holds its PDF"
-        )
+        raise Conflict(Message("invoice.issued_outside", number=printed.invoice.invoice_number))
     return printed
 
 

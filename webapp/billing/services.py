@@ -13,6 +13,7 @@ from webapp.billing import audit, clock, customers, status_counts
 from webapp.billing.documents import check_vat_rate
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.billing.ids import chunked, unique_ids
+from webapp.billing.messages import Message, changed_fields, message_of
 from webapp.billing.money import parse_amount
 from webapp.billing.pagination import Page, paginate_newest_first
 from webapp.extensions import db
@@ -25,13 +26,13 @@ EARLIEST_SERVICE_DATE = date(2000, 1, 1)
 SERVICE_DAYS_AHEAD = 365
 
 
-def service_date_problem(service_date: date) -> str | None:
+def service_date_problem(service_date: date) -> Message | None:
     """A service date lies between EARLIEST_SERVICE_DATE and SERVICE_DAYS_AHEAD days after today
     (in the business time zone); the message names the range."""
     latest = clock.today() + timedelta(days=SERVICE_DAYS_AHEAD)
     if EARLIEST_SERVICE_DATE <= service_date <= latest:
         return None
-    return f"must be between {EARLIEST_SERVICE_DATE.isoformat()} and {latest.isoformat()}"
+    return Message("field.date_range", from_date=EARLIEST_SERVICE_DATE, to_date=latest)
 
 
 @dataclass
@@ -68,8 +69,8 @@ class ServiceFilters:
 def check_date_range(date_from: date | None, date_to: date | None) -> None:
     if date_from and date_to and date_from > date_to:
         raise InvalidInput(
-            "Invalid date range",
-            [{"field": "dateTo", "message": "must be on or after dateFrom"}],
+            Message("filter.invalid_date_range"),
+            [{"field": "dateTo", "message": Message("filter.date_to_before_from")}],
         )
 
 
@@ -78,7 +79,7 @@ def _clean_fields(fields: dict) -> dict:
     details, clean = [], {}
     if "service_date" in fields:
         if not isinstance(fields["service_date"], date):
-            details.append({"field": "serviceDate", "message": "must be a date (YYYY-MM-DD)"})
+            details.append({"field": "serviceDate", "message": Message("field.must_be_iso_date")})
         elif problem := service_date_problem(fields["service_date"]):
             details.append({"field": "serviceDate", "message": problem})
         else:
@@ -90,28 +91,33 @@ def _clean_fields(fields: dict) -> dict:
             or isinstance(customer_id, bool)
             or not 1 <= customer_id <= MAX_ID
         ):
-            details.append({"field": "customerId", "message": "must be a positive whole number"})
+            details.append(
+                {"field": "customerId", "message": Message("field.must_be_positive_number")}
+            )
         else:
             clean["customer_id"] = customer_id
     if "amount" in fields:
         try:
             clean["amount"] = parse_amount(fields["amount"])
         except ValueError as exc:
-            details.append({"field": "amount", "message": str(exc)})
+            details.append({"field": "amount", "message": message_of(exc)})
     if "vat_rate" in fields:
         try:
             clean["vat_rate"] = check_vat_rate(fields["vat_rate"])
         except ValueError as exc:
-            details.append({"field": "vatRate", "message": str(exc)})
+            details.append({"field": "vatRate", "message": message_of(exc)})
     if "description" in fields:
         description = (fields["description"] or "").strip()
         if len(description) > DESCRIPTION_MAX:
             details.append(
-                {"field": "description", "message": f"must be at most {DESCRIPTION_MAX} characters"}
+                {
+                    "field": "description",
+                    "message": Message("field.too_long", count=DESCRIPTION_MAX),
+                }
             )
         clean["description"] = description
     if details:
-        raise InvalidInput("The service has invalid fields", details)
+        raise InvalidInput(Message("service.invalid"), details)
     return clean
 
 
@@ -139,7 +145,9 @@ def create_service(
     service = Service(status=ServiceStatus.CREATED, **clean)
     db.session.add(service)
     db.session.flush()
-    audit.record(actor, "created", "service", service.id, f"amount {service.amount}")
+    audit.record(
+        actor, "created", "service", service.id, Message("audit.amount", amount=service.amount)
+    )
     db.session.commit()
     return service
 
@@ -147,7 +155,7 @@ def create_service(
 def get_service(service_id: int) -> Service:
     service = db.session.get(Service, service_id)
     if service is None:
-        raise NotFound(f"Service {service_id} not found")
+        raise NotFound(Message("service.not_found", id=str(service_id)))
     return service
 
 
@@ -165,9 +173,8 @@ def list_services(
 def refuse_unless_editable(service: Service, verb: str) -> None:
     """A service that is not ``editable`` (no longer CREATED) is a conflict to edit or delete."""
     if not service.editable:
-        raise Conflict(
-            f"Service {service.id} is {service.status.value}; only a CREATED service can be {verb}"
-        )
+        code = "service.not_editable" if verb == "edited" else "service.not_deletable"
+        raise Conflict(Message(code, id=str(service.id), status=service.status))
 
 
 def refuse_unless_deletable(service: Service) -> None:
@@ -178,15 +185,13 @@ def refuse_unless_deletable(service: Service) -> None:
         select(BillingPending.id).where(BillingPending.service_id == service.id).limit(1)
     )
     if has_history:
-        raise Conflict(
-            f"Service {service.id} has billing history (cancelled pendings) and is kept for audit"
-        )
+        raise Conflict(Message("service.kept_for_audit", id=str(service.id)))
 
 
 def _locked_service(service_id: int) -> Service:
     service = db.session.scalar(select(Service).where(Service.id == service_id).with_for_update())
     if service is None:
-        raise NotFound(f"Service {service_id} not found")
+        raise NotFound(Message("service.not_found", id=str(service_id)))
     return service
 
 
@@ -197,9 +202,10 @@ def update_service(actor: str, service_id: int, **fields) -> Service:
     refuse_unless_editable(service, "edited")
     if "customer_id" in clean:
         customers.ensure_customers([clean["customer_id"]])
+    changed = {name for name, value in clean.items() if getattr(service, name) != value}
     for name, value in clean.items():
         setattr(service, name, value)
-    audit.record(actor, "edited", "service", service.id, ", ".join(sorted(clean)))
+    audit.record(actor, "edited", "service", service.id, changed_fields(changed))
     db.session.commit()
     return service
 
@@ -228,12 +234,14 @@ def send_to_billing(actor: str, service_ids: Iterable[int]) -> list[BillingPendi
     for service_id in ids:
         service = found.get(service_id)
         if service is None:
-            refused.append({"id": service_id, "reason": "does not exist"})
+            refused.append({"id": service_id, "reason": Message("row.missing")})
         elif service.status != ServiceStatus.CREATED:
-            refused.append({"id": service_id, "reason": f"is {service.status.value}, not CREATED"})
+            refused.append(
+                {"id": service_id, "reason": Message("service.not_created", status=service.status)}
+            )
     if refused:
         raise Conflict(
-            f"{len(refused)} of {len(ids)} services cannot be sent to billing; nothing was sent",
+            Message("service.refused", refused=len(refused), count=len(ids)),
             refused,
         )
     now = utcnow()

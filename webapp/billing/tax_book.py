@@ -62,6 +62,7 @@ from sqlalchemy import func, select
 from webapp.billing import clock
 from webapp.billing.documents import EXEMPT, VAT_RATE_IDS
 from webapp.billing.errors import InvalidInput
+from webapp.billing.messages import Message
 from webapp.extensions import db
 from webapp.models import Invoice
 
@@ -139,14 +140,14 @@ def book_month(text: str) -> BookMonth:
     if match is None or not 1 <= int(match["month"]) <= 12 or int(match["year"]) < 1:
         shown = text[:MONTH_TEXT_SHOWN]
         raise InvalidInput(
-            f"{shown!r} is not a month: write it as yyyy-mm, such as 2026-03",
-            [{"field": "month", "message": "must be a month written yyyy-mm"}],
+            Message("tax_book.not_a_month", month=repr(shown)),
+            [{"field": "month", "message": Message("tax_book.month_format")}],
         )
     month = BookMonth(int(match["year"]), int(match["month"]))
     if month.first_day > clock.today():
         raise InvalidInput(
-            f"Month {month} is in the future",
-            [{"field": "month", "message": "must not be in the future"}],
+            Message("tax_book.future", month=str(month)),
+            [{"field": "month", "message": Message("field.not_in_future")}],
         )
     return month
 

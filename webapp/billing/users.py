@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from webapp.billing import audit
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
+from webapp.billing.messages import Message
 from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
 from webapp.models import Role, User
@@ -19,12 +20,9 @@ MAX_USERNAME_LENGTH = 64
 # After NFKC, a user name is plain ASCII: look-alike letters of other alphabets (a Cyrillic "а"
 # beside a Latin "a") can then never make two users that read the same.
 USERNAME_PATTERN = re.compile(rf"[A-Za-z0-9._-]{{1,{MAX_USERNAME_LENGTH}}}")
-USERNAME_PROBLEM = f"use 1-{MAX_USERNAME_LENGTH} letters a-z, digits, dots, dashes or underscores"
-NON_ASCII_USERNAME_PROBLEM = (
-    "use only the letters a-z, without accents: letters of other alphabets can look like "
-    "another user's name"
-)
-ROLE_PROBLEM = "must be admin, clerk or viewer"
+USERNAME_PROBLEM = Message("user.name_hint", count=MAX_USERNAME_LENGTH)
+NON_ASCII_USERNAME_PROBLEM = Message("user.name_ascii")
+ROLE_PROBLEM = Message("user.role_hint")
 COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 
 
@@ -74,22 +72,22 @@ def sign_out(user_id: int) -> None:
     db.session.commit()
 
 
-def password_problem(password: str, username: str) -> str | None:
+def password_problem(password: str, username: str) -> Message | None:
     """Why a new password is refused, or None: at least MIN_PASSWORD_LENGTH characters, not only
     spaces, not one of the common passwords that are guessed first, and not the user name (nor
     containing a name of four or more characters)."""
     password = password or ""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return f"must have at least {MIN_PASSWORD_LENGTH} characters"
+        return Message("password.short", count=MIN_PASSWORD_LENGTH)
     if not password.strip():
-        return "must not be only spaces"
+        return Message("password.spaces")
     folded = unicodedata.normalize("NFKC", password).casefold()
     if folded in _common_passwords() or folded.strip() in _common_passwords():
-        return "is too common; choose one that is harder to guess"
+        return Message("password.common")
     key = username_key(username)
     # A short name (say "ana") may well occur inside a good password; a longer one is a guess.
     if key and (folded == key or (len(key) >= 4 and key in folded)):
-        return "must not contain the user name"
+        return Message("password.user_name")
     return None
 
 
@@ -109,7 +107,7 @@ def _check_new_user(username: str, password: str, role: str) -> tuple[str, Role]
         parsed_role = None
         details.append({"field": "role", "message": ROLE_PROBLEM})
     if details:
-        raise InvalidInput("The user has invalid fields", details)
+        raise InvalidInput(Message("user.invalid"), details)
     return username, parsed_role
 
 
@@ -121,14 +119,14 @@ def create_user(actor: str, username: str, password: str, role: str = "clerk") -
     taken = db.session.scalar(select(User.username).where(User.username_key == key))
     if taken is not None:
         raise Conflict(
-            f"User {taken} already exists",
-            [{"field": "username", "message": "is already taken"}],
+            Message("user.exists", name=taken),
+            [{"field": "username", "message": Message("user.taken")}],
         )
     user = User(username=username, username_key=key, role=parsed_role, active=True)
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
-    audit.record(actor, "created", "user", user.id, f"role {parsed_role.value}")
+    audit.record(actor, "created", "user", user.id, Message("audit.role", role=parsed_role))
     db.session.commit()
     return user
 
@@ -138,10 +136,12 @@ def change_password(actor: str, username: str, password: str) -> User:
     ``password_problem``; every session and token of the user ends with the old one."""
     user = db.session.scalar(select(User).where(User.username_key == username_key(username)))
     if user is None:
-        raise NotFound(f"User {username} not found")
+        raise NotFound(Message("user.not_found", name=username))
     problem = password_problem(password, user.username)
     if problem:
-        raise InvalidInput("The password is not valid", [{"field": "password", "message": problem}])
+        raise InvalidInput(
+            Message("user.password_invalid"), [{"field": "password", "message": problem}]
+        )
     user.set_password(password)
     audit.record(actor, "password_changed", "user", user.id)
     db.session.commit()
@@ -151,7 +151,7 @@ def change_password(actor: str, username: str, password: str) -> User:
 def get_user(user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None:
-        raise NotFound(f"User {user_id} not found")
+        raise NotFound(Message("user.not_found", name=str(user_id)))
     return user
 
 
@@ -164,11 +164,13 @@ def change_role(actor: str, user_id: int, role: str) -> User:
     try:
         user.role = Role(role)
     except ValueError:
-        raise InvalidInput("Invalid role", [{"field": "role", "message": ROLE_PROBLEM}]) from None
+        raise InvalidInput(
+            Message("user.role_invalid"), [{"field": "role", "message": ROLE_PROBLEM}]
+        ) from None
     if user.username == actor and user.role != Role.ADMIN:
         db.session.rollback()
-        raise Conflict("You cannot remove your own admin role")
-    audit.record(actor, "role_changed", "user", user.id, user.role.value)
+        raise Conflict(Message("user.own_admin_role"))
+    audit.record(actor, "role_changed", "user", user.id, Message("audit.role", role=user.role))
     db.session.commit()
     return user
 
@@ -178,7 +180,7 @@ def set_active(actor: str, user_id: int, active: bool) -> User:
     tokens; activating lets them sign in again."""
     user = get_user(user_id)
     if user.username == actor and not active:
-        raise Conflict("You cannot deactivate yourself")
+        raise Conflict(Message("user.deactivate_self"))
     user.active = active
     if not active:
         # Sessions and tokens issued before stay dead when the user is activated again.

@@ -37,7 +37,7 @@ def register_template_helpers(app: Flask) -> None:
     """Every filter and global the page templates use, registered here and nowhere else."""
     from webapp.billing.pagination import PAGE_SIZES
     from webapp.web import customers, i18n
-    from webapp.web.messages import register_labels
+    from webapp.web.labels import register_labels
     from webapp.web.rendering import page_url_args
 
     app.jinja_env.filters.update(
@@ -51,8 +51,7 @@ def register_template_helpers(app: Flask) -> None:
         iva_condition_label=customers.iva_condition_label,
         doc_number=customers.doc_number,
     )
-    # Status, role, queue, audit and domain-message labels, until their texts come from the
-    # catalog by code.
+    # Status, role, queue and audit labels, and the domain's messages.
     register_labels(app)
     app.jinja_env.globals.update(
         current_language=i18n.current_language,

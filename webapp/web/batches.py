@@ -9,7 +9,7 @@ from webapp.billing import audit, batches, books, invoices
 from webapp.billing.errors import Conflict
 from webapp.models import QUEUED_OR_RUNNING, BatchStatus
 from webapp.web.forms import run_listing
-from webapp.web.messages import domain_message
+from webapp.web.labels import local_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
 bp = Blueprint("batches", __name__)
@@ -67,7 +67,7 @@ def retry(batch_id: int):
     try:
         submission = batches.retry_batch(actor(), batch_id)
     except Conflict as exc:
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
     else:
         flash(_("Batch %(id)s is queued again.", id=batch_id), "success")
         if not submission.queued:
@@ -94,7 +94,7 @@ def abandon(batch_id: int):
     batch = batches.get_batch(batch_id)
     refusal = batches.why_not_abandonable(batch)
     if refusal:
-        flash(domain_message(refusal), "error")
+        flash(local_message(refusal), "error")
         return redirect(url_for("batches.show", batch_id=batch_id))
     return render_template(
         "batches/abandon.html", batch=batch, held=batches.held_pending_count(batch_id)
@@ -105,7 +105,7 @@ def _abandon(batch_id: int):
     try:
         batches.abandon_batch(actor(), batch_id)
     except Conflict as exc:
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
     else:
         flash(
             _(

@@ -11,7 +11,7 @@ from webapp.billing.errors import Conflict, NotFound, Unavailable
 from webapp.models import Role
 from webapp.web import local_number
 from webapp.web.forms import run_listing
-from webapp.web.messages import domain_message
+from webapp.web.labels import local_message
 from webapp.web.rendering import QueryArgs
 
 bp = Blueprint("receipt_books", __name__)
@@ -35,7 +35,7 @@ def reconcile(book: str):
     figures = books.figures_of_book(book)
     refusal = figures.why_not_reconcilable()
     if refusal:
-        flash(domain_message(refusal), "error")
+        flash(local_message(refusal), "error")
         return redirect(url_for("receipt_books.index"))
     return render_template("receipt_books/reconcile.html", figures=figures)
 
@@ -44,7 +44,7 @@ def _reconcile(book: str):
     try:
         done = books.reconcile_book(actor(), book)
     except (Conflict, NotFound, Unavailable) as exc:
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
         return redirect(url_for("receipt_books.index"))
     flash(
         ngettext(

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from webapp.auth import actor
 from webapp.billing import customers, invoices, services
 from webapp.billing.errors import Conflict, InvalidInput
+from webapp.billing.messages import Message
 from webapp.models import DocType, IvaCondition
 from webapp.web import local_number
 from webapp.web.forms import FormState, int_or_raw, refuse_viewers, run_listing
@@ -58,7 +59,7 @@ def index():
     args = QueryArgs()
     incomplete = {"yes": True, "no": False}.get(args.text("incomplete") or "")
     if args.text("incomplete") and incomplete is None:
-        args.errors["incomplete"] = "is not a known value"
+        args.errors["incomplete"] = Message("field.not_a_known_value")
     filters = customers.CustomerFilters(
         search=args.text("search"),
         iva_condition=args.int("ivaCondition"),

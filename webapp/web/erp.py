@@ -21,7 +21,7 @@ from webapp.billing.errors import Conflict, InvalidInput, NotFound
 from webapp.models import SyncStatus
 from webapp.web import local_number
 from webapp.web.forms import FormState, int_or_raw, run_listing
-from webapp.web.messages import domain_message
+from webapp.web.labels import local_message
 from webapp.web.rendering import QueryArgs
 
 bp = Blueprint("erp", __name__)
@@ -91,7 +91,7 @@ def send():
         record = erp.sync(actor(), batch_id=batch_id, unsent_only=True)
     except (Conflict, NotFound, InvalidInput) as exc:
         # One banner: the domain's message names the invoices by number.
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
         return redirect(url_for("erp.preview", batchId=batch_id))
     if record.status == SyncStatus.ERROR:
         flash(
@@ -99,7 +99,7 @@ def send():
                 "The ERP did not accept delivery %(sync)s: %(reason)s. Nothing is held; "
                 "send again.",
                 sync=record.sync_id,
-                reason=domain_message(record.error_message),
+                reason=local_message(record.error_message),
             ),
             "error",
         )
@@ -150,7 +150,7 @@ def confirm(sync_id: str):
     try:
         erp.confirm(actor(), sync_id)
     except Conflict as exc:
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
     else:
         flash(_("Delivery %(sync)s confirmed.", sync=sync_id), "success")
     return redirect(url_for("erp.show", sync_id=sync_id))

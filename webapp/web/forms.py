@@ -16,11 +16,12 @@ from flask_babel import gettext as _
 from webapp.auth import Forbidden
 from webapp.billing.errors import DomainError
 from webapp.billing.ids import whole_number
+from webapp.billing.messages import Message
 from webapp.billing.money import AmountFormatError, parse_local_amount
 from webapp.models import Role
 from webapp.web import local_number
 from webapp.web.i18n import amount_text
-from webapp.web.messages import domain_message
+from webapp.web.labels import local_message
 from webapp.web.rendering import QueryArgs
 
 MAX_REFUSED_SHOWN = 50
@@ -43,13 +44,13 @@ class FormState:
     def fail(self, exc: DomainError) -> "FormState":
         """Places a domain error: field details next to their fields, refused ids in a list, and
         the message on top."""
-        self.message = domain_message(exc.message)
+        self.message = local_message(exc.message)
         for detail in exc.details or []:
             if "field" in detail:
-                self.errors.setdefault(detail["field"], domain_message(detail["message"]))
+                self.errors.setdefault(detail["field"], local_message(detail["message"]))
             elif "id" in detail:
                 self.refused.append(
-                    {"id": detail["id"], "reason": domain_message(detail.get("reason"))}
+                    {"id": detail["id"], "reason": local_message(detail.get("reason"))}
                 )
         if any(error in self.message for error in self.errors.values()):
             # The domain's message repeats a field's error, which is shown next to the field.
@@ -132,7 +133,7 @@ def run_listing(args: QueryArgs, listing, *params):
     status to answer with."""
     filters = FormState(
         values=args.args.to_dict(),
-        errors={name: domain_message(message) for name, message in args.errors.items()},
+        errors={name: local_message(message) for name, message in args.errors.items()},
     )
     if filters.errors:
         return None, filters, 400
@@ -149,7 +150,7 @@ def refuse_viewers() -> None:
     """A form is offered only to who may submit it: a viewer asking for one gets the 403 its
     submission would get, before typing anything."""
     if not g.user.can(Role.CLERK):
-        raise Forbidden("Your role (viewer) can read but not change data")
+        raise Forbidden(Message("access.viewer"))
 
 
 def refusal_banner(exc: DomainError) -> str:

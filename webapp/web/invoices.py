@@ -17,11 +17,12 @@ from openpyxl.cell import WriteOnlyCell
 
 from webapp.billing import audit, clock, customers, invoices, printed, tax_book
 from webapp.billing.errors import DomainError
+from webapp.billing.messages import Message, message_of
 from webapp.billing.money import parse_amount
 from webapp.billing.tax_book import TaxBookFile
 from webapp.web.forms import FormState, local_amount, run_listing
 from webapp.web.i18n import amount_text, current_language, local_date
-from webapp.web.messages import domain_message
+from webapp.web.labels import local_message
 from webapp.web.pendings import SUMMARY_CUSTOMERS
 from webapp.web.rendering import QueryArgs
 
@@ -42,7 +43,7 @@ def _amount(args: QueryArgs, name: str):
     try:
         return parse_amount(amount)
     except ValueError as exc:
-        args.errors[name] = domain_message(str(exc))
+        args.errors[name] = local_message(message_of(exc))
         return None
 
 
@@ -154,7 +155,7 @@ def tax_book_file():
     try:
         chosen = TaxBookFile(file) if file else None
     except ValueError:
-        book_form.errors["file"] = domain_message("is not a known value")
+        book_form.errors["file"] = local_message(Message("field.not_a_known_value"))
         return _statistics_page(book_form, 400)
     try:
         return tax_book_download(month, chosen)

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired
 
-from webapp.auth import sign_in_limited
+from webapp.auth import LOCKED_OUT, sign_in_limited
 from webapp.billing import batches, erp, invoices, status_counts, users
 from webapp.extensions import db, huey
 from webapp.models import (
@@ -31,7 +31,7 @@ from webapp.models import (
     Service,
     ServiceStatus,
 )
-from webapp.web.messages import domain_message
+from webapp.web.labels import local_message
 
 bp = Blueprint("web", __name__)
 
@@ -75,7 +75,9 @@ def sign_in_locked_out(exc: RateLimitExceeded):
     password, right or wrong, was not checked."""
     form = LoginForm()
     return render_template(
-        "auth/login.html", form=form, locked_out=domain_message(exc.description)
+        "auth/login.html",
+        form=form,
+        locked_out=local_message(LOCKED_OUT.get(exc.limit.scope, exc.description)),
     ), 429
 
 

@@ -22,7 +22,7 @@ from webapp.web.forms import (
     run_listing,
     selected_ids,
 )
-from webapp.web.messages import domain_message
+from webapp.web.labels import local_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
 bp = Blueprint("pendings", __name__)
@@ -49,7 +49,7 @@ def _next_number(code: str) -> dict:
     try:
         _book, number = books.next_invoice_number(code)
     except InvalidInput as exc:
-        return {"number": None, "error": domain_message(exc.details[0]["message"])}
+        return {"number": None, "error": local_message(exc.details[0]["message"])}
     return {"number": number, "error": None}
 
 
@@ -210,7 +210,7 @@ def _cancel(pending_id: int):
     try:
         pending = pendings.cancel_pending(actor(), pending_id)
     except Conflict as exc:
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
         return redirect(url_for("pendings.index"))
     flash(
         _(

@@ -6,6 +6,7 @@ from flask import make_response, render_template
 from htmx_flask import request
 
 from webapp.billing.ids import whole_number
+from webapp.billing.messages import Message
 from webapp.billing.pagination import DEFAULT_LIMIT
 
 # Where a request keeps the filters its list read (the WSGI environ lives exactly one request).
@@ -27,7 +28,7 @@ class QueryArgs:
 
     def __init__(self):
         self.args = request.args
-        self.errors: dict[str, str] = {}
+        self.errors: dict[str, Message | str] = {}
 
     def _raw(self, name: str) -> str:
         raw = self.args.get(name, "").strip()
@@ -41,7 +42,7 @@ class QueryArgs:
             return None
         number = whole_number(raw)
         if number is None or number < minimum:
-            self.errors[name] = "must be a positive whole number"
+            self.errors[name] = Message("field.must_be_positive_number")
             return None
         return number
 
@@ -52,7 +53,7 @@ class QueryArgs:
         try:
             return date.fromisoformat(raw)
         except ValueError:
-            self.errors[name] = "must be a date"
+            self.errors[name] = Message("field.must_be_date")
             return None
 
     def choice(self, name: str, enum_cls):
@@ -62,7 +63,7 @@ class QueryArgs:
         try:
             return enum_cls(raw)
         except ValueError:
-            self.errors[name] = "is not a known value"
+            self.errors[name] = Message("field.not_a_known_value")
             return None
 
     def text(self, name: str) -> str | None:

@@ -23,7 +23,7 @@ from webapp.web.forms import (
     selected_ids,
 )
 from webapp.web.i18n import amount_text
-from webapp.web.messages import domain_message
+from webapp.web.labels import local_message
 from webapp.web.rendering import QueryArgs, page_url_args
 
 bp = Blueprint("services", __name__)
@@ -170,7 +170,7 @@ def edit(service_id: int):
     try:
         services.refuse_unless_editable(service, "edited")
     except Conflict as exc:
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
         return redirect(url_for("services.show", service_id=service_id))
     if request.method == "POST":
         return _save(service)
@@ -185,7 +185,7 @@ def _save(service):
     except InvalidInput as exc:
         return _form_page(form.fail(exc), service), 400
     except Conflict as exc:
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
         return redirect(url_for("services.show", service_id=service_id))
     flash(_("Service %(id)s saved.", id=service_id), "success")
     return redirect(url_for("services.show", service_id=service_id))
@@ -200,7 +200,7 @@ def delete(service_id: int):
     try:
         services.refuse_unless_deletable(service)
     except Conflict as exc:
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
         return redirect(url_for("services.show", service_id=service_id))
     return render_template("services/delete.html", service=service)
 
@@ -209,7 +209,7 @@ def _delete(service_id: int):
     try:
         services.delete_service(actor(), service_id)
     except Conflict as exc:
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
         return redirect(url_for("services.show", service_id=service_id))
     flash(_("Service %(id)s deleted.", id=service_id), "success")
     return redirect(url_for("services.index"))

@@ -8,7 +8,7 @@ from webapp.billing import users
 from webapp.billing.errors import Conflict, InvalidInput
 from webapp.models import Role
 from webapp.web.forms import FormState, run_listing
-from webapp.web.messages import domain_message, role_label
+from webapp.web.labels import local_message, role_label
 from webapp.web.rendering import QueryArgs
 
 bp = Blueprint("users", __name__)
@@ -99,7 +99,7 @@ def _set_active(user_id: int, active: bool):
     try:
         user = users.set_active(actor(), user_id, active)
     except Conflict as exc:
-        flash(domain_message(exc.message), "error")
+        flash(local_message(exc.message), "error")
     else:
         if active:
             flash(_("%(name)s can sign in again.", name=user.username), "success")
