@@ -172,6 +172,7 @@ FLOOR_INVOICE_VALUES = {
     "pending_id": "p.id",
     "batch_id": ":batch",
     "erp_sync_id": "NULL",
+    "issued_outside": "false",
     "created_at": "now()",
 }
 FLOOR_STATEMENTS = [

@@ -174,7 +174,7 @@ class SimulatedAuthority:
                 )
                 last, last_date = detail.cbte_desde, detail.cbte_fch
             if stored:
-                conn.execute(insert(vouchers).values(stored))
+                conn.execute(insert(vouchers), stored)
         if self.lost_answer_rate and self._random.random() < self.lost_answer_rate:
             raise CaeUnavailable(Message("invoicing.answer_lost"))
         results = {answer.resultado for answer in answers}

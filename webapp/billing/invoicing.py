@@ -246,11 +246,10 @@ def store_outcomes(
     authorized = [o for o in outcomes if o.authorized]
     now = utcnow()
     if authorized:
-        # One statement of many rows: fewer round trips than one execution per invoice.
+        # Into the table itself, many rows at once: the ORM's per-row bookkeeping is not needed.
         db.session.execute(
-            insert(Invoice).values(
-                [_invoice_row(by_number[o.number], o, book, batch, now) for o in authorized]
-            )
+            insert(Invoice.__table__),
+            [_invoice_row(by_number[o.number], o, book, batch, now) for o in authorized],
         )
         pending_ids = [by_number[o.number]["pending_id"] for o in authorized]
         service_ids = [by_number[o.number]["service_id"] for o in authorized]
