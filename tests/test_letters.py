@@ -258,3 +258,16 @@ def test_a_point_of_sale_the_issuer_does_not_have_is_a_400_naming_it(
     response = client.post("/api/billing-batches", json=request, headers=token())
     assert response.status_code == 400
     assert set(field_errors(response)) == {field}
+
+
+def test_an_issued_invoice_keeps_its_issuer_when_the_issuers_settings_change(app, factory, clerk):
+    from webapp.billing import issuer, printed
+
+    batch = factory.batch(factory.pendings(1, customer_id=101))
+    (invoice,) = invoices_of(batch.id)
+    issuer.set_issuer("tests", legal_name="Otra Razón SA", address="Otra calle 9")
+
+    kept = printed.printed_invoice(invoice.id).issuer
+    assert (kept.legal_name, kept.address) == ("Lote Logística SA", "Av. Corrientes 1234, CABA")
+    page = clerk.get(f"/invoices/{invoice.id}").get_data(as_text=True)
+    assert "Lote Logística SA" in page and "Otra Razón SA" not in page

@@ -373,6 +373,14 @@ class Invoice(db.Model):
     pending_id: Mapped[int | None] = mapped_column(ForeignKey("billing_pendings.id"), unique=True)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("billing_batches.id"))
     issued_outside: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # The issuer as it was when the invoice was issued: changing the issuer's settings later
+    # changes no issued invoice. Invoices issued before Lote kept it have none.
+    issuer_legal_name: Mapped[str | None] = mapped_column(String(200))
+    issuer_cuit: Mapped[str | None] = mapped_column(String(11))
+    issuer_iva_condition: Mapped[str | None] = mapped_column(String(24))
+    issuer_iibb_number: Mapped[str | None] = mapped_column(String(32))
+    issuer_activities_start: Mapped[date | None] = mapped_column(Date)
+    issuer_address: Mapped[str | None] = mapped_column(String(300))
     erp_sync_id: Mapped[int | None] = mapped_column(ForeignKey("erp_syncs.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

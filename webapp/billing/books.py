@@ -17,6 +17,7 @@ from webapp.billing import audit, clock, customers, invoices
 from webapp.billing.cae import CaeAuthority, CaeUnavailable, VoucherRecord
 from webapp.billing.documents import DOCUMENT_TYPE_NAMES, book_code, invoice_number
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, Unavailable
+from webapp.billing.issuer import get_issuer, snapshot
 from webapp.billing.messages import Message
 from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
@@ -314,6 +315,7 @@ def _outside_invoice(book: ReceiptBook, record: VoucherRecord, now) -> dict:
         "receiver_iva_condition": None,
         "receiver_address": "",
         "issued_outside": True,
+        **snapshot(get_issuer()),
         "created_at": now,
     }
 

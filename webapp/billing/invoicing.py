@@ -44,7 +44,7 @@ from webapp.billing.documents import (
     split_amount,
 )
 from webapp.billing.invoices import add_to_daily_totals
-from webapp.billing.issuer import get_issuer
+from webapp.billing.issuer import get_issuer, snapshot
 from webapp.billing.messages import Message, message_of, stored
 from webapp.billing.recovery import claim_batch
 from webapp.extensions import db
@@ -247,9 +247,13 @@ def store_outcomes(
     now = utcnow()
     if authorized:
         # Into the table itself, many rows at once: the ORM's per-row bookkeeping is not needed.
+        kept = snapshot(get_issuer())
         db.session.execute(
             insert(Invoice.__table__),
-            [_invoice_row(by_number[o.number], o, book, batch, now) for o in authorized],
+            [
+                {**_invoice_row(by_number[o.number], o, book, batch, now), **kept}
+                for o in authorized
+            ],
         )
         pending_ids = [by_number[o.number]["pending_id"] for o in authorized]
         service_ids = [by_number[o.number]["service_id"] for o in authorized]

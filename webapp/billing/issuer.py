@@ -1,5 +1,6 @@
 """The issuer: the company Lote invoices for (docs/rules.md rule 11): one record set by an admin."""
 
+from dataclasses import dataclass
 from datetime import date
 
 from webapp.billing import audit, clock
@@ -42,6 +43,47 @@ def issuer_condition_name(condition: IssuerIvaCondition) -> str:
 
 def get_issuer() -> Issuer | None:
     return db.session.get(Issuer, 1)
+
+
+def snapshot(issuer: Issuer | None) -> dict:
+    """The issuer's fields an invoice keeps as they were when it was issued."""
+    if issuer is None:
+        return {}
+    return {
+        "issuer_legal_name": issuer.legal_name,
+        "issuer_cuit": issuer.cuit,
+        "issuer_iva_condition": issuer.iva_condition.value,
+        "issuer_iibb_number": issuer.iibb_number,
+        "issuer_activities_start": issuer.activities_start,
+        "issuer_address": issuer.address,
+    }
+
+
+@dataclass(frozen=True)
+class KeptIssuer:
+    """The issuer an invoice kept, read like the issuer's record."""
+
+    legal_name: str
+    cuit: str
+    iva_condition: IssuerIvaCondition
+    iibb_number: str
+    activities_start: date | None
+    address: str
+
+
+def issuer_of(invoice) -> "KeptIssuer | Issuer | None":
+    """The issuer an invoice names: the one it kept, or for an invoice issued before invoices
+    kept it, the issuer as it is now."""
+    if invoice.issuer_cuit is None:
+        return get_issuer()
+    return KeptIssuer(
+        legal_name=invoice.issuer_legal_name,
+        cuit=invoice.issuer_cuit,
+        iva_condition=IssuerIvaCondition(invoice.issuer_iva_condition),
+        iibb_number=invoice.issuer_iibb_number or "",
+        activities_start=invoice.issuer_activities_start,
+        address=invoice.issuer_address or "",
+    )
 
 
 def _clean(fields: dict) -> tuple[dict, list[dict]]:

@@ -23,7 +23,7 @@ from webapp.billing.documents import (
     RG_5003_LEGEND,
 )
 from webapp.billing.errors import Conflict, DomainError
-from webapp.billing.issuer import format_cuit, get_issuer, issuer_condition_name
+from webapp.billing.issuer import format_cuit, issuer_condition_name, issuer_of
 from webapp.billing.messages import Message
 from webapp.models import DocType, Invoice, Issuer, IvaCondition
 
@@ -192,7 +192,7 @@ def printed_invoice(invoice_id: int) -> PrintedInvoice:
     """The invoice ``invoice_id`` as it is printed; an unknown id is a 404."""
     invoice = invoices.get_invoice(invoice_id)
     description = services.get_service(invoice.service_id).description if invoice.service_id else ""
-    return PrintedInvoice(invoice, get_issuer(), description)
+    return PrintedInvoice(invoice, issuer_of(invoice), description)
 
 
 def printable(invoice_id: int) -> PrintedInvoice:
