@@ -861,8 +861,7 @@ def test_a_batch_stored_while_the_queue_is_down_answers_201_deferred(
 def test_a_running_batch_shows_its_progress_rising_call_by_call(app, factory, monkeypatch):
     """Each answer of the tax authority commits with the batch's progress, so another
     connection sees it rise before the batch ends. A call is sent as soon as the previous one
-    is answered, while that answer is being stored: each call sees the progress of the calls
-    before the previous one."""
+    is answered, while that answer is being stored."""
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
@@ -888,7 +887,11 @@ def test_a_running_batch_shows_its_progress_rising_call_by_call(app, factory, mo
     outcome = invoicing.process_batch(batch.id, final_attempt=True)
     db.session.refresh(batch)
     assert outcome == BatchStatus.PROCESSED, batch.error_message
-    assert seen == [0, 0, 20, 40, 60]
+    # Call i goes out once call i-1 is answered: every call before that one is stored by then,
+    # and call i-1 itself may be stored or not yet.
+    assert len(seen) == 5
+    for call, progress in enumerate(seen, start=1):
+        assert 20 * max(call - 2, 0) <= progress <= 20 * (call - 1), seen
     engine.dispose()
     db.session.refresh(batch)
     assert batch.progress == 100
