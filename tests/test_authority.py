@@ -2,6 +2,7 @@
 in step with it: rejections are answers, a book out of step stops the batch naming both
 numbers (docs/rules.md rule 5)."""
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -208,3 +209,17 @@ def test_a_book_with_another_batchs_call_in_flight_is_refused_until_that_batch_i
     db.session.refresh(later)
     assert later.status == BatchStatus.PROCESSED
     assert later.first_invoice_number == "A-0001-00000003"
+
+
+def test_a_rejection_is_shown_on_the_batch_the_pendings_list_and_the_customer(factory, clerk):
+    factory.customer(102)
+    db.session.execute(text("UPDATE customers SET doc_number = '30000001023' WHERE id = 102"))
+    db.session.commit()
+    (pending,) = factory.pendings(1, customer_id=102)
+    batch = factory.batch([pending])
+
+    for path in (f"/batches/{batch.id}", "/pendings/", "/customers/102"):
+        html = clerk.get(path).get_data(as_text=True)
+        assert "10015" in html, path
+    page = re.sub(r"<[^>]+>", "", clerk.get(f"/batches/{batch.id}").get_data(as_text=True))
+    assert f"Pending {pending.id}: 10015 El campo DocNro es invalido" in page

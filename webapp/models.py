@@ -21,9 +21,11 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     false,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import JSON
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -298,11 +300,16 @@ class BillingBatch(TimestampMixin, db.Model):
     abandoned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     abandoned_by: Mapped[str | None] = mapped_column(String(64))
 
-    @property
+    @hybrid_property
     def retryable(self) -> bool:
-        """Only an ERROR batch that was not abandoned may be retried (retry_batch claims it on
-        the same condition)."""
+        """Only an ERROR batch that was not abandoned may be retried or abandoned; in a query it
+        is the condition retry and abandon claim the batch on."""
         return self.status == BatchStatus.ERROR and self.abandoned_at is None
+
+    @retryable.inplace.expression
+    @classmethod
+    def _retryable_expression(cls):
+        return and_(cls.status == BatchStatus.ERROR, cls.abandoned_at.is_(None))
 
 
 erp_sync_invoices = Table(

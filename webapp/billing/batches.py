@@ -279,11 +279,7 @@ def retry_batch(actor: str, batch_id: int) -> Submission:
     batch = get_batch(batch_id)
     changed = db.session.execute(
         update(BillingBatch)
-        .where(
-            BillingBatch.id == batch_id,
-            BillingBatch.status == BatchStatus.ERROR,
-            BillingBatch.abandoned_at.is_(None),
-        )
+        .where(BillingBatch.id == batch_id, BillingBatch.retryable)
         .values(
             status=BatchStatus.PENDING_PROCESSING,
             error_message=None,
@@ -318,23 +314,16 @@ def abandon_batch(actor: str, batch_id: int) -> BillingBatch:
     ERROR, marked abandoned, never to be retried. Only an ERROR batch not yet abandoned can be;
     anything else is a conflict, and so is an authority that does not answer meanwhile."""
     batch = get_batch(batch_id)
-    if batch.status == BatchStatus.ERROR and batch.abandoned_at is None:
+    if batch.retryable:
         try:
             resolve_calls(batch, attempt=None)
         except CaeUnavailable:
             db.session.rollback()
-            raise Conflict(
-                f"Batch {batch_id} has vouchers the tax authority has not answered for, and it "
-                "does not answer now; try again later"
-            ) from None
+            raise Conflict(Message("batch.unanswered_vouchers", id=str(batch_id))) from None
     now = utcnow()
     changed = db.session.execute(
         update(BillingBatch)
-        .where(
-            BillingBatch.id == batch_id,
-            BillingBatch.status == BatchStatus.ERROR,
-            BillingBatch.abandoned_at.is_(None),
-        )
+        .where(BillingBatch.id == batch_id, BillingBatch.retryable)
         .values(abandoned_at=now, abandoned_by=actor, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -401,22 +390,6 @@ def batch_books(batch_id: int) -> list[dict]:
         }
         for book in rows
     ]
-
-
-def rejected_pendings(batch_id: int, limit: int = 50) -> list[BillingPending]:
-    """The pendings whose voucher the tax authority rejected in this batch and that are still
-    waiting (the first ``limit``), with the authority's code and message."""
-    return list(
-        db.session.scalars(
-            select(BillingPending)
-            .where(
-                BillingPending.rejected_by_batch_id == batch_id,
-                BillingPending.status == PendingStatus.PENDING,
-            )
-            .order_by(BillingPending.id)
-            .limit(limit)
-        )
-    )
 
 
 def batch_pending_ids(batch_id: int) -> list[int]:

@@ -463,23 +463,6 @@ def _refusal(customer_id: int, condition: int | None, issuer: IssuerIvaCondition
     return Message("customer.takes_letter", id=str(customer_id), letter=letter)
 
 
-def rejected_pendings(customer_id: int, limit: int = 20) -> list[BillingPending]:
-    """The customer's waiting pendings whose last voucher the tax authority rejected, with its
-    code and message: what the clerk must correct before batching them again."""
-    return list(
-        db.session.scalars(
-            select(BillingPending)
-            .where(
-                BillingPending.customer_id == customer_id,
-                BillingPending.status == PendingStatus.PENDING,
-                BillingPending.rejection_code.is_not(None),
-            )
-            .order_by(BillingPending.id)
-            .limit(limit)
-        )
-    )
-
-
 @dataclass
 class Balance:
     pending_amount: Decimal

@@ -144,6 +144,10 @@ TEXTS: dict[str, Text] = {
     ),
     "batch.not_found": N_("Billing batch %(id)s not found"),
     "batch.abandoned_no_retry": N_("Batch %(id)s was abandoned; it cannot be retried"),
+    "batch.unanswered_vouchers": N_(
+        "Batch %(id)s has vouchers the tax authority has not answered for, and it does not "
+        "answer now; try again later"
+    ),
     "batch.not_retryable": N_("Batch %(id)s is %(status)s; only an ERROR batch is retried"),
     "batch.already_abandoned": N_("Batch %(id)s was already abandoned"),
     "batch.not_abandonable": N_("Batch %(id)s is %(status)s; only an ERROR batch can be abandoned"),

@@ -247,3 +247,19 @@ def cancel_pending(actor: str, pending_id: int) -> BillingPending:
     )
     db.session.commit()
     return pending
+
+
+def rejected_pendings(
+    batch_id: int | None = None, customer_id: int | None = None, limit: int = 50
+) -> list[BillingPending]:
+    """The waiting pendings whose last voucher the tax authority rejected (the first ``limit``,
+    of one batch or of one customer), with the authority's code and message: what the clerk
+    must correct before batching them again."""
+    query = select(BillingPending).where(
+        BillingPending.status == PendingStatus.PENDING, BillingPending.rejection_code.is_not(None)
+    )
+    if batch_id is not None:
+        query = query.where(BillingPending.rejected_by_batch_id == batch_id)
+    if customer_id is not None:
+        query = query.where(BillingPending.customer_id == customer_id)
+    return list(db.session.scalars(query.order_by(BillingPending.id).limit(limit)))

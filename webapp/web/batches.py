@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from webapp.auth import actor
-from webapp.billing import audit, batches, books, invoices
+from webapp.billing import audit, batches, books, invoices, pendings
 from webapp.billing.errors import Conflict
 from webapp.models import QUEUED_OR_RUNNING, BatchStatus
 from webapp.web.forms import run_listing
@@ -57,7 +57,7 @@ def show(batch_id: int):
         retry_in=batches.seconds_until_retry(batch),
         batch_invoices=batch_invoices,
         books=batches.batch_books(batch_id),
-        rejected=batches.rejected_pendings(batch_id),
+        rejected=pendings.rejected_pendings(batch_id=batch_id),
         events=audit.events_for("batch", batch_id),
     )
 

@@ -5,7 +5,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from webapp.auth import actor
-from webapp.billing import customers, invoices, services
+from webapp.billing import customers, invoices, pendings, services
 from webapp.billing.errors import Conflict, InvalidInput
 from webapp.billing.messages import Message
 from webapp.models import DocType, IvaCondition
@@ -144,7 +144,7 @@ def show(customer_id: int):
         "customers/show.html",
         customer=customer,
         balance=customers.balance_of(customer_id),
-        rejected=customers.rejected_pendings(customer_id),
+        rejected=pendings.rejected_pendings(customer_id=customer_id, limit=20),
         services=recent_services,
         invoices=recent_invoices,
     )
