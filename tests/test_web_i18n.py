@@ -263,15 +263,15 @@ def test_a_spanish_batch_page_and_its_history_have_no_english(spanish_app, facto
         authority.failure_rate = 0.0
     client = signed_in(spanish_app)
     failed = client.get(f"/batches/{batch.id}").get_data(as_text=True)
-    assert "AFIP (CAE) no respondió</p>" in failed
-    assert history_details(failed) == ["3 pendientes, A-0001", "AFIP (CAE) no respondió"]
+    assert "ARCA (CAE) no respondió</p>" in failed
+    assert history_details(failed) == ["3 pendientes, A-0001", "ARCA (CAE) no respondió"]
 
     batches.retry_batch("tests", batch.id)
     invoicing.process_batch(batch.id, final_attempt=True)
     html = client.get(f"/batches/{batch.id}").get_data(as_text=True)
     assert history_details(html) == [
         "3 pendientes, A-0001",
-        "AFIP (CAE) no respondió",
+        "ARCA (CAE) no respondió",
         "3 facturas",
     ]
     text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S))
