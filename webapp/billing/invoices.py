@@ -13,7 +13,7 @@ from webapp.billing.documents import invoice_number
 from webapp.billing.errors import InvalidInput, NotFound
 from webapp.billing.messages import Message
 from webapp.billing.money import CENT
-from webapp.billing.pagination import Page, paginate_newest_first
+from webapp.billing.pagination import Page, in_id_order, paginate_newest_first
 from webapp.billing.pendings import CustomerTotal, OtherCustomers, largest_customers
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
@@ -113,18 +113,8 @@ def list_invoices(
 def iter_invoices(filters: InvoiceFilters, chunk: int = 1000):
     """Every invoice matching the filters, oldest first, read in chunks (for exports)."""
     filters.check()
-    after_id = 0
-    while True:
-        rows = db.session.scalars(
-            filters.apply(select(Invoice))
-            .where(Invoice.id > after_id)
-            .order_by(Invoice.id)
-            .limit(chunk)
-        ).all()
-        if not rows:
-            return
+    for rows in in_id_order(filters.apply(select(Invoice)), Invoice.id, chunk, scalars=True):
         yield from rows
-        after_id = rows[-1].id
         db.session.expunge_all()
 
 

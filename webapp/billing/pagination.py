@@ -121,3 +121,18 @@ def count(query: Select) -> int:
             .subquery()
         )
     )
+
+
+def in_id_order(statement: Select, id_column, chunk: int, scalars: bool = False):
+    """Every row ``statement`` selects, in ascending ``id_column`` order, read ``chunk`` rows at
+    a time by keyset, so a long read (an export, a tax book) costs the same per row however far
+    it has come. Yields each chunk; ``scalars`` reads one entity per row."""
+    after_id = 0
+    while True:
+        query = statement.where(id_column > after_id).order_by(id_column).limit(chunk)
+        result = db.session.scalars(query) if scalars else db.session.execute(query)
+        rows = result.all()
+        if not rows:
+            return
+        yield rows
+        after_id = rows[-1].id

@@ -63,6 +63,7 @@ from webapp.billing import clock
 from webapp.billing.documents import EXEMPT, VAT_RATE_IDS
 from webapp.billing.errors import InvalidInput
 from webapp.billing.messages import Message
+from webapp.billing.pagination import in_id_order
 from webapp.extensions import db
 from webapp.models import Invoice
 
@@ -247,23 +248,13 @@ class TaxBook:
         """The month's invoices in id order, their columns only, read in chunks by keyset."""
         if self.last_id is None:
             return
-        after_id = 0
-        while True:
-            rows = db.session.execute(
-                select(*COLUMNS)
-                .where(
-                    Invoice.issue_date.between(self.month.first_day, self.month.last_day),
-                    ISSUED_BY_LOTE,
-                    Invoice.id > after_id,
-                    Invoice.id <= self.last_id,
-                )
-                .order_by(Invoice.id)
-                .limit(CHUNK)
-            ).all()
-            if not rows:
-                return
+        month = select(*COLUMNS).where(
+            Invoice.issue_date.between(self.month.first_day, self.month.last_day),
+            ISSUED_BY_LOTE,
+            Invoice.id <= self.last_id,
+        )
+        for rows in in_id_order(month, Invoice.id, CHUNK):
             yield from rows
-            after_id = rows[-1].id
 
     def records(self, file: TaxBookFile) -> Iterator[str]:
         """The records of one file, each a line ended by CR LF."""
