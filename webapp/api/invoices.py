@@ -10,7 +10,7 @@ from webapp.api.schemas import (
     page_of,
 )
 from webapp.billing import batches, invoices
-from webapp.web.invoices import invoice_pdf
+from webapp.downloads import invoice_pdf
 
 TAG = "Invoices"
 InvoicePage = page_of(InvoiceOut, "InvoicePage")

@@ -2,7 +2,7 @@
 
 from webapp.api import blp, route
 from webapp.api.schemas import TaxBookQuery
-from webapp.web.invoices import tax_book_download
+from webapp.downloads import tax_book_download
 
 TAG = "Tax books"
 TEXT_FILE = {"schema": {"type": "string"}}

@@ -50,6 +50,7 @@ def register_template_helpers(app: Flask) -> None:
         doc_type_label=customers.doc_type_label,
         iva_condition_label=customers.iva_condition_label,
         doc_number=customers.doc_number,
+        vat_rate=i18n.vat_rate,
     )
     # Status, role, queue and audit labels, and the domain's messages.
     register_labels(app)
@@ -59,8 +60,6 @@ def register_template_helpers(app: Flask) -> None:
         Role=Role,
         page_url_args=page_url_args,
         PAGE_SIZES=PAGE_SIZES,
-        # Every page that shows a running batch (its page, the lists) shows the progress it
-        # has reached.
     )
 
 

@@ -74,3 +74,8 @@ def local_month(key: str) -> str:
         return key
     label = format_date(date(year, month, 1), "LLLL yyyy")
     return label[:1].upper() + label[1:]
+
+
+def vat_rate(rate) -> str:
+    """An IVA rate the reader's way: ``10,5`` in Spanish, ``10.5`` in English."""
+    return format_decimal(rate)

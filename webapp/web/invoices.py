@@ -4,12 +4,10 @@ and an Excel workbook with typed cells)."""
 
 import csv
 import io
-from decimal import Decimal
-from pathlib import Path
 
-from babel.numbers import format_decimal, get_decimal_symbol
-from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
-from flask_babel import force_locale, get_locale
+from babel.numbers import get_decimal_symbol
+from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
@@ -20,6 +18,7 @@ from webapp.billing.errors import DomainError
 from webapp.billing.messages import Message, message_of
 from webapp.billing.money import parse_amount
 from webapp.billing.tax_book import TaxBookFile
+from webapp.downloads import attachment, invoice_pdf, tax_book_download
 from webapp.web.forms import FormState, local_amount, run_listing
 from webapp.web.i18n import amount_text, current_language, local_date
 from webapp.web.labels import local_message
@@ -29,7 +28,6 @@ from webapp.web.rendering import QueryArgs
 bp = Blueprint("invoices", __name__)
 CSV_ROWS_PER_WRITE = 500
 # The language of the invoice as a legal document (its PDF).
-LEGAL_LANGUAGE = "es"
 
 
 def _amount(args: QueryArgs, name: str):
@@ -95,26 +93,6 @@ def pdf(invoice_id: int):
     return invoice_pdf(invoice_id)
 
 
-def invoice_pdf(invoice_id: int) -> Response:
-    """The invoice's PDF, for the page's download link and the API alike: the printed invoice
-    rendered alone, in Spanish whatever the reader's language, since it is the legal document."""
-    document = printed.printable(invoice_id)
-    with force_locale(current_app.config["LANGUAGES"][LEGAL_LANGUAGE]):
-        html = render_template("invoices/printed.html", printed=document)
-    stylesheet = Path(current_app.static_folder) / "css" / "lote.css"
-    return Response(
-        printed.pdf_of(html, str(stylesheet)),
-        content_type="application/pdf",
-        headers=_named(document.filename),
-    )
-
-
-@bp.app_template_filter("vat_rate")
-def vat_rate(rate: Decimal) -> str:
-    """An IVA rate the reader's way: ``10,5`` in Spanish, ``10.5`` in English."""
-    return format_decimal(rate, locale=str(get_locale()))
-
-
 @bp.get("/statistics")
 def statistics():
     return _statistics_page(FormState(values={"month": tax_book.previous_month()}))
@@ -163,26 +141,6 @@ def tax_book_file():
         return _statistics_page(book_form.fail(exc), exc.status_code)
 
 
-def tax_book_download(month: str, file: TaxBookFile | None) -> Response:
-    """The month's sales book, for the page's form and the API alike: a ZIP of its two files,
-    or one of them as text in the format's encoding (ISO-8859-1), streamed as it is read."""
-    book = tax_book.tax_book(month)
-    if file is None:
-        return Response(
-            book.zip(), content_type="application/zip", headers=_named(book.zip_filename)
-        )
-    return Response(
-        stream_with_context(book.encoded(file)),
-        content_type=f"text/plain; charset={tax_book.ENCODING}",
-        headers=_named(book.filename(file)),
-    )
-
-
-def _named(filename: str) -> dict:
-    """The headers that make an answer a download named ``filename``."""
-    return {"Content-Disposition": f'attachment; filename="{filename}"'}
-
-
 # The exported columns, in order: header, invoice attribute, and kind (how a spreadsheet types it).
 EXPORT_COLUMNS = [
     (_l("Invoice number"), "invoice_number", "text"),
@@ -215,7 +173,7 @@ def _export_rows():
 
 
 def _attachment(extension: str) -> dict:
-    return _named(f"{_('invoices')}-{clock.today().isoformat()}.{extension}")
+    return attachment(f"{_('invoices')}-{clock.today().isoformat()}.{extension}")
 
 
 @bp.get("/export.csv")
