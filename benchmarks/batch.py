@@ -173,6 +173,18 @@ FLOOR_INVOICE_VALUES = {
     "batch_id": ":batch",
     "erp_sync_id": "NULL",
     "issued_outside": "false",
+    # The issuer each invoice keeps: one row, read once by the statement.
+    **{
+        f"issuer_{column}": f"(SELECT {column} FROM issuer WHERE id = 1)"
+        for column in (
+            "legal_name",
+            "cuit",
+            "iva_condition",
+            "iibb_number",
+            "activities_start",
+            "address",
+        )
+    },
     "created_at": "now()",
 }
 FLOOR_STATEMENTS = [
