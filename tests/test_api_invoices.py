@@ -238,6 +238,10 @@ def expected_statistics(invoices: list[dict]) -> dict:
             ),
             key=lambda row: (-Decimal(row["totalAmount"]), row["customerId"]),
         ),
+        # No notes were issued: nothing credited or debited, the net is the total.
+        "creditedAmount": "0.00",
+        "debitedAmount": "0.00",
+        "netAmount": f"{total:.2f}",
     }
 
 
@@ -277,6 +281,9 @@ def test_statistics_without_invoices_are_zero(client, token):
         "averageAmount": "0.00",
         "byMonth": [],
         "byCustomer": [],
+        "creditedAmount": "0.00",
+        "debitedAmount": "0.00",
+        "netAmount": "0.00",
     }
 
 

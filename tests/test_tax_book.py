@@ -3,7 +3,7 @@ their ZIP, and the download from the API and the statistics page.
 
 The golden month, March 2026, is built through the real flow on a clock fixed at 2026-03-16:
 a Factura A at 21% to a Responsable Inscripto, a Factura B at 10.5% to an unidentified consumer,
-and a Factura A for an exempt service. A credit note belongs in it too, once Lote issues them."""
+a Factura A for an exempt service, and a Nota de Crédito B for part of the Factura B."""
 
 import io
 import zipfile
@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import customer_cuit
 
@@ -113,6 +114,12 @@ def golden_month(fixed_clock, factory):
     pendings = services.send_to_billing("tests", [taxed_a.id, exempt_a.id, consumer_b.id])
     factory.batch(pendings[:2], receipt_book="A-0001")
     factory.batch(pendings[2:], receipt_book="B-0001")
+    from webapp.billing import corrections
+    from webapp.extensions import db
+    from webapp.models import Invoice, NoteKind
+
+    factura_b = db.session.scalar(select(Invoice).where(Invoice.receipt_book == "B-0001"))
+    corrections.request_note("tests", factura_b.id, NoteKind.CREDIT, Decimal("110.50"), "Demora")
 
 
 def open_book(month="2026-03"):
@@ -135,7 +142,7 @@ def test_the_golden_month_gives_the_golden_files(golden_month):
 
 
 def test_every_field_of_the_vouchers_file_is_where_arca_reads_it(golden_month):
-    taxed_a, exempt_a, consumer_b = (
+    taxed_a, exempt_a, consumer_b, credit_b = (
         fields_of(record, VOUCHER_LAYOUT) for record in records(book_bytes()["vouchers"], 266)
     )
     common = {
@@ -190,10 +197,12 @@ def test_every_field_of_the_vouchers_file_is_where_arca_reads_it(golden_month):
         "rate_count": "1",
         "operation_code": " ",
     }
+    # A credit note is written positive: its type, 008, tells its sign.
+    assert credit_b == consumer_b | {"type": "008", "total": "000000000011050"}
 
 
 def test_every_field_of_the_rates_file_is_where_arca_reads_it(golden_month):
-    taxed_a, exempt_a, consumer_b = (
+    taxed_a, exempt_a, consumer_b, credit_b = (
         fields_of(record, RATE_LAYOUT) for record in records(book_bytes()["rates"], 62)
     )
     assert taxed_a == {
@@ -221,6 +230,14 @@ def test_every_field_of_the_rates_file_is_where_arca_reads_it(golden_month):
         "rate_id": "0004",
         "vat": "000000000010500",
     }
+    assert credit_b == {
+        "type": "008",
+        "point_of_sale": "00001",
+        "number": "00000000000000000001",
+        "net": "000000000010000",
+        "rate_id": "0004",
+        "vat": "000000000001050",
+    }
 
 
 def test_a_name_is_written_in_iso_8859_1(golden_month):
@@ -246,11 +263,17 @@ def test_the_book_adds_up_to_the_months_statistics(golden_month, app, factory):
     files = book_bytes()
     vouchers = [fields_of(r, VOUCHER_LAYOUT) for r in records(files["vouchers"], 266)]
     rates = [fields_of(r, RATE_LAYOUT) for r in records(files["rates"], 62)]
-    assert len(vouchers) == stats.total_invoices == 4
-    assert sum(cents(v["total"]) for v in vouchers) == stats.total_amount == Decimal("3814.00")
-    taxed = sum(cents(r["net"]) + cents(r["vat"]) for r in rates)
-    exempt = sum(cents(v["exempt"]) for v in vouchers)
-    assert taxed + exempt == stats.total_amount
+    # Each record's sign is its type's: a credit note (003, 008, 013) takes back.
+    sign = {"001": 1, "006": 1, "008": -1}
+    assert len(vouchers) == stats.total_invoices + 1 == 5
+    assert sum(cents(v["total"]) for v in vouchers if sign[v["type"]] > 0) == stats.total_amount
+    assert stats.total_amount == Decimal("3814.00")
+    assert stats.credited_amount == Decimal("110.50")
+    signed_totals = sum(sign[v["type"]] * cents(v["total"]) for v in vouchers)
+    assert signed_totals == stats.net_amount == Decimal("3703.50")
+    taxed = sum(sign[r["type"]] * (cents(r["net"]) + cents(r["vat"])) for r in rates)
+    exempt = sum(sign[v["type"]] * cents(v["exempt"]) for v in vouchers)
+    assert taxed + exempt == stats.net_amount
     assert sum(int(v["rate_count"]) for v in vouchers) == len(rates)
 
 

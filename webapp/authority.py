@@ -62,6 +62,7 @@ vouchers = Table(
 # Voucher classes: A needs a CUIT receiver; C may not report IVA.
 CLASS_A = frozenset({1, 2, 3})
 CLASS_C = frozenset({11, 12, 13})
+NOTES = frozenset({2, 3, 7, 8, 12, 13})
 RECEIVER_CONDITIONS = frozenset({1, 4, 5, 6, 7, 8, 9, 10, 13, 15, 16})
 NOT_NEXT = Event(
     10016, "El numero o fecha del comprobante no se corresponde con el proximo a autorizar"
@@ -97,6 +98,10 @@ def _rejection(detail: VoucherDetail, cbte_tipo: int, last: int, last_date) -> E
         return Event(10015, "Para DocTipo 99 el campo DocNro debe ser 0")
     if detail.condicion_iva_receptor_id not in RECEIVER_CONDITIONS:
         return Event(10246, "El campo Condicion Frente al IVA del receptor es obligatorio")
+    if cbte_tipo in NOTES and not detail.cbtes_asoc:
+        return Event(
+            10197, "Si el comprobante es Debito o Credito, enviar estructura CbteAsoc o PeriodoAsoc"
+        )
     if cbte_tipo in CLASS_C and (detail.iva or detail.imp_iva):
         return Event(10071, "Para comprobantes tipo C el objeto IVA no debe informarse")
     total = (

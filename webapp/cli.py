@@ -14,6 +14,7 @@ from webapp.billing import (
     batches,
     books,
     clock,
+    corrections,
     erp,
     invoices,
     invoicing,
@@ -28,12 +29,13 @@ from webapp.billing.errors import DomainError
 from webapp.billing.messages import english
 from webapp.extensions import db
 from webapp.models import (
-    INVOICE_OF_LETTER,
     BatchStatus,
     BillingPending,
     DocType,
+    Invoice,
     IssuerIvaCondition,
     IvaCondition,
+    NoteKind,
     PendingStatus,
     ReceiptBook,
     Role,
@@ -198,9 +200,9 @@ def authority_advance_command(book: str, count: int) -> None:
         code = books.check_receipt_book(book)
     except DomainError as exc:
         raise refusal(exc) from None
-    letter, point_of_sale = books.letter_and_point_of_sale(code)
+    document_type, point_of_sale = books.type_and_point_of_sale(code)
     last = current_app.extensions["lote.cae"].advance(
-        point_of_sale, INVOICE_OF_LETTER[letter], count, clock.today()
+        point_of_sale, document_type, count, clock.today()
     )
     click.echo(f"The authority's last number of {code} is now {last}.")
 
@@ -333,6 +335,19 @@ def _seed_billing_flow() -> None:
     with reliable_erp():
         record = erp.sync("seed", batch_id=processed[0])
     erp.confirm("seed", record.sync_id)
+    # A discount granted after the fact: a credit note for a tenth of the last batch's first
+    # invoice, in a batch of notes of its own.
+    credited = db.session.scalar(
+        select(Invoice).where(Invoice.batch_id == processed[-1]).order_by(Invoice.id)
+    )
+    asked = corrections.request_note(
+        "seed",
+        credited.id,
+        NoteKind.CREDIT,
+        (credited.amount / 10).quantize(Decimal("0.01")),
+        "Bonificación por demora en la entrega",
+    )
+    invoicing.process_batch(asked.submission.batch.id, final_attempt=True)
 
 
 @contextmanager

@@ -85,6 +85,28 @@ class BatchStatus(enum.StrEnum):
     ERROR = "ERROR"
 
 
+class BatchKind(enum.StrEnum):
+    """What a batch issues: invoices from its pendings, or notes from its corrections."""
+
+    INVOICES = "invoices"
+    NOTES = "notes"
+
+
+class NoteKind(enum.StrEnum):
+    CREDIT = "credit"
+    DEBIT = "debit"
+
+
+class CorrectionStatus(enum.StrEnum):
+    """A correction waits in its batch (PENDING) until the authority authorizes its note
+    (ISSUED) or rejects it (REJECTED); abandoning the batch releases it (RELEASED)."""
+
+    PENDING = "PENDING"
+    ISSUED = "ISSUED"
+    REJECTED = "REJECTED"
+    RELEASED = "RELEASED"
+
+
 # A batch that is still to end, PROCESSED or ERROR.
 QUEUED_OR_RUNNING = (BatchStatus.PENDING_PROCESSING, BatchStatus.IN_PROCESS)
 
@@ -273,6 +295,9 @@ class BillingBatch(TimestampMixin, db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[BatchKind] = mapped_column(
+        _enum(BatchKind), default=BatchKind.INVOICES, server_default=BatchKind.INVOICES.value
+    )
     issue_date: Mapped[date] = mapped_column(Date)
     point_of_sale: Mapped[int] = mapped_column(Integer)
     # The book the batch was asked for (``receiptBook: "A-0001"``), which restricts it to one
@@ -320,19 +345,23 @@ erp_sync_invoices = Table(
 )
 
 
-# An invoice Lote issued comes from a pending of a batch, for a customer; one issued outside Lote
+# A voucher Lote issued comes from a batch, for a customer: an invoice from a pending (and its
+# service), a note from a correction of the voucher it corrects. One issued outside Lote
 # (another system used the book, and reconciling brought it in) may have none of them.
 ISSUED_BY_LOTE_CHECK = (
-    "issued_outside OR (customer_id IS NOT NULL AND service_id IS NOT NULL "
-    "AND pending_id IS NOT NULL AND batch_id IS NOT NULL)"
+    "issued_outside OR (customer_id IS NOT NULL AND batch_id IS NOT NULL AND ("
+    "(service_id IS NOT NULL AND pending_id IS NOT NULL) "
+    "OR (correction_id IS NOT NULL AND corrects_invoice_id IS NOT NULL)))"
 )
 
 
 class Invoice(db.Model):
-    """An invoice the tax authority authorized on one of the books. Lote issues them from the
-    pendings of a batch; ``issued_outside`` marks a voucher another system issued on the book,
-    brought in by reconciling the book (``books.reconcile_book``): it has no pending, service or
-    batch, and its customer is the one holding its receiver's document, if any."""
+    """A voucher the tax authority authorized on one of the books: an invoice, or a credit or
+    debit note (``document_type``) that corrects one (``corrects_invoice_id``). Lote issues
+    invoices from the pendings of a batch and notes from its corrections; ``issued_outside``
+    marks a voucher another system issued on the book, brought in by reconciling the book
+    (``books.reconcile_book``): it has no pending, service or batch, and its customer is the
+    one holding its receiver's document, if any."""
 
     __tablename__ = "invoices"
     __table_args__ = (
@@ -341,7 +370,7 @@ class Invoice(db.Model):
             "abs(amount - (net_amount + vat_amount + exempt_amount)) < 0.005",
             name="amount_is_net_plus_vat_plus_exempt",
         ),
-        CheckConstraint(ISSUED_BY_LOTE_CHECK, name="issued_by_lote_from_a_pending"),
+        CheckConstraint(ISSUED_BY_LOTE_CHECK, name="issued_by_lote"),
         Index("ix_invoices_batch_id_id", "batch_id", "id"),
         Index("ix_invoices_customer_id_id", "customer_id", "id"),
         Index("ix_invoices_issue_date_id", "issue_date", "id"),
@@ -379,6 +408,10 @@ class Invoice(db.Model):
     service_date: Mapped[date] = mapped_column(Date)
     pending_id: Mapped[int | None] = mapped_column(ForeignKey("billing_pendings.id"), unique=True)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("billing_batches.id"))
+    # A note: the voucher it corrects, and the correction it was issued for (unique, so a
+    # correction is never issued twice; a plain id, as the correction names this table).
+    corrects_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
+    correction_id: Mapped[int | None] = mapped_column(Integer, unique=True)
     issued_outside: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The issuer as it was when the invoice was issued: changing the issuer's settings later
     # changes no issued invoice. Invoices issued before Lote kept it have none.
@@ -394,6 +427,44 @@ class Invoice(db.Model):
     @property
     def letter(self) -> str:
         return LETTER_OF_TYPE[self.document_type]
+
+    @property
+    def is_note(self) -> bool:
+        return self.document_type not in INVOICE_TYPES
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.document_type in CREDIT_NOTE_TYPES
+
+
+class Correction(TimestampMixin, db.Model):
+    """A credit or debit note asked for a voucher (the pending of a note): it waits in its batch
+    of notes, and its note is issued like an invoice, through the authority. A credit note's
+    amount is at most what is left of the voucher it corrects, counting the credits asked for
+    and not rejected or released (docs/rules.md rule 13)."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_corrections_invoice_id_id", "invoice_id", "id"),
+        Index("ix_corrections_batch_id_id", "batch_id", "id"),
+        NEVER_REUSED_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("billing_batches.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    kind: Mapped[NoteKind] = mapped_column(_enum(NoteKind))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    reason: Mapped[str] = mapped_column(String(500))
+    status: Mapped[CorrectionStatus] = mapped_column(
+        _enum(CorrectionStatus), default=CorrectionStatus.PENDING
+    )
+    rejection_code: Mapped[int | None] = mapped_column(Integer)
+    rejection_message: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+
+    invoice: Mapped[Invoice] = relationship(lazy="joined", innerjoin=True)
 
 
 class AuthorityCall(db.Model):
@@ -567,6 +638,19 @@ INVOICE_OF_LETTER = {
     "B": DocumentType.INVOICE_B,
     "C": DocumentType.INVOICE_C,
 }
+INVOICE_TYPES = frozenset(INVOICE_OF_LETTER.values())
+CREDIT_NOTE_OF_LETTER = {
+    "A": DocumentType.CREDIT_NOTE_A,
+    "B": DocumentType.CREDIT_NOTE_B,
+    "C": DocumentType.CREDIT_NOTE_C,
+}
+DEBIT_NOTE_OF_LETTER = {
+    "A": DocumentType.DEBIT_NOTE_A,
+    "B": DocumentType.DEBIT_NOTE_B,
+    "C": DocumentType.DEBIT_NOTE_C,
+}
+CREDIT_NOTE_TYPES = frozenset(CREDIT_NOTE_OF_LETTER.values())
+DEBIT_NOTE_TYPES = frozenset(DEBIT_NOTE_OF_LETTER.values())
 LETTER_OF_TYPE = {
     DocumentType.INVOICE_A: "A",
     DocumentType.DEBIT_NOTE_A: "A",

@@ -3,6 +3,7 @@
 from webapp.api import blp, idempotent, route
 from webapp.api.schemas import (
     BatchCreatedOut,
+    BatchCreditIn,
     BatchDetailOut,
     BatchIn,
     BatchOut,
@@ -15,7 +16,7 @@ from webapp.api.schemas import (
     page_of,
 )
 from webapp.auth import actor, requires
-from webapp.billing import batches, books
+from webapp.billing import batches, books, corrections
 from webapp.billing.messages import english
 from webapp.models import BatchStatus, Role
 
@@ -46,18 +47,32 @@ def detail(batch) -> dict:
     }
 
 
-def _created(batch, message: str, deferred: bool = False) -> dict:
+def queue_info(submission) -> dict:
+    """Where a new batch's task is: queued, or deferred while the queue is down."""
+    batch = submission.batch
+    follow = f"follow it at /api/billing-batches/{batch.id}/status"
+    if not submission.queued:
+        return {
+            "job_id": job_id(batch),
+            "status": "deferred",
+            "message": f"Batch {batch.id} was created but the queue is unavailable; it will be "
+            f"queued when the queue is back; {follow}",
+        }
+    return {
+        "job_id": job_id(batch),
+        "status": JOB_STATUS[batch.status],
+        "message": f"Batch {batch.id} has been queued; {follow}",
+    }
+
+
+def _created(batch, info: dict) -> dict:
     return {
         "batch": detail(batch),
         "summary": {
             "total_pendings": batch.pending_count,
-            "total_amount": batches.claimed_amount(batch.id),
+            "total_amount": batches.claimed_amount(batch),
         },
-        "queue_info": {
-            "job_id": job_id(batch),
-            "status": "deferred" if deferred else JOB_STATUS[batch.status],
-            "message": message,
-        },
+        "queue_info": info,
     }
 
 
@@ -76,16 +91,7 @@ def create_batch(data):
         data["pending_ids"],
         point_of_sale=data.get("point_of_sale"),
     )
-    batch = submission.batch
-    follow = f"follow it at /api/billing-batches/{batch.id}/status"
-    if not submission.queued:
-        return _created(
-            batch,
-            f"Batch {batch.id} was created but the queue is unavailable; it will be queued "
-            f"when the queue is back; {follow}",
-            deferred=True,
-        )
-    return _created(batch, f"Batch {batch.id} has been queued; {follow}")
+    return _created(submission.batch, queue_info(submission))
 
 
 @route("/billing-batches/sync", TAG, methods=["POST"])
@@ -107,7 +113,20 @@ def create_batch_and_wait(data):
         if batch.status == BatchStatus.PROCESSED
         else f"Batch {batch.id} failed: {english(batch.error_message)}"
     )
-    return _created(batch, message)
+    return _created(
+        batch, {"job_id": job_id(batch), "status": JOB_STATUS[batch.status], "message": message}
+    )
+
+
+@route("/billing-batches/<int:batch_id>/credit-notes", TAG, methods=["POST"])
+@idempotent
+@blp.arguments(BatchCreditIn)
+@blp.response(201, BatchCreatedOut)
+def credit_batch(data, batch_id):
+    """Credit every invoice of a batch for all that is left of it: one batch of credit notes,
+    queued like any batch (follow it at its status)."""
+    submission = corrections.credit_batch(actor(), batch_id, data["reason"], data.get("issue_date"))
+    return _created(submission.batch, queue_info(submission))
 
 
 @route("/billing-batches", TAG, methods=["GET"])

@@ -71,9 +71,10 @@ class WholeNumber(fields.Integer):
         return super()._validated(value)
 
 
-def amount_in(**kwargs) -> Money:
+def amount_in(description: str | None = None, **kwargs) -> Money:
     """A money field the API reads."""
-    return Money(pattern=AMOUNT_PATTERN, metadata={"example": "1500.00"}, **kwargs)
+    metadata = {"example": "1500.00"} | ({"description": description} if description else {})
+    return Money(pattern=AMOUNT_PATTERN, metadata=metadata, **kwargs)
 
 
 MONEY_TEXT = {"type": "string", "pattern": MONEY_TEXT_PATTERN}
@@ -332,6 +333,7 @@ class BatchBookOut(CamelSchema):
 
 class BatchOut(Timestamps):
     id = fields.Integer()
+    kind = fields.String(metadata={"description": "invoices, or notes (a batch of notes)"})
     issue_date = fields.Date()
     receipt_book = fields.String(allow_none=True)
     point_of_sale = fields.Integer()
@@ -478,8 +480,67 @@ class InvoiceOut(CamelSchema):
     pending_id = fields.Integer(allow_none=True)
     batch_id = fields.Integer(allow_none=True)
     issued_outside = fields.Boolean()
+    corrects_invoice_id = fields.Integer(
+        allow_none=True, metadata={"description": "A note: the voucher it corrects"}
+    )
     erp_sync_id = fields.Integer(allow_none=True)
     created_at = UtcDateTime()
+
+
+DOCUMENT_TYPE_FILTER = {
+    "description": "A voucher type (CbteTipo): 1, 6, 11 invoices; 3, 8, 13 credit notes; 2, 7, "
+    "12 debit notes. Without it, invoices only."
+}
+
+
+class NoteIn(CamelSchema):
+    # The rules (balance, reason, date) are the domain's; the schema checks types only.
+    amount = amount_in(
+        "A credit note's amount, at most the voucher's balance (all of it when left out); a "
+        "debit note's, required"
+    )
+    reason = fields.String(required=True, metadata={"example": "Wrong amount billed"})
+    issue_date = fields.Date(metadata={"description": "Today when left out"})
+    customer_id = fields.Integer(
+        strict=True,
+        validate=validate.Range(1, MAX_ID),
+        metadata={"description": "If given, must be the voucher's customer"},
+    )
+
+
+class BatchCreditIn(CamelSchema):
+    reason = fields.String(required=True)
+    issue_date = fields.Date(metadata={"description": "Today when left out"})
+
+
+class CorrectionOut(CamelSchema):
+    """A note asked for a voucher: PENDING in its batch of notes, ISSUED (``note`` is the
+    authorized note), REJECTED by the authority (with its code), or RELEASED (its batch was
+    abandoned)."""
+
+    id = fields.Integer()
+    kind = fields.String(metadata={"description": "credit or debit"})
+    invoice_id = fields.Integer()
+    amount = Money()
+    reason = fields.String()
+    status = fields.String()
+    batch_id = fields.Integer()
+    rejection_code = fields.Integer(allow_none=True)
+    rejection_message = fields.String(allow_none=True)
+    created_by = fields.String()
+    created_at = UtcDateTime()
+
+
+class NoteOfVoucherOut(CamelSchema):
+    correction = fields.Nested(CorrectionOut)
+    note = fields.Nested(InvoiceOut, allow_none=True)
+
+
+class VoucherNotesOut(CamelSchema):
+    invoice_id = fields.Integer()
+    amount = Money()
+    balance = fields.Function(lambda n: as_text(n["balance"]), metadata=MONEY_TEXT)
+    notes = fields.List(fields.Nested(NoteOfVoucherOut))
 
 
 class InvoiceQuery(KeysetQuery):
@@ -490,6 +551,7 @@ class InvoiceQuery(KeysetQuery):
     receipt_book = fields.String(validate=validate.Length(max=12))
     min_amount = amount_in()
     max_amount = amount_in()
+    document_type = WholeNumber(metadata=DOCUMENT_TYPE_FILTER)
 
 
 class InvoiceStatsQuery(CamelSchema):
@@ -500,6 +562,7 @@ class InvoiceStatsQuery(CamelSchema):
     date_to = fields.Date()
     customer_id = WholeNumber(validate=validate.Range(1, MAX_ID))
     receipt_book = fields.String(validate=validate.Length(max=12))
+    document_type = WholeNumber(metadata=DOCUMENT_TYPE_FILTER)
 
 
 class TaxBookQuery(CamelSchema):
@@ -525,6 +588,18 @@ class InvoiceStatisticsOut(CamelSchema):
     average_amount = fields.Function(lambda s: as_text(s.average_amount), metadata=MONEY_TEXT)
     by_month = fields.List(fields.Nested(MonthTotalOut))
     by_customer = fields.List(fields.Nested(CustomerTotalOut))
+    credited_amount = fields.Function(
+        lambda s: as_text(s.credited_amount),
+        metadata={**MONEY_TEXT, "description": "The credit notes of the same filters"},
+    )
+    debited_amount = fields.Function(
+        lambda s: as_text(s.debited_amount),
+        metadata={**MONEY_TEXT, "description": "The debit notes of the same filters"},
+    )
+    net_amount = fields.Function(
+        lambda s: as_text(s.net_amount),
+        metadata={**MONEY_TEXT, "description": "totalAmount less credits plus debits"},
+    )
 
 
 # ERP ----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from webapp.billing.books import (
     check_point_of_sale,
     check_receipt_book,
     invoice_number,
-    letter_and_point_of_sale,
+    type_and_point_of_sale,
 )
 from webapp.billing.cae import CaeUnavailable
 from webapp.billing.documents import letters_issued_by
@@ -29,10 +29,16 @@ from webapp.billing.queue import queue
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
 from webapp.models import (
+    INVOICE_OF_LETTER,
+    INVOICE_TYPES,
+    LETTER_OF_TYPE,
     BatchBook,
+    BatchKind,
     BatchStatus,
     BillingBatch,
     BillingPending,
+    Correction,
+    CorrectionStatus,
     IssuerIvaCondition,
     PendingStatus,
     utcnow,
@@ -68,7 +74,13 @@ def batch_terms(receipt_book: str | None, point_of_sale: int | None) -> BatchTer
             check_point_of_sale(point_of_sale, current), issued, None, current.iva_condition
         )
     code = check_receipt_book(receipt_book)
-    letter, book_point_of_sale = letter_and_point_of_sale(code)
+    document_type, book_point_of_sale = type_and_point_of_sale(code)
+    if document_type not in INVOICE_TYPES:
+        raise InvalidInput(
+            Message("book.invalid"),
+            [{"field": "receiptBook", "message": Message("batch.notes_from_invoices")}],
+        )
+    letter = LETTER_OF_TYPE[document_type]
     if point_of_sale is not None and point_of_sale != book_point_of_sale:
         raise InvalidInput(
             Message("batch.book_and_point_disagree"),
@@ -105,7 +117,9 @@ def check_batch_terms(
     sale and its issue date."""
     _check_size(count)
     terms = batch_terms(receipt_book, point_of_sale)
-    check_issue_date(issue_date, terms.point_of_sale, terms.letters)
+    check_issue_date(
+        issue_date, terms.point_of_sale, [INVOICE_OF_LETTER[letter] for letter in terms.letters]
+    )
     return terms
 
 
@@ -139,7 +153,7 @@ def create_batch(
     )
     if terms.receipt_book is not None:
         # The batch's book row must exist for its foreign key.
-        book_for_update(terms.letters[0], terms.point_of_sale)
+        book_for_update(INVOICE_OF_LETTER[terms.letters[0]], terms.point_of_sale)
     db.session.add(batch)
     db.session.flush()
     claimed = 0
@@ -329,12 +343,22 @@ def abandon_batch(actor: str, batch_id: int) -> BillingBatch:
     ).rowcount
     if not changed:
         raise Conflict(why_not_abandonable(batch))
-    released = db.session.execute(
-        update(BillingPending)
-        .where(BillingPending.batch_id == batch_id, BillingPending.status == PendingStatus.PENDING)
-        .values(batch_id=None, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    if batch.kind == BatchKind.NOTES:
+        # What its corrections asked for is free to ask again.
+        release = (
+            update(Correction)
+            .where(Correction.batch_id == batch_id, Correction.status == CorrectionStatus.PENDING)
+            .values(status=CorrectionStatus.RELEASED, updated_at=now)
+        )
+    else:
+        release = (
+            update(BillingPending)
+            .where(
+                BillingPending.batch_id == batch_id, BillingPending.status == PendingStatus.PENDING
+            )
+            .values(batch_id=None, updated_at=now)
+        )
+    released = db.session.execute(release.execution_options(synchronize_session=False)).rowcount
     release_books(batch_id)
     audit.record(
         actor, "abandoned", "batch", batch_id, Message("audit.pendings_released", count=released)
@@ -362,10 +386,17 @@ def get_batch(batch_id: int) -> BillingBatch:
     return batch
 
 
-def held_pending_count(batch_id: int) -> int:
-    """How many pendings the batch still holds (those abandoning it would release)."""
+def held_pending_count(batch: BillingBatch) -> int:
+    """How many pendings (or corrections) the batch still holds: those abandoning it would
+    release."""
+    held = _held_by(batch)
+    waiting = (
+        held.status == CorrectionStatus.PENDING
+        if held is Correction
+        else held.status == PendingStatus.PENDING
+    )
     return db.session.scalar(
-        select(func.count()).select_from(BillingPending).where(BillingPending.batch_id == batch_id)
+        select(func.count()).select_from(held).where(held.batch_id == batch.id, waiting)
     )
 
 
@@ -451,11 +482,15 @@ def queue_stats(counts: dict | None = None) -> dict:
     }
 
 
-def claimed_amount(batch_id: int) -> Decimal:
-    """The total of the pendings a batch holds, summed in SQL."""
+def _held_by(batch: BillingBatch):
+    """What a batch holds: its pendings, or (a batch of notes) its corrections."""
+    return Correction if batch.kind == BatchKind.NOTES else BillingPending
+
+
+def claimed_amount(batch: BillingBatch) -> Decimal:
+    """The total of the pendings (or corrections) a batch holds, summed in SQL."""
+    held = _held_by(batch)
     total = db.session.scalar(
-        select(func.coalesce(func.sum(BillingPending.amount), 0)).where(
-            BillingPending.batch_id == batch_id
-        )
+        select(func.coalesce(func.sum(held.amount), 0)).where(held.batch_id == batch.id)
     )
     return Decimal(total).quantize(Decimal("0.01"))

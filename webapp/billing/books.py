@@ -15,7 +15,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.billing import audit, clock, customers, invoices
 from webapp.billing.cae import CaeAuthority, CaeUnavailable, VoucherRecord
-from webapp.billing.documents import DOCUMENT_TYPE_NAMES, book_code, invoice_number
+from webapp.billing.documents import (
+    DOCUMENT_TYPE_NAMES,
+    NOTE_BOOK_PREFIX,
+    NOTE_OF_LETTER,
+    book_code,
+    book_code_of,
+    invoice_number,
+)
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, Unavailable
 from webapp.billing.issuer import get_issuer, snapshot
 from webapp.billing.messages import Message
@@ -30,7 +37,7 @@ from webapp.models import (
     utcnow,
 )
 
-RECEIPT_BOOK_PATTERN = re.compile(r"^([ABC])-([0-9]{1,5})$")
+RECEIPT_BOOK_PATTERN = re.compile(r"^(?:(NC|ND)-)?([ABC])-([0-9]{1,5})$")
 MAX_POINT_OF_SALE = 99_999
 LETTERS = ("A", "B", "C")
 BOOK_ORDER = select(ReceiptBook).order_by(ReceiptBook.code)
@@ -41,21 +48,25 @@ AUTHORITY_SILENT = Message("authority.silent")
 
 def check_receipt_book(code: str) -> str:
     """Rule 4: a book is read trimmed and upper-cased ("a-1" is A-0001) and must then be a letter
-    A, B or C, a dash and a point of sale from 1 to 99999, however many zeros lead it. Every
-    adapter (API, pages, filters) reads a book through this one check; returns the canonical
-    code, ``A-0001``."""
+    A, B or C, a dash and a point of sale from 1 to 99999, however many zeros lead it; a note
+    book starts with NC- or ND- (``NC-A-0001``). Every adapter (API, pages, filters) reads a
+    book through this one check; returns the canonical code."""
     match = RECEIPT_BOOK_PATTERN.match((code or "").strip().upper())
-    if not match or not 1 <= int(match.group(2)) <= MAX_POINT_OF_SALE:
+    if not match or not 1 <= int(match.group(3)) <= MAX_POINT_OF_SALE:
         raise InvalidInput(
             Message("book.invalid"), [{"field": "receiptBook", "message": Message("book.hint")}]
         )
-    return book_code(match.group(1), int(match.group(2)))
+    prefix, letter, point_of_sale = match.group(1), match.group(2), int(match.group(3))
+    code = book_code(letter, point_of_sale)
+    return f"{prefix}-{code}" if prefix else code
 
 
-def letter_and_point_of_sale(code: str) -> tuple[str, int]:
-    """The letter and point of sale of a canonical book code."""
-    letter, point_of_sale = code.split("-")
-    return letter, int(point_of_sale)
+def type_and_point_of_sale(code: str) -> tuple[int, int]:
+    """The voucher type and point of sale of a canonical book code."""
+    *prefix, letter, point_of_sale = code.split("-")
+    kind = next((k for k, p in NOTE_BOOK_PREFIX.items() if [p] == prefix), None)
+    types = NOTE_OF_LETTER[kind] if kind else INVOICE_OF_LETTER
+    return types[letter], int(point_of_sale)
 
 
 def check_point_of_sale(value, issuer: Issuer | None, field: str = "pointOfSale") -> int:
@@ -82,8 +93,8 @@ def _issue_date_problem(issue_date: date, book: ReceiptBook | None) -> Message |
     return None
 
 
-def check_issue_date(issue_date: date, point_of_sale: int, letters: Iterable[str]) -> None:
-    """A batch's issue date for the books of these letters at a point of sale (rule 6)."""
+def check_issue_date(issue_date: date, point_of_sale: int, document_types: Iterable[int]) -> None:
+    """A batch's issue date for the books of these voucher types at a point of sale (rule 6)."""
     if not isinstance(issue_date, date):
         raise InvalidInput(
             Message("issue_date.invalid"),
@@ -91,7 +102,7 @@ def check_issue_date(issue_date: date, point_of_sale: int, letters: Iterable[str
         )
     books = db.session.scalars(
         select(ReceiptBook)
-        .where(ReceiptBook.code.in_([book_code(letter, point_of_sale) for letter in letters]))
+        .where(ReceiptBook.code.in_([book_code_of(t, point_of_sale) for t in document_types]))
         .order_by(ReceiptBook.last_issue_date.desc())
     ).all()
     problem = _issue_date_problem(issue_date, books[0] if books else None)
@@ -102,10 +113,10 @@ def check_issue_date(issue_date: date, point_of_sale: int, letters: Iterable[str
         )
 
 
-def book_for_update(letter: str, point_of_sale: int) -> ReceiptBook:
-    """The counter row of the invoice book of this letter at this point of sale, created on first
+def book_for_update(document_type: int, point_of_sale: int) -> ReceiptBook:
+    """The counter row of the book of this voucher type at this point of sale, created on first
     use, locked for this transaction."""
-    code = book_code(letter, point_of_sale)
+    code = book_code_of(document_type, point_of_sale)
     query = select(ReceiptBook).where(ReceiptBook.code == code).with_for_update()
     book = db.session.scalar(query)
     if book is None:
@@ -117,7 +128,7 @@ def book_for_update(letter: str, point_of_sale: int) -> ReceiptBook:
             .values(
                 code=code,
                 point_of_sale=point_of_sale,
-                document_type=INVOICE_OF_LETTER[letter],
+                document_type=document_type,
                 last_number=0,
                 created_at=utcnow(),
             )

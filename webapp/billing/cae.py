@@ -31,6 +31,17 @@ class VatLine:
 
 
 @dataclass(frozen=True)
+class AssociatedVoucher:
+    """CbteAsoc: the voucher a credit or debit note corrects, and its issuer's CUIT."""
+
+    tipo: int
+    pto_vta: int
+    nro: int
+    cuit: str | None
+    cbte_fch: date
+
+
+@dataclass(frozen=True)
 class VoucherDetail:
     """FECAEDetRequest: one voucher, numbered ``cbte_desde`` (= ``cbte_hasta``)."""
 
@@ -48,6 +59,7 @@ class VoucherDetail:
     fch_vto_pago: date
     condicion_iva_receptor_id: int
     iva: tuple[VatLine, ...] = ()
+    cbtes_asoc: tuple[AssociatedVoucher, ...] = ()
     concepto: int = SERVICES_CONCEPT
     imp_tot_conc: Decimal = Decimal("0.00")
     imp_trib: Decimal = Decimal("0.00")

@@ -7,11 +7,17 @@ from decimal import ROUND_HALF_UP, Decimal
 from webapp.billing.messages import Message
 from webapp.billing.money import CENT
 from webapp.models import (
+    CREDIT_NOTE_OF_LETTER,
+    CREDIT_NOTE_TYPES,
+    DEBIT_NOTE_OF_LETTER,
+    DEBIT_NOTE_TYPES,
     DEFAULT_VAT_RATE,
+    LETTER_OF_TYPE,
     VAT_RATES,
     DocumentType,
     IssuerIvaCondition,
     IvaCondition,
+    NoteKind,
 )
 
 ZERO = Decimal("0.00")
@@ -118,9 +124,30 @@ def split_amount(amount: Decimal, vat_rate: str | None) -> Amounts:
     return Amounts(net, amount - net, ZERO)
 
 
+# What a note book's code starts with: a Nota de Crédito's NC-, a Nota de Débito's ND-.
+NOTE_BOOK_PREFIX = {NoteKind.CREDIT: "NC", NoteKind.DEBIT: "ND"}
+NOTE_OF_LETTER = {NoteKind.CREDIT: CREDIT_NOTE_OF_LETTER, NoteKind.DEBIT: DEBIT_NOTE_OF_LETTER}
+
+
+def note_kind_of(document_type: int) -> NoteKind | None:
+    if document_type in CREDIT_NOTE_TYPES:
+        return NoteKind.CREDIT
+    if document_type in DEBIT_NOTE_TYPES:
+        return NoteKind.DEBIT
+    return None
+
+
 def book_code(letter: str, point_of_sale: int) -> str:
     """The canonical name of an invoice book: ``A-0001``."""
     return f"{letter}-{point_of_sale:04d}"
+
+
+def book_code_of(document_type: int, point_of_sale: int) -> str:
+    """The canonical name of the book of any voucher type: ``A-0001`` for Factura A,
+    ``NC-A-0001`` for Nota de Crédito A, ``ND-B-0003`` for Nota de Débito B."""
+    code = book_code(LETTER_OF_TYPE[document_type], point_of_sale)
+    kind = note_kind_of(document_type)
+    return f"{NOTE_BOOK_PREFIX[kind]}-{code}" if kind else code
 
 
 def invoice_number(receipt_book: str, sequence: int) -> str:

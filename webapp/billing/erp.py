@@ -70,19 +70,23 @@ def _entry(account: tuple[str, str], debit: Decimal, credit: Decimal) -> dict:
 
 
 def document_for(invoice: Invoice) -> dict:
-    """The accounting document of one invoice: the receivable debit equals the credit of its
-    sales, taxed (net) or exempt, plus its IVA at the invoice's rate; a class C invoice reports
-    no IVA (docs/rules.md 2)."""
+    """The accounting document of one voucher: for an invoice (or a debit note), the receivable
+    debit equals the credit of its sales, taxed (net) or exempt, plus its IVA at its rate; a
+    class C voucher reports no IVA (docs/rules.md 2). A credit note's entries mirror them:
+    sales and IVA debited, the receivable credited (rule 13)."""
     zero = Decimal("0.00")
-    entries = [_entry(RECEIVABLES, invoice.amount, zero)]
+
+    def entry(account, amount: Decimal, receivable: bool = False) -> dict:
+        debit_side = receivable != invoice.is_credit_note
+        return _entry(account, amount if debit_side else zero, zero if debit_side else amount)
+
+    entries = [entry(RECEIVABLES, invoice.amount, receivable=True)]
     if invoice.vat_rate == EXEMPT:
-        entries.append(_entry(EXEMPT_SALES, zero, invoice.exempt_amount))
+        entries.append(entry(EXEMPT_SALES, invoice.exempt_amount))
     else:
-        entries.append(_entry(SERVICE_SALES, zero, invoice.net_amount))
+        entries.append(entry(SERVICE_SALES, invoice.net_amount))
     if invoice.vat_rate not in (None, EXEMPT):
-        entries.append(
-            {**_entry(VAT_PAYABLE, zero, invoice.vat_amount), "vatRate": invoice.vat_rate}
-        )
+        entries.append({**entry(VAT_PAYABLE, invoice.vat_amount), "vatRate": invoice.vat_rate})
     return {
         "invoiceId": invoice.id,
         "invoiceNumber": invoice.invoice_number,
@@ -95,6 +99,7 @@ def document_for(invoice: Invoice) -> dict:
         "exemptAmount": as_text(invoice.exempt_amount),
         "vatRate": invoice.vat_rate,
         "documentType": invoice.document_type,
+        "correctsInvoiceId": invoice.corrects_invoice_id,
         "customerId": invoice.customer_id,
         "customerName": invoice.receiver_name,
         "serviceDate": invoice.service_date.isoformat(),

@@ -1,7 +1,7 @@
 """Invoice look-ups and statistics, aggregated in SQL."""
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -17,11 +17,23 @@ from webapp.billing.pagination import Page, in_id_order, paginate_newest_first
 from webapp.billing.pendings import CustomerTotal, OtherCustomers, largest_customers
 from webapp.billing.services import check_date_range
 from webapp.extensions import db
-from webapp.models import NO_CUSTOMER, Invoice, InvoiceDailyTotal, ReceiptBook
+from webapp.models import (
+    CREDIT_NOTE_TYPES,
+    DEBIT_NOTE_TYPES,
+    INVOICE_TYPES,
+    NO_CUSTOMER,
+    DocumentType,
+    Invoice,
+    InvoiceDailyTotal,
+    ReceiptBook,
+)
+
+# Every voucher type Lote issues: invoices and their notes.
+ALL_TYPES = frozenset(DocumentType)
 
 # What a clerk types to find an invoice: its sequence number, with or without the leading zeros,
 # optionally after its receipt book (19, 00000019, A-0001-19, A-0001-00000019).
-INVOICE_NUMBER_SEARCH = re.compile(r"(?:(?P<book>[ABC]-\d{4,5})-)?(?P<sequence>\d{1,8})")
+INVOICE_NUMBER_SEARCH = re.compile(r"(?:(?P<book>(?:N[CD]-)?[ABC]-\d{4,5})-)?(?P<sequence>\d{1,8})")
 
 
 def invoice_number_condition(text: str):
@@ -39,8 +51,29 @@ def invoice_number_condition(text: str):
     return Invoice.invoice_number.in_([invoice_number(book, sequence) for book in books])
 
 
+def check_document_type(value) -> frozenset[int]:
+    """A ``documentType`` filter: one of ARCA's voucher codes (CbteTipo) Lote issues."""
+    if value in set(DocumentType):
+        return frozenset({int(value)})
+    raise InvalidInput(
+        Message("filter.invalid"),
+        [
+            {
+                "field": "documentType",
+                "message": Message(
+                    "document_type.known", codes=", ".join(str(t.value) for t in DocumentType)
+                ),
+            }
+        ],
+    )
+
+
 @dataclass
 class InvoiceFilters:
+    """What a list of vouchers shows. ``document_types``: invoices unless other types are asked
+    for (credit notes, debit notes, or all)."""
+
+    document_types: frozenset[int] = INVOICE_TYPES
     batch_id: int | None = None
     customer_id: int | None = None
     customer_name: str | None = None
@@ -75,6 +108,14 @@ class InvoiceFilters:
     def apply(self, query: Select, source=Invoice) -> Select:
         """Filters ``query`` on the invoices, or on ``InvoiceDailyTotal`` for the filters it
         answers."""
+        if self.document_types != ALL_TYPES:
+            if source is Invoice:
+                query = query.where(Invoice.document_type.in_(sorted(self.document_types)))
+            else:
+                books = select(ReceiptBook.code).where(
+                    ReceiptBook.document_type.in_(sorted(self.document_types))
+                )
+                query = query.where(source.receipt_book.in_(books.scalar_subquery()))
         if self.batch_id is not None:
             query = query.where(Invoice.batch_id == self.batch_id)
         if self.customer_id is not None:
@@ -143,11 +184,20 @@ class Bucket:
 
 @dataclass
 class InvoiceStatistics:
+    """The invoices' figures; ``credited_amount`` and ``debited_amount`` add up the notes of the
+    same filters, and ``net_amount`` is what was invoiced once they are counted."""
+
     total_invoices: int
     total_amount: Decimal
     average_amount: Decimal
     by_month: list[Bucket] = field(default_factory=list)
     by_customer: list[CustomerTotal] = field(default_factory=list)
+    credited_amount: Decimal = Decimal("0.00")
+    debited_amount: Decimal = Decimal("0.00")
+
+    @property
+    def net_amount(self) -> Decimal:
+        return self.total_amount - self.credited_amount + self.debited_amount
 
     def largest(self, n: int) -> tuple[list[CustomerTotal], OtherCustomers | None]:
         """The ``n`` customers invoiced the most, largest first, and the others added up."""
@@ -194,15 +244,45 @@ def invoice_statistics(filters: InvoiceFilters | None = None) -> InvoiceStatisti
         if invoice_count
         else Decimal("0.00")
     )
-    return InvoiceStatistics(invoice_count, total_amount, average, by_month, by_customer)
+    return InvoiceStatistics(
+        invoice_count,
+        total_amount,
+        average,
+        by_month,
+        by_customer,
+        credited_amount=_notes_total(filters, CREDIT_NOTE_TYPES),
+        debited_amount=_notes_total(filters, DEBIT_NOTE_TYPES),
+    )
+
+
+def _notes_total(filters: InvoiceFilters, note_types: frozenset[int]) -> Decimal:
+    """The amount of the notes of these types that the statistics' filters select; a filter
+    on an invoice book selects the notes of that book's letter and point of sale."""
+    notes = replace(filters, document_types=note_types)
+    if filters.receipt_book:
+        book = filters.receipt_book.strip().upper()
+        notes.receipt_book = None
+        kind_prefix = "NC-" if note_types == CREDIT_NOTE_TYPES else "ND-"
+        books = [book if book.startswith(kind_prefix) else kind_prefix + book]
+    else:
+        books = None
+    source = InvoiceDailyTotal if notes.answered_by_daily_totals() else Invoice
+    amount = InvoiceDailyTotal.total_amount if source is InvoiceDailyTotal else Invoice.amount
+    query = notes.apply(select(func.coalesce(func.sum(amount), 0)), source)
+    if books is not None:
+        query = query.where(source.receipt_book.in_(books))
+    return Decimal(db.session.scalar(query)).quantize(CENT)
 
 
 def overall_totals() -> tuple[int, Decimal]:
     """How many invoices there are and their amount, from the daily totals."""
     count, amount = db.session.execute(
-        select(
-            func.coalesce(func.sum(InvoiceDailyTotal.invoice_count), 0),
-            func.coalesce(func.sum(InvoiceDailyTotal.total_amount), 0),
+        InvoiceFilters().apply(
+            select(
+                func.coalesce(func.sum(InvoiceDailyTotal.invoice_count), 0),
+                func.coalesce(func.sum(InvoiceDailyTotal.total_amount), 0),
+            ),
+            InvoiceDailyTotal,
         )
     ).one()
     return int(count), Decimal(amount)

@@ -13,6 +13,7 @@ are numbered again in the next one. A call whose answer never came is resolved b
 authority (``lookup``), never by guessing."""
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -21,16 +22,18 @@ from decimal import Decimal
 from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import aliased
 
 from webapp.billing import audit
 from webapp.billing.books import (
     authority,
     book_for_update,
     invoice_number,
-    letter_and_point_of_sale,
+    type_and_point_of_sale,
 )
 from webapp.billing.cae import (
     MAX_INVOICES_PER_CALL,
+    AssociatedVoucher,
     AuthorizationRequest,
     CaeUnavailable,
     VatLine,
@@ -38,7 +41,9 @@ from webapp.billing.cae import (
 )
 from webapp.billing.documents import (
     EXEMPT,
+    NOTE_OF_LETTER,
     VAT_RATE_IDS,
+    Amounts,
     letters_issued_by,
     receivers_of_letter,
     split_amount,
@@ -49,12 +54,17 @@ from webapp.billing.messages import Message, message_of, stored
 from webapp.billing.recovery import claim_batch
 from webapp.extensions import db
 from webapp.models import (
+    INVOICE_OF_LETTER,
+    LETTER_OF_TYPE,
     QUEUED_OR_RUNNING,
     AuthorityCall,
     BatchBook,
+    BatchKind,
     BatchStatus,
     BillingBatch,
     BillingPending,
+    Correction,
+    CorrectionStatus,
     Customer,
     Invoice,
     IssuerIvaCondition,
@@ -169,6 +179,92 @@ def _voucher(row, number: int, issue_date: date, reports_vat: bool) -> dict:
     }
 
 
+def _note_rows(batch_id: int, document_type: int, after_id: int):
+    """The batch's next PENDING corrections after ``after_id`` whose note is of this type, with
+    the voucher each corrects: the note keeps its receiver, its IVA rate and its service
+    period, and names it (CbtesAsoc)."""
+    corrected = aliased(Invoice)
+    letter = LETTER_OF_TYPE[document_type]
+    kind = next(k for k, types in NOTE_OF_LETTER.items() if types[letter] == document_type)
+    return db.session.execute(
+        select(
+            Correction.id,
+            Correction.amount,
+            corrected.id.label("invoice_id"),
+            corrected.document_type,
+            corrected.point_of_sale,
+            corrected.sequence_number,
+            corrected.issue_date,
+            corrected.payment_due_date,
+            corrected.amount.label("invoice_amount"),
+            corrected.net_amount,
+            corrected.vat_amount,
+            corrected.exempt_amount,
+            corrected.vat_rate,
+            corrected.customer_id,
+            corrected.service_date,
+            corrected.receiver_name,
+            corrected.receiver_doc_type,
+            corrected.receiver_doc_number,
+            corrected.receiver_iva_condition,
+            corrected.receiver_address,
+            corrected.issuer_cuit,
+        )
+        .join(corrected, corrected.id == Correction.invoice_id)
+        .where(
+            Correction.batch_id == batch_id,
+            Correction.id > after_id,
+            Correction.status == CorrectionStatus.PENDING,
+            Correction.kind == kind,
+            corrected.document_type.in_([t for t in LETTER_OF_TYPE if LETTER_OF_TYPE[t] == letter]),
+        )
+        .order_by(Correction.id)
+        .limit(INVOICES_PER_CHUNK)
+    ).all()
+
+
+def _note_voucher(row, number: int, issue_date: date) -> dict:
+    """One reserved note: its amount split at the rate of the voucher it corrects (the whole
+    voucher's amount keeps that voucher's own split, so a full credit cancels it to the cent),
+    its payment due as many days after its date as the voucher's was."""
+    if row.amount == row.invoice_amount:
+        amounts = Amounts(row.net_amount, row.vat_amount, row.exempt_amount)
+    else:
+        amounts = split_amount(row.amount, row.vat_rate)
+    payment_days = (row.payment_due_date - row.issue_date).days
+    return {
+        "number": number,
+        "correction_id": row.id,
+        "corrects_invoice_id": row.invoice_id,
+        "customer_id": row.customer_id,
+        "service_date": row.service_date.isoformat(),
+        "payment_due_date": (issue_date + timedelta(days=payment_days)).isoformat(),
+        "amount": str(row.amount),
+        "net": str(amounts.net),
+        "vat": str(amounts.vat),
+        "exempt": str(amounts.exempt),
+        "vat_rate": row.vat_rate,
+        "name": row.receiver_name,
+        "doc_type": row.receiver_doc_type,
+        "doc_number": row.receiver_doc_number,
+        "iva_condition": row.receiver_iva_condition,
+        "address": row.receiver_address,
+        "associated": {
+            "type": row.document_type,
+            "point_of_sale": row.point_of_sale,
+            "number": row.sequence_number,
+            "date": row.issue_date.isoformat(),
+            "cuit": row.issuer_cuit,
+        },
+    }
+
+
+def item_of(voucher: dict) -> int:
+    """The id of what a reserved voucher is issued for: its correction (a note) or its pending
+    (an invoice); the batch's vouchers are numbered in the order of these ids."""
+    return voucher.get("correction_id") or voucher["pending_id"]
+
+
 def _detail(voucher: dict, issue_date: date) -> VoucherDetail:
     """The FECAEDetRequest of a reserved voucher."""
     rate = voucher["vat_rate"]
@@ -176,6 +272,18 @@ def _detail(voucher: dict, issue_date: date) -> VoucherDetail:
     if rate is not None and rate != EXEMPT:
         iva = (VatLine(VAT_RATE_IDS[rate], Decimal(voucher["net"]), Decimal(voucher["vat"])),)
     service_date = date.fromisoformat(voucher["service_date"])
+    associated = ()
+    if "associated" in voucher:
+        named = voucher["associated"]
+        associated = (
+            AssociatedVoucher(
+                tipo=named["type"],
+                pto_vta=named["point_of_sale"],
+                nro=named["number"],
+                cuit=named["cuit"],
+                cbte_fch=date.fromisoformat(named["date"]),
+            ),
+        )
     return VoucherDetail(
         doc_tipo=voucher["doc_type"],
         doc_nro=int(voucher["doc_number"]),
@@ -191,6 +299,7 @@ def _detail(voucher: dict, issue_date: date) -> VoucherDetail:
         fch_vto_pago=date.fromisoformat(voucher["payment_due_date"]),
         condicion_iva_receptor_id=voucher["iva_condition"],
         iva=iva,
+        cbtes_asoc=associated,
     )
 
 
@@ -255,34 +364,13 @@ def store_outcomes(
                 for o in authorized
             ],
         )
-        pending_ids = [by_number[o.number]["pending_id"] for o in authorized]
-        service_ids = [by_number[o.number]["service_id"] for o in authorized]
-        _mark_invoiced(pending_ids, service_ids, now)
+        _mark_issued([by_number[o.number] for o in authorized], now)
         book.last_number = authorized[-1].number
         book.last_issue_date = batch.issue_date
         add_to_daily_totals(book.code, authorized[0].number, authorized[-1].number)
     rejected = [o for o in outcomes if o.code is not None and o.code != NOT_NEXT][:1]
     for outcome in rejected:
-        voucher = by_number[outcome.number]
-        db.session.execute(
-            update(BillingPending)
-            .where(BillingPending.id == voucher["pending_id"])
-            .values(
-                batch_id=None,
-                rejection_code=outcome.code,
-                rejection_message=outcome.message,
-                rejected_by_batch_id=batch.id,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        audit.record(
-            "worker",
-            "rejected",
-            "pending",
-            voucher["pending_id"],
-            f"{outcome.code}: {outcome.message}",
-        )
+        _reject(by_number[outcome.number], outcome, batch, now)
     amount = sum((Decimal(by_number[o.number]["amount"]) for o in authorized), Decimal("0.00"))
     _count_on_book(batch, book, authorized, len(rejected))
     settled = len(authorized) + len(rejected)
@@ -315,6 +403,30 @@ def store_outcomes(
     return len(authorized)
 
 
+def _reject(voucher: dict, outcome: Outcome, batch: BillingBatch, now) -> None:
+    """A rejected invoice's pending returns to the available ones, and a rejected note's
+    correction ends REJECTED (what it asked for is free to ask again), each with the
+    authority's code and message."""
+    if "correction_id" in voucher:
+        table, entity, item = Correction, "correction", voucher["correction_id"]
+        values = {"status": CorrectionStatus.REJECTED}
+    else:
+        table, entity, item = BillingPending, "pending", voucher["pending_id"]
+        values = {"batch_id": None, "rejected_by_batch_id": batch.id}
+    db.session.execute(
+        update(table)
+        .where(table.id == item)
+        .values(
+            rejection_code=outcome.code,
+            rejection_message=outcome.message,
+            updated_at=now,
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    audit.record("worker", "rejected", entity, item, f"{outcome.code}: {outcome.message}")
+
+
 def _invoice_row(voucher: dict, outcome: Outcome, book: ReceiptBook, batch, now) -> dict:
     return {
         "invoice_number": invoice_number(book.code, outcome.number),
@@ -337,9 +449,11 @@ def _invoice_row(voucher: dict, outcome: Outcome, book: ReceiptBook, batch, now)
         "receiver_doc_number": voucher["doc_number"],
         "receiver_iva_condition": voucher["iva_condition"],
         "receiver_address": voucher["address"],
-        "service_id": voucher["service_id"],
+        "service_id": voucher.get("service_id"),
         "service_date": date.fromisoformat(voucher["service_date"]),
-        "pending_id": voucher["pending_id"],
+        "pending_id": voucher.get("pending_id"),
+        "correction_id": voucher.get("correction_id"),
+        "corrects_invoice_id": voucher.get("corrects_invoice_id"),
         "batch_id": batch.id,
         "created_at": now,
     }
@@ -503,17 +617,27 @@ class _Sent:
     answer: Future
 
 
+@dataclass(frozen=True)
+class _Work:
+    """What a batch issues on one book: the next rows after an item's id (its pendings, or its
+    corrections), and the reserved voucher of a row and its number."""
+
+    code: str
+    rows: Callable[[int], list]
+    voucher: Callable[[object, int], dict]
+
+
 def _reserve(
     batch: BillingBatch,
     attempt: int,
-    code: str,
+    work: _Work,
     rows,
     after_number: int | None,
-    reports_vat: bool,
     sender: ThreadPoolExecutor,
 ) -> _Sent:
     """Reserves the next call's numbers, after the book's counter or after ``after_number`` (the
     last of a call answered but not stored yet), commits them with its vouchers, and sends it."""
+    code = work.code
     book = db.session.get(ReceiptBook, code, with_for_update=True)
     if book.last_issue_date and batch.issue_date < book.last_issue_date:
         raise BatchRejected(
@@ -525,10 +649,7 @@ def _reserve(
             )
         )
     start = book.last_number if after_number is None else after_number
-    vouchers = [
-        _voucher(row, start + n, batch.issue_date, reports_vat)
-        for n, row in enumerate(rows, start=1)
-    ]
+    vouchers = [work.voucher(row, start + n) for n, row in enumerate(rows, start=1)]
     call = AuthorityCall(
         batch_id=batch.id,
         receipt_book=code,
@@ -543,21 +664,17 @@ def _reserve(
     return _Sent(call, vouchers, sender.submit(authority().authorize, request))
 
 
-def _invoice_on_book(
-    batch: BillingBatch, attempt: int, letter: str, issuer: IssuerIvaCondition
-) -> None:
-    """Invoices the batch's pendings of one letter, call by call. While a call's answer is
-    being stored, the next call (numbered on from it, when all of it was authorized) is already
-    on its way, so Lote's own work overlaps the authority's waits; one call per book is in
-    flight at a time."""
-    code = book_for_update(letter, batch.point_of_sale).code
+def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work) -> None:
+    """Issues the batch's vouchers of one book, call by call. While a call's answer is being
+    stored, the next call (numbered on from it, when all of it was authorized) is already on
+    its way, so Lote's own work overlaps the authority's waits; one call per book is in flight
+    at a time."""
+    code = work.code
     _in_step(db.session.get(ReceiptBook, code))
     db.session.commit()
-    allowed = receivers_of_letter(issuer, letter)
-    reports_vat = issuer == IssuerIvaCondition.REGISTERED
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"authority-{code}") as sender:
-        rows = _pending_rows(batch.id, allowed, 0)
-        sent = _reserve(batch, attempt, code, rows, None, reports_vat, sender) if rows else None
+        rows = work.rows(0)
+        sent = _reserve(batch, attempt, work, rows, None, sender) if rows else None
         while sent is not None:
             answer = sent.answer.result()
             outcomes = outcomes_of_answer(sent.call, answer)
@@ -569,49 +686,99 @@ def _invoice_on_book(
                 )
             following = None
             if all(outcome.authorized for outcome in outcomes):
-                rows = _pending_rows(batch.id, allowed, sent.vouchers[-1]["pending_id"])
+                rows = work.rows(item_of(sent.vouchers[-1]))
                 if rows:
                     last = sent.vouchers[-1]["number"]
-                    following = _reserve(batch, attempt, code, rows, last, reports_vat, sender)
+                    following = _reserve(batch, attempt, work, rows, last, sender)
             book = db.session.get(ReceiptBook, code, with_for_update=True)
             authorized = store_outcomes(sent.call, book, batch, outcomes, attempt)
             db.session.commit()
             if authorized < len(outcomes):
                 # Some were rejected: the rest are numbered again after the last authorized.
                 if authorized:
-                    after_id = sent.vouchers[authorized - 1]["pending_id"]
+                    after_id = item_of(sent.vouchers[authorized - 1])
                 else:
-                    after_id = sent.vouchers[0]["pending_id"] - 1
-                rows = _pending_rows(batch.id, allowed, after_id)
+                    after_id = item_of(sent.vouchers[0]) - 1
+                rows = work.rows(after_id)
                 if rows:
-                    following = _reserve(batch, attempt, code, rows, None, reports_vat, sender)
+                    following = _reserve(batch, attempt, work, rows, None, sender)
             sent = following
 
 
+def _invoice_work(batch: BillingBatch, issuer: IssuerIvaCondition) -> list[_Work]:
+    """An invoice batch's books: one per letter it invoices at its point of sale."""
+    letters = (
+        [LETTER_OF_TYPE[type_and_point_of_sale(batch.receipt_book)[0]]]
+        if batch.receipt_book
+        else list(letters_issued_by(issuer))
+    )
+    reports_vat = issuer == IssuerIvaCondition.REGISTERED
+    work = []
+    for letter in letters:
+        allowed = receivers_of_letter(issuer, letter)
+        work.append(
+            _Work(
+                code=book_for_update(INVOICE_OF_LETTER[letter], batch.point_of_sale).code,
+                rows=lambda after, allowed=allowed: _pending_rows(batch.id, allowed, after),
+                voucher=lambda row, number: _voucher(row, number, batch.issue_date, reports_vat),
+            )
+        )
+    return work
+
+
+def note_types_of(batch_id: int) -> list[int]:
+    """The note types a batch of notes issues: one per kind and letter of its corrections."""
+    pairs = db.session.execute(
+        select(Correction.kind, Invoice.document_type)
+        .join(Invoice, Invoice.id == Correction.invoice_id)
+        .where(Correction.batch_id == batch_id)
+        .distinct()
+    ).all()
+    return sorted({NOTE_OF_LETTER[kind][LETTER_OF_TYPE[t]] for kind, t in pairs})
+
+
+def _note_work(batch: BillingBatch) -> list[_Work]:
+    """A batch of notes' books: one per note type at its point of sale."""
+    return [
+        _Work(
+            code=book_for_update(document_type, batch.point_of_sale).code,
+            rows=lambda after, t=document_type: _note_rows(batch.id, t, after),
+            voucher=lambda row, number: _note_voucher(row, number, batch.issue_date),
+        )
+        for document_type in note_types_of(batch.id)
+    ]
+
+
+def _left_in(batch: BillingBatch) -> int:
+    """What the batch still holds to issue: PENDING pendings, or PENDING corrections."""
+    if batch.kind == BatchKind.NOTES:
+        table, waiting = Correction, Correction.status == CorrectionStatus.PENDING
+    else:
+        table, waiting = BillingPending, BillingPending.status == PendingStatus.PENDING
+    return db.session.scalar(
+        select(func.count()).select_from(table).where(table.batch_id == batch.id, waiting)
+    )
+
+
 def invoice_batch(batch_id: int, attempt: int) -> None:
-    """Invoices a claimed batch call by call on the books of its point of sale."""
+    """Issues a claimed batch call by call on the books of its point of sale: its invoices, or
+    its notes."""
     batch = db.session.get(BillingBatch, batch_id)
     current = get_issuer()
     if current is None:
         raise BatchRejected(Message("invoicing.issuer_not_set"))
-    letters = (
-        [letter_and_point_of_sale(batch.receipt_book)[0]]
-        if batch.receipt_book
-        else list(letters_issued_by(current.iva_condition))
-    )
-    codes = [book_for_update(letter, batch.point_of_sale).code for letter in letters]
+    if batch.kind == BatchKind.NOTES:
+        work = _note_work(batch)
+    else:
+        work = _invoice_work(batch, current.iva_condition)
     db.session.commit()
-    _hold_books(batch, codes)
+    _hold_books(batch, [w.code for w in work])
     resolve_calls(batch, attempt)
-    for letter in letters:
-        _invoice_on_book(batch, attempt, letter, current.iva_condition)
+    for book_work in work:
+        _invoice_on_book(batch, attempt, book_work)
 
     db.session.refresh(batch)
-    left = db.session.scalar(
-        select(func.count())
-        .select_from(BillingPending)
-        .where(BillingPending.batch_id == batch_id, BillingPending.status == PendingStatus.PENDING)
-    )
+    left = _left_in(batch)
     if left:
         raise BatchRejected(Message("invoicing.customers_changed", count=left))
     release_books(batch_id)
@@ -634,7 +801,19 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
     db.session.commit()
 
 
-def _mark_invoiced(pending_ids: list[int], service_ids: list[int], now) -> None:
+def _mark_issued(vouchers: list[dict], now) -> None:
+    """The authorized vouchers' corrections become ISSUED, or their pendings and services
+    INVOICED."""
+    if "correction_id" in vouchers[0]:
+        db.session.execute(
+            update(Correction)
+            .where(Correction.id.in_([v["correction_id"] for v in vouchers]))
+            .values(status=CorrectionStatus.ISSUED, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return
+    pending_ids = [v["pending_id"] for v in vouchers]
+    service_ids = [v["service_id"] for v in vouchers]
     db.session.execute(
         update(BillingPending)
         .where(BillingPending.id.in_(pending_ids))

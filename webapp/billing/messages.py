@@ -194,6 +194,24 @@ TEXTS: dict[str, Text] = {
     ),
     "audit.reconciled": N_("%(book)s: vouchers %(first)s to %(last)s issued outside Lote"),
     "authority.silent": N_("The tax authority did not answer; try again later"),
+    # Credit and debit notes
+    "batch.notes_from_invoices": N_(
+        "must be an invoice book such as A-0001; a note is asked for from the voucher it corrects"
+    ),
+    "document_type.known": N_("must be one of %(codes)s"),
+    "note.invalid": N_("The note has invalid fields"),
+    "note.before_voucher": N_("must be on or after %(issue_date)s, the date of the voucher"),
+    "note.issued_outside": N_(
+        "%(number)s was issued outside Lote; correct it in the system that issued it"
+    ),
+    "note.other_customer": N_("%(number)s is billed to customer %(customer)s"),
+    "note.credit_of_credit": N_("%(number)s is a credit note; a credit note cannot be credited"),
+    "note.debit_of_note": N_("%(number)s is a note; a debit note is issued for an invoice"),
+    "note.nothing_left": N_("Nothing is left of %(number)s to credit"),
+    "note.over_balance": N_("The balance of %(number)s is %(balance)s; credit at most that"),
+    "note.batch_of_notes": N_("Batch %(id)s is a batch of notes; only invoices are credited"),
+    "note.batch_running": N_("Batch %(id)s is %(status)s; credit it once it has ended"),
+    "note.batch_nothing_left": N_("Nothing is left of the invoices of batch %(id)s to credit"),
     "invoice.issued_outside": N_(
         "Invoice %(number)s was issued outside Lote; the system that issued it holds its PDF"
     ),
@@ -319,6 +337,10 @@ TEXTS: dict[str, Text] = {
         "%(count)s pending released", "%(count)s pendings released", "count"
     ),
     "audit.invoices": N_plural("%(count)s invoice", "%(count)s invoices", "count"),
+    "audit.credit_note": N_("credit note of %(number)s for %(amount)s"),
+    "audit.debit_note": N_("debit note of %(number)s for %(amount)s"),
+    "audit.batch_credited": N_("credits the invoices of batch %(id)s"),
+    "audit.credited_by": N_("its invoices credited by batch %(id)s"),
     # What a clerk changes, named in the clerk's words
     "field.service_date": N_("service date"),
     "field.customer_id": N_("customer"),

@@ -25,7 +25,8 @@ from webapp.billing.documents import (
 from webapp.billing.errors import Conflict, DomainError
 from webapp.billing.issuer import format_cuit, issuer_condition_name, issuer_of
 from webapp.billing.messages import Message
-from webapp.models import DocType, Invoice, Issuer, IvaCondition
+from webapp.extensions import db
+from webapp.models import Correction, DocType, Invoice, Issuer, IvaCondition
 
 QR_URL = "https://www.afip.gob.ar/fe/qr/?p="
 # RG 4892's fixed values for an invoice in pesos authorized with a CAE.
@@ -97,6 +98,19 @@ class PrintedInvoice:
     invoice: Invoice
     issuer: Issuer | None
     description: str
+    # A note: the voucher it corrects (the description is then the note's reason).
+    corrects: Invoice | None = None
+
+    @property
+    def corrects_name(self) -> str | None:
+        """The voucher a note corrects as printed: ``Factura A 0001-00000019``."""
+        if self.corrects is None:
+            return None
+        corrected = self.corrects
+        return (
+            f"{DOCUMENT_TYPE_NAMES[corrected.document_type]} "
+            f"{corrected.point_of_sale:05d}-{corrected.sequence_number:08d}"
+        )
 
     @property
     def document_name(self) -> str:
@@ -191,6 +205,9 @@ class PrintedInvoice:
 def printed_invoice(invoice_id: int) -> PrintedInvoice:
     """The invoice ``invoice_id`` as it is printed; an unknown id is a 404."""
     invoice = invoices.get_invoice(invoice_id)
+    if invoice.correction_id:
+        correction = db.session.get(Correction, invoice.correction_id)
+        return PrintedInvoice(invoice, issuer_of(invoice), correction.reason, correction.invoice)
     description = services.get_service(invoice.service_id).description if invoice.service_id else ""
     return PrintedInvoice(invoice, issuer_of(invoice), description)
 

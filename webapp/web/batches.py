@@ -5,10 +5,10 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from webapp.auth import actor
-from webapp.billing import audit, batches, books, invoices, pendings
-from webapp.billing.errors import Conflict
-from webapp.models import QUEUED_OR_RUNNING, BatchStatus
-from webapp.web.forms import run_listing
+from webapp.billing import audit, batches, books, clock, corrections, invoices, pendings
+from webapp.billing.errors import Conflict, DomainError
+from webapp.models import QUEUED_OR_RUNNING, BatchKind, BatchStatus
+from webapp.web.forms import FormState, date_or_raw, run_listing
 from webapp.web.labels import local_message
 from webapp.web.rendering import QueryArgs, render_page_or_fragment
 
@@ -41,14 +41,23 @@ def show(batch_id: int):
     """The whole batch page, or (for htmx polling) its status fragment alone: the fragment holds
     everything that follows the status (badge, notices, actions, invoices and the history)."""
     batch = batches.get_batch(batch_id)
+    return _show(batch)
+
+
+def _show(batch, credit_form: FormState | None = None, status: int = 200):
     args = QueryArgs()
     batch_invoices = None
     if batch.total_invoices:
         page, limit = args.page()
-        batch_invoices, _page_form, _status = run_listing(
-            args, invoices.list_invoices, invoices.InvoiceFilters(batch_id=batch_id), page, limit
+        every_voucher = invoices.InvoiceFilters(
+            batch_id=batch.id, document_types=invoices.ALL_TYPES
         )
-    return render_page_or_fragment(
+        batch_invoices, _page_form, _status = run_listing(
+            args, invoices.list_invoices, every_voucher, page, limit
+        )
+    notes = batch.kind == BatchKind.NOTES
+    batch_id = batch.id
+    page_html = render_page_or_fragment(
         "batches/show.html",
         "batches/_status.html",
         batch=batch,
@@ -57,9 +66,35 @@ def show(batch_id: int):
         retry_in=batches.seconds_until_retry(batch),
         batch_invoices=batch_invoices,
         books=batches.batch_books(batch_id),
-        rejected=pendings.rejected_pendings(batch_id=batch_id),
+        rejected=[] if notes else pendings.rejected_pendings(batch_id=batch_id),
+        corrections=corrections.corrections_in(batch_id) if notes else [],
+        credit_form=credit_form or FormState(values={"issueDate": clock.today().isoformat()}),
         events=audit.events_for("batch", batch_id),
     )
+    return page_html, status
+
+
+@bp.post("/<int:batch_id>/credit")
+def credit(batch_id: int):
+    """Credits every invoice of the batch for what is left of it, in a batch of notes."""
+    batch = batches.get_batch(batch_id)
+    form = FormState.from_request("reason", "issueDate")
+    issue_date = date_or_raw(form.values["issueDate"]) if form.values["issueDate"] else None
+    try:
+        submission = corrections.credit_batch(actor(), batch_id, form.values["reason"], issue_date)
+    except DomainError as exc:
+        return _show(batch, form.fail(exc), exc.status_code)
+    flash(
+        _(
+            "Batch %(id)s issues a credit note for every invoice of batch %(source)s.",
+            id=submission.batch.id,
+            source=batch_id,
+        ),
+        "success",
+    )
+    if not submission.queued:
+        flash_queue_down(submission.batch.id)
+    return redirect(url_for("batches.show", batch_id=submission.batch.id), 303)
 
 
 @bp.post("/<int:batch_id>/retry")
@@ -97,7 +132,7 @@ def abandon(batch_id: int):
         flash(local_message(refusal), "error")
         return redirect(url_for("batches.show", batch_id=batch_id))
     return render_template(
-        "batches/abandon.html", batch=batch, held=batches.held_pending_count(batch_id)
+        "batches/abandon.html", batch=batch, held=batches.held_pending_count(batch)
     )
 
 

@@ -3,23 +3,36 @@ sales book (Libro IVA Digital), and the exports of the filtered list (CSV in the
 and an Excel workbook with typed cells)."""
 
 import csv
+import enum
 import io
 
 from babel.numbers import get_decimal_symbol
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import (
+    Blueprint,
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
-from webapp.billing import audit, clock, customers, invoices, printed, tax_book
+from webapp.auth import actor
+from webapp.billing import audit, clock, corrections, customers, invoices, printed, tax_book
 from webapp.billing.errors import DomainError
 from webapp.billing.messages import Message, message_of
 from webapp.billing.money import parse_amount
 from webapp.billing.tax_book import TaxBookFile
 from webapp.downloads import attachment, invoice_pdf, tax_book_download
-from webapp.web.forms import FormState, local_amount, run_listing
+from webapp.models import CREDIT_NOTE_TYPES, DEBIT_NOTE_TYPES, INVOICE_TYPES, NoteKind
+from webapp.web.batches import flash_queue_down
+from webapp.web.forms import FormState, date_or_raw, local_amount, run_listing
 from webapp.web.i18n import amount_text, current_language, local_date
 from webapp.web.labels import local_message
 from webapp.web.pendings import SUMMARY_CUSTOMERS
@@ -45,8 +58,33 @@ def _amount(args: QueryArgs, name: str):
         return None
 
 
+class Vouchers(enum.StrEnum):
+    """The list's ``documents`` filter: which voucher types it shows (invoices by default)."""
+
+    INVOICES = "invoices"
+    CREDIT_NOTES = "credit-notes"
+    DEBIT_NOTES = "debit-notes"
+    ALL = "all"
+
+
+VOUCHER_TYPES = {
+    Vouchers.INVOICES: INVOICE_TYPES,
+    Vouchers.CREDIT_NOTES: CREDIT_NOTE_TYPES,
+    Vouchers.DEBIT_NOTES: DEBIT_NOTE_TYPES,
+    Vouchers.ALL: invoices.ALL_TYPES,
+}
+VOUCHER_LABELS = {
+    Vouchers.INVOICES: _l("Invoices"),
+    Vouchers.CREDIT_NOTES: _l("Credit notes"),
+    Vouchers.DEBIT_NOTES: _l("Debit notes"),
+    Vouchers.ALL: _l("All vouchers"),
+}
+
+
 def _filters(args: QueryArgs) -> invoices.InvoiceFilters:
+    vouchers = args.choice("documents", Vouchers) or Vouchers.INVOICES
     return invoices.InvoiceFilters(
+        document_types=VOUCHER_TYPES[vouchers],
         batch_id=args.int("batchId"),
         customer_id=args.int("customerId"),
         customer_name=args.text("customerName"),
@@ -62,7 +100,11 @@ def _filters(args: QueryArgs) -> invoices.InvoiceFilters:
 def _render_index(result, filter_form: FormState, status: int):
     names = customers.names_of(i.customer_id for i in result.items) if result else {}
     page_html = render_template(
-        "invoices/index.html", result=result, filters=filter_form, customer_names=names
+        "invoices/index.html",
+        result=result,
+        filters=filter_form,
+        customer_names=names,
+        vouchers=VOUCHER_LABELS.items(),
     )
     return page_html, status
 
@@ -77,15 +119,67 @@ def index():
 
 @bp.get("/<int:invoice_id>")
 def show(invoice_id: int):
+    return _show(invoice_id)
+
+
+def _show(invoice_id: int, forms: dict[NoteKind, FormState] | None = None, status: int = 200):
+    """The invoice page: the printed voucher, its notes and balance, and the forms that ask for
+    a credit or debit note (``forms``: what was typed and what is wrong with it)."""
     document = printed.printed_invoice(invoice_id)
-    return render_template(
+    invoice = document.invoice
+    forms = forms or {}
+    today = clock.today().isoformat()
+    page_html = render_template(
         "invoices/show.html",
         printed=document,
         pdf_missing=printed.pdf_support_missing(),
-        events=audit.events_for("batch", document.invoice.batch_id)
-        if document.invoice.batch_id
-        else [],
+        notes=corrections.corrections_of(invoice_id),
+        balance=corrections.balance_of(invoice),
+        credit_form=forms.get(NoteKind.CREDIT) or FormState(values={"issueDate": today}),
+        debit_form=forms.get(NoteKind.DEBIT) or FormState(values={"issueDate": today}),
+        events=audit.events_for("batch", invoice.batch_id) if invoice.batch_id else [],
     )
+    return page_html, status
+
+
+@bp.post("/<int:invoice_id>/credit-notes")
+def credit_note(invoice_id: int):
+    return _ask_for_note(invoice_id, NoteKind.CREDIT)
+
+
+@bp.post("/<int:invoice_id>/debit-notes")
+def debit_note(invoice_id: int):
+    return _ask_for_note(invoice_id, NoteKind.DEBIT)
+
+
+def _ask_for_note(invoice_id: int, kind: NoteKind):
+    """Asks for the note the form describes; its batch's page then shows it being issued."""
+    form = FormState.from_request("amount", "reason", "issueDate")
+    amount = None
+    if form.values["amount"]:
+        typed = local_amount(form.values["amount"], form.errors, "amount")
+        if typed is not None:
+            try:
+                amount = parse_amount(typed)
+            except ValueError as exc:
+                form.errors["amount"] = local_message(message_of(exc))
+    issue_date = date_or_raw(form.values["issueDate"]) if form.values["issueDate"] else None
+    if form.errors:
+        return _show(invoice_id, {kind: form}, 400)
+    try:
+        asked = corrections.request_note(
+            actor(), invoice_id, kind, amount, form.values["reason"], issue_date
+        )
+    except DomainError as exc:
+        return _show(invoice_id, {kind: form.fail(exc)}, exc.status_code)
+    batch = asked.submission.batch
+    if kind == NoteKind.CREDIT:
+        flash(_("Credit note asked for; batch %(id)s issues it.", id=batch.id), "success")
+    else:
+        flash(_("Debit note asked for; batch %(id)s issues it.", id=batch.id), "success")
+    if not asked.submission.queued:
+        flash_queue_down(batch.id)
+    return redirect(url_for("batches.show", batch_id=batch.id), 303)
 
 
 @bp.get("/<int:invoice_id>/pdf")
@@ -111,6 +205,7 @@ def _statistics_page(book_form: FormState, book_status: int = 200):
         filters=filter_form,
         book_form=book_form,
         book_files=BOOK_FILE_LABELS.items(),
+        vouchers=VOUCHER_LABELS.items(),
         largest_customers=largest,
         other_customers=others,
         customer_names=customers.names_of(c.customer_id for c in largest),

@@ -29,6 +29,9 @@ STATUS_LABELS = {
     "ERROR": _l("Error"),
     "SENT": _l("Sent"),
     "CONFIRMED": _l("Confirmed"),
+    "ISSUED": _l("Issued"),
+    "REJECTED": _l("Rejected"),
+    "RELEASED": _l("Released"),
 }
 
 ROLE_LABELS = {
