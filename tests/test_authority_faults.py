@@ -431,3 +431,34 @@ def test_a_voucher_rejected_in_the_middle_of_a_call_returns_its_pending_and_the_
     assert (pending.rejection_code, pending.rejected_by_batch_id) == (10015, batch_id)
     assert pending.rejection_message == "El campo DocNro es invalido"
     assert_in_step_with_the_authority(batch_id, pending_ids)
+
+
+def test_credit_notes_whose_answers_were_lost_are_found_by_asking_and_issued_once(
+    factory, start_consumer
+):
+    from webapp.billing import corrections, invoicing
+    from webapp.models import Correction, CorrectionStatus
+
+    start_consumer(CAE_LOST_ANSWER_RATE=0.4)
+    pending_ids = factory.bulk_pendings(4000)  # invoiced here, where no answer is lost
+    source = batches.create_batch("tests", clock.today(), "A-0001", pending_ids)
+    invoicing.process_batch(source.id, final_attempt=True)
+    # 4000 credit notes in 16 calls, by the consumer that loses answers.
+    notes_batch = corrections.credit_batch("tests", source.id, "Fecha de emisión errónea").batch
+
+    batch = process_to_the_end(notes_batch.id, timeout=60)
+
+    assert batch.attempts > 1, "no answer was lost: the fault did not happen"
+    assert batch.total_invoices == len(pending_ids)
+    assert_in_step_with_the_authority(notes_batch.id, [])
+    statuses = Counter(
+        db.session.scalars(select(Correction.status).where(Correction.batch_id == batch.id))
+    )
+    assert statuses == {CorrectionStatus.ISSUED: len(pending_ids)}
+    notes_per_invoice = Counter(
+        db.session.scalars(
+            select(Invoice.corrects_invoice_id).where(Invoice.batch_id == batch.id)
+        )
+    )
+    assert set(notes_per_invoice.values()) == {1}
+    assert len(notes_per_invoice) == len(pending_ids)

@@ -193,7 +193,8 @@ def test_a_spanish_clerk_takes_a_consumer_from_creation_to_a_printed_factura_b(
 ):
     """In Spanish: a customer registered as an unidentified Consumidor Final, a service at
     10.5%, a batch that names only its point of sale, and the printed invoice: a Factura B with
-    the IVA it contains and its QR code."""
+    the IVA it contains and its QR code; then a Nota de Crédito B for part of it, issued by the
+    consumer, and the invoice's balance."""
     from playwright.sync_api import expect
 
     factory.issuer()
@@ -245,3 +246,20 @@ def test_a_spanish_clerk_takes_a_consumer_from_creation_to_a_printed_factura_b(
     expect(page.locator("img[src^='data:image/png']").first).to_be_visible()
     body = page.locator("body").inner_text()
     assert "Invoice " not in body and "Receipt book" not in body, "English on a Spanish page"
+
+    invoice_url = page.url
+    expect(page.locator("[data-balance]")).to_have_text("$ 1.105,00")
+    page.locator("#credit-amount").fill("105,00")
+    page.locator("#credit-reason").fill("Demora en la entrega")
+    page.get_by_role("button", name="Emitir nota de crédito").click()
+    expect(page.locator("#batch-status")).to_have_attribute(
+        "data-status", "PROCESSED", timeout=60_000
+    )
+    expect(page.locator(".batch-notes")).to_contain_text("NC-B-0001-00000001")
+    page.goto(invoice_url)
+    expect(page.locator("[data-balance]")).to_have_text("$ 1.000,00")
+    page.get_by_role("link", name="NC-B-0001-00000001").click()
+    printed = page.locator(".printed-invoice, article.invoice").first
+    expect(printed).to_contain_text("Nota de Crédito B")
+    expect(printed).to_contain_text("COD. 08")
+    expect(printed).to_contain_text("Factura B 00001-00000001")

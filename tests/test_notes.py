@@ -306,3 +306,30 @@ def test_a_clerk_credits_from_the_invoice_page_and_sees_the_note_and_the_balance
     note = db.session.scalar(select(Invoice).where(Invoice.document_type == 3))
     printed = client.get(f"/invoices/{note.id}").get_data(as_text=True)
     assert "Nota de Crédito A" in printed and "Factura A 00001-00000001" in printed
+
+
+def test_the_customers_page_lists_its_notes_and_its_total_is_net_of_credits(clerk, invoice_a):
+    from webapp.billing import customers
+
+    ask(invoice_a, amount=Decimal("210.00"))
+    ask(invoice_a, kind=NoteKind.DEBIT, amount=Decimal("10.00"))
+    balance = customers.balance_of(1001)
+    assert (balance.invoice_count, balance.invoiced_amount) == (1, Decimal("1010.00"))
+    page = clerk.get("/customers/1001").get_data(as_text=True)
+    assert "NC-A-0001-00000001" in page and "ND-A-0001-00000001" in page
+
+
+def test_a_clerk_credits_a_whole_batch_from_its_page_and_lists_the_notes(clerk, invoice_a):
+    blank = clerk.post(f"/batches/{invoice_a.batch_id}/credit", data={"reason": " "})
+    assert blank.status_code == 400
+    assert "is required" in blank.get_data(as_text=True)
+    done = clerk.post(f"/batches/{invoice_a.batch_id}/credit", data={"reason": "Mal fechado"})
+    assert done.status_code == 303
+    notes_page = clerk.get(done.headers["Location"]).get_data(as_text=True)
+    assert "NC-A-0001-00000001" in notes_page and "Mal fechado" in notes_page
+
+    invoices_only = clerk.get("/invoices/").get_data(as_text=True)
+    assert "A-0001-00000001" in invoices_only and "NC-A-0001" not in invoices_only
+    credit_notes = clerk.get("/invoices/?documents=credit-notes").get_data(as_text=True)
+    assert "NC-A-0001-00000001" in credit_notes and ">A-0001-00000001<" not in credit_notes
+    assert clerk.get("/invoices/?documents=refunds").status_code == 400

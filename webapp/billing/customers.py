@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from stdnum import exceptions as stdnum_errors
 from stdnum.ar import cuit as stdnum_cuit
@@ -22,6 +22,8 @@ from webapp.billing.messages import Message, changed_fields, message_of
 from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
 from webapp.models import (
+    CREDIT_NOTE_TYPES,
+    INVOICE_TYPES,
     MAX_ID,
     BillingPending,
     Customer,
@@ -30,6 +32,7 @@ from webapp.models import (
     IssuerIvaCondition,
     IvaCondition,
     PendingStatus,
+    ReceiptBook,
     utcnow,
 )
 
@@ -472,18 +475,24 @@ class Balance:
 
 
 def balance_of(customer_id: int) -> Balance:
-    """What a customer owes in PENDING pendings, and what it was invoiced in all."""
+    """What a customer owes in PENDING pendings, and what it was invoiced in all: its invoices
+    and debit notes less its credit notes (the count is of invoices)."""
     pending_count, pending_amount = db.session.execute(
         select(func.count(), func.coalesce(func.sum(BillingPending.amount), 0)).where(
             BillingPending.customer_id == customer_id,
             BillingPending.status == PendingStatus.PENDING,
         )
     ).one()
+    kind = ReceiptBook.document_type
+    signed = case(
+        (kind.in_(sorted(CREDIT_NOTE_TYPES)), -InvoiceDailyTotal.total_amount),
+        else_=InvoiceDailyTotal.total_amount,
+    )
+    counted = case((kind.in_(sorted(INVOICE_TYPES)), InvoiceDailyTotal.invoice_count), else_=0)
     invoice_count, invoiced_amount = db.session.execute(
-        select(
-            func.coalesce(func.sum(InvoiceDailyTotal.invoice_count), 0),
-            func.coalesce(func.sum(InvoiceDailyTotal.total_amount), 0),
-        ).where(InvoiceDailyTotal.customer_id == customer_id)
+        select(func.coalesce(func.sum(counted), 0), func.coalesce(func.sum(signed), 0))
+        .join(ReceiptBook, ReceiptBook.code == InvoiceDailyTotal.receipt_book)
+        .where(InvoiceDailyTotal.customer_id == customer_id)
     ).one()
     return Balance(
         Decimal(pending_amount).quantize(Decimal("0.01")),

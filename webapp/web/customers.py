@@ -138,7 +138,9 @@ def show(customer_id: int):
         services.ServiceFilters(customer_id=customer_id), 1, RECENT
     )
     recent_invoices = invoices.list_invoices(
-        invoices.InvoiceFilters(customer_id=customer_id), 1, RECENT
+        invoices.InvoiceFilters(customer_id=customer_id, document_types=invoices.ALL_TYPES),
+        1,
+        RECENT,
     )
     return render_template(
         "customers/show.html",
