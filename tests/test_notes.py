@@ -333,3 +333,9 @@ def test_a_clerk_credits_a_whole_batch_from_its_page_and_lists_the_notes(clerk, 
     credit_notes = clerk.get("/invoices/?documents=credit-notes").get_data(as_text=True)
     assert "NC-A-0001-00000001" in credit_notes and ">A-0001-00000001<" not in credit_notes
     assert clerk.get("/invoices/?documents=refunds").status_code == 400
+
+
+def test_the_statistics_page_shows_what_was_credited_and_the_net(clerk, invoice_a):
+    ask(invoice_a, amount=Decimal("210.00"))
+    page = clerk.get("/invoices/statistics").get_data(as_text=True)
+    assert "data-credited>$ 210.00<" in page and "data-net>$ 1,000.00<" in page

@@ -726,7 +726,7 @@ def _invoice_work(batch: BillingBatch, issuer: IssuerIvaCondition) -> list[_Work
     return work
 
 
-def note_types_of(batch_id: int) -> list[int]:
+def _note_types_of(batch_id: int) -> list[int]:
     """The note types a batch of notes issues: one per kind and letter of its corrections."""
     pairs = db.session.execute(
         select(Correction.kind, Invoice.document_type)
@@ -745,7 +745,7 @@ def _note_work(batch: BillingBatch) -> list[_Work]:
             rows=lambda after, t=document_type: _note_rows(batch.id, t, after),
             voucher=lambda row, number: _note_voucher(row, number, batch.issue_date),
         )
-        for document_type in note_types_of(batch.id)
+        for document_type in _note_types_of(batch.id)
     ]
 
 
