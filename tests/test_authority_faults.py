@@ -456,9 +456,7 @@ def test_credit_notes_whose_answers_were_lost_are_found_by_asking_and_issued_onc
     )
     assert statuses == {CorrectionStatus.ISSUED: len(pending_ids)}
     notes_per_invoice = Counter(
-        db.session.scalars(
-            select(Invoice.corrects_invoice_id).where(Invoice.batch_id == batch.id)
-        )
+        db.session.scalars(select(Invoice.corrects_invoice_id).where(Invoice.batch_id == batch.id))
     )
     assert set(notes_per_invoice.values()) == {1}
     assert len(notes_per_invoice) == len(pending_ids)
