@@ -29,9 +29,10 @@ STATUS_LABELS = {
     "ERROR": _l("Error"),
     "SENT": _l("Sent"),
     "CONFIRMED": _l("Confirmed"),
-    "ISSUED": _l("Issued"),
-    "REJECTED": _l("Rejected"),
-    "RELEASED": _l("Released"),
+    # A correction's statuses: what became of the note it asked for.
+    "ISSUED": _l("Note issued"),
+    "REJECTED": _l("Note rejected"),
+    "RELEASED": _l("Note released"),
 }
 
 ROLE_LABELS = {
