@@ -35,9 +35,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def live_server(live_queue):
-    """gunicorn serving the app on the test database, until the test ends."""
+@pytest.fixture(scope="module")
+def gunicorn(_schema):
+    """gunicorn serving the app on the test database, started once for a module's tests: it
+    keeps nothing of a test but its pooled connections, and each test starts from empty
+    tables."""
     import urllib.request
 
     port = free_port()
@@ -63,16 +65,30 @@ def live_server(live_queue):
 
 
 @pytest.fixture
-def page():
+def live_server(live_queue, gunicorn):
+    """The module's gunicorn, on the test's real queue."""
+    return gunicorn
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium, launched once for a module's tests; each test opens a context of its
+    own, so no cookie or storage passes from one test to the next."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
-        yield context.new_page()
-        browser.close()
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
 
 
 def test_a_clerk_bills_a_service_end_to_end_in_the_browser(

@@ -5,24 +5,14 @@ from decimal import Decimal
 
 import pytest
 
+from tests import test_browser
 from tests.conftest import PASSWORD
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, live_server  # noqa: F401 (a fixture)
+
+# The same fixtures: gunicorn and Chromium, started once for the module.
+gunicorn, live_server = test_browser.gunicorn, test_browser.live_server
+browser = test_browser.browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.redis]
-
-
-@pytest.fixture
-def browser():
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def signed_in_page(browser, url: str, locale: str):
@@ -38,7 +28,7 @@ def signed_in_page(browser, url: str, locale: str):
 
 def test_a_spanish_clerk_types_1500_comma_50_and_it_is_saved_as_1500_50(
     users,
-    live_server,  # noqa: F811
+    live_server,
     browser,
 ):
     from webapp.extensions import db
@@ -66,7 +56,7 @@ def test_a_spanish_clerk_types_1500_comma_50_and_it_is_saved_as_1500_50(
 def test_the_statistics_total_fits_its_card_at_any_width(
     users,
     factory,
-    live_server,  # noqa: F811
+    live_server,
     browser,
 ):
     factory.batch(factory.pendings(1, amount="9999999999.99"))

@@ -6,9 +6,10 @@ import pytest
 
 from tests import test_browser
 from tests.conftest import PASSWORD
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
-live_server = test_browser.live_server  # the same gunicorn fixture
+# The same fixtures: gunicorn and Chromium, started once for the module.
+gunicorn, live_server = test_browser.gunicorn, test_browser.live_server
+browser = test_browser.browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.redis]
 PHONE = {"width": 390, "height": 844}
@@ -40,16 +41,6 @@ LAST_COLUMNS = """() => [...document.querySelectorAll("table")]
     }
     return {column: last.textContent.trim(), shown};
   })"""
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def signed_in(browser, url, viewport, locale="es-AR"):
