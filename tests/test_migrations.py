@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import traceback
 import uuid
 from datetime import date, datetime
 from pathlib import Path
@@ -20,13 +21,39 @@ NOW = datetime(2026, 11, 30, 12, 0)
 
 
 def flask_db(database_url: str, *args: str) -> None:
-    flask = Path(sys.executable).parent / "flask"
-    subprocess.run(
-        [str(flask), "--app", "webapp", "db", *args],
-        env={**os.environ, "DATABASE_URL": database_url},
-        check=True,
-        capture_output=True,
-    )
+    """Runs ``flask db ...`` on ``database_url`` in a process of its own, as a deployment does;
+    a failure raises CalledProcessError with the command's output as its stderr. The process is
+    forked from this one, which has imported Lote and its libraries already: importing them is
+    most of what starting an interpreter for each step would cost."""
+    factory = f"webapp:create_app({{'SQLALCHEMY_DATABASE_URI': {database_url!r}}})"
+    command = ["flask", "--app", factory, "db", *args]
+    with tempfile.TemporaryFile() as output:
+        child = os.fork()
+        if child == 0:
+            os._exit(run_in_this_process(command, output.fileno()))
+        _, status = os.waitpid(child, 0)
+        output.seek(0)
+        returncode = os.waitstatus_to_exitcode(status)
+        if returncode != 0:
+            raise subprocess.CalledProcessError(returncode, command, stderr=output.read())
+
+
+def run_in_this_process(command: list[str], output: int) -> int:
+    """The forked child: runs the flask command writing to ``output``; its exit status."""
+    from flask.cli import main
+
+    sys.stdout = sys.stderr = open(output, "w", closefd=False)  # noqa: SIM115 - until exit
+    sys.argv = command
+    try:
+        main()
+        return 0
+    except SystemExit as exit:
+        return exit.code if isinstance(exit.code, int) else 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stdout.flush()
 
 
 def counting_triggers(engine) -> set[str]:
