@@ -23,6 +23,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from sqlalchemy import delete, select, text
 
 from tests.conftest import PASSWORD, Factory, base_config
 from tests.web_checks import changed_tables, database_fingerprint
@@ -90,44 +91,102 @@ TEXT_INPUTS = {op: text_inputs(DOCUMENT, *op) for op in OPERATIONS if text_input
 NUL_TEXT = "nul\x00byte"
 
 
+def seed(app) -> dict:
+    """Records in every state so the fuzzer reaches ids that exist: CREATED services, free and
+    claimed pendings, a PROCESSED, a queued and an ERROR batch, invoices, a SENT ERP sync; the
+    ids it made, by route variable."""
+    from webapp.billing import clock, erp, invoicing, users
+    from webapp.models import BatchStatus
+
+    users.create_user("tests", "clerk", PASSWORD, "clerk")
+    factory = Factory()
+    created = [factory.service(customer_id=1001 + i).id for i in range(3)]
+    free = [p.id for p in factory.pendings(count=3, customer_id=2002)]
+    processed = factory.batch(factory.pendings(count=3), receipt_book="A-0001")
+    queued = factory.batch(
+        factory.pendings(count=2, customer_id=8002), receipt_book="B-0002", process=False
+    )
+    failing = factory.batch(factory.pendings(count=2), receipt_book="A-0003", process=False)
+    invoices = erp.preview(batch_id=processed.id).invoices
+    sent = erp.sync("tests", invoice_ids=[invoices[0].id])
+    known = {
+        "service_id": created,
+        "pending_id": free,
+        "batch_id": [processed.id, queued.id, failing.id],
+        "invoice_id": [i.id for i in invoices],
+        "customer_id": [1001, 2002],
+        "book": ["A-0001", "B-0002", "A-0003"],
+        "number": [i.invoice_number for i in invoices],
+        "sync_id": [sent.sync_id],
+        "issue_date": [clock.today().isoformat()],
+        "month": [clock.today().strftime("%Y-%m")],
+    }
+    # The simulated CAE authority is down for this one batch, which ends ERROR.
+    app.extensions["lote.cae"].failure_rate = 1.0
+    assert invoicing.process_batch(failing.id, final_attempt=True) == BatchStatus.ERROR
+    app.extensions["lote.cae"].failure_rate = 0.0
+    return known
+
+
+STORED_SEED = {}
+
+
+def stored_rows() -> dict:
+    """Every row of Lote's tables and of the authority's, and where the ids stand."""
+    from webapp.authority import vouchers
+    from webapp.extensions import db
+
+    tables = [*db.metadata.sorted_tables, vouchers]
+    rows = {table: [row._asdict() for row in db.session.execute(select(table))] for table in tables}
+    ids = db.session.execute(text(ID_COUNTERS[db.engine.dialect.name])).all()
+    return {"rows": rows, "ids": ids}
+
+
+def restore_rows(stored: dict) -> None:
+    """Writes the stored rows back into the emptied tables, and the id counters. The status
+    counts are written last, as they were: inserting the rows they count runs the triggers."""
+    from webapp.extensions import db
+    from webapp.models import StatusCount
+
+    counts = StatusCount.__table__
+    for table, rows in stored["rows"].items():
+        if rows and table is not counts:
+            db.session.execute(table.insert(), rows)
+    db.session.execute(delete(counts))
+    if stored["rows"][counts]:
+        db.session.execute(counts.insert(), stored["rows"][counts])
+    for name, value in stored["ids"]:
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("SELECT setval(:name, :value)"), {"name": name, "value": value})
+        else:
+            db.session.execute(
+                text("INSERT INTO sqlite_sequence (name, seq) VALUES (:name, :value)"),
+                {"name": name, "value": value},
+            )
+    db.session.commit()
+
+
+ID_COUNTERS = {
+    "postgresql": "SELECT format('%I.%I', schemaname, sequencename), last_value FROM pg_sequences "
+    "WHERE schemaname = current_schema() AND last_value IS NOT NULL",
+    "sqlite": "SELECT name, seq FROM sqlite_sequence",
+}
+
+
 @pytest.fixture
 def seeded(make_app):
-    """An app, a clerk's bearer token, and records in every state so the fuzzer reaches ids that
-    exist: CREATED services, free and claimed pendings, a PROCESSED, a queued and an ERROR batch,
-    invoices, a SENT ERP sync."""
-    from webapp.billing import clock, erp, invoicing, users
+    """An app, a clerk's bearer token, and the records of ``seed``: made once per run, then
+    stored and written back for each test, which is much cheaper than making them again."""
     from webapp.extensions import db
-    from webapp.models import BatchStatus
 
     app = make_app()
     with app.app_context():
-        users.create_user("tests", "clerk", PASSWORD, "clerk")
-        factory = Factory()
-        created = [factory.service(customer_id=1001 + i).id for i in range(3)]
-        free = [p.id for p in factory.pendings(count=3, customer_id=2002)]
-        processed = factory.batch(factory.pendings(count=3), receipt_book="A-0001")
-        queued = factory.batch(
-            factory.pendings(count=2, customer_id=8002), receipt_book="B-0002", process=False
-        )
-        failing = factory.batch(factory.pendings(count=2), receipt_book="A-0003", process=False)
-        invoices = erp.preview(batch_id=processed.id).invoices
-        sent = erp.sync("tests", invoice_ids=[invoices[0].id])
-        known = {
-            "service_id": created,
-            "pending_id": free,
-            "batch_id": [processed.id, queued.id, failing.id],
-            "invoice_id": [i.id for i in invoices],
-            "customer_id": [1001, 2002],
-            "book": ["A-0001", "B-0002", "A-0003"],
-            "number": [i.invoice_number for i in invoices],
-            "sync_id": [sent.sync_id],
-            "issue_date": [clock.today().isoformat()],
-            "month": [clock.today().strftime("%Y-%m")],
-        }
-        # The simulated CAE authority is down for this one batch, which ends ERROR.
-        app.extensions["lote.cae"].failure_rate = 1.0
-        assert invoicing.process_batch(failing.id, final_attempt=True) == BatchStatus.ERROR
-        app.extensions["lote.cae"].failure_rate = 0.0
+        if STORED_SEED:
+            restore_rows(STORED_SEED["records"])
+        else:
+            STORED_SEED["known"] = seed(app)
+            STORED_SEED["records"] = stored_rows()
+        known = STORED_SEED["known"]
         db.session.remove()
 
     client = app.test_client()
