@@ -80,6 +80,8 @@ log = logging.getLogger(__name__)
 # Vouchers per call to the authority, which takes at most 250.
 INVOICES_PER_CHUNK = MAX_INVOICES_PER_CALL
 NOT_NEXT = 10016
+# Questions (FECompConsultar) in flight at once while resolving a call left unanswered.
+LOOKUPS_AT_ONCE = 8
 
 
 class BatchRejected(Exception):
@@ -495,18 +497,28 @@ def outcomes_of_answer(call: AuthorityCall, answer) -> list[Outcome]:
 
 
 def ask_about(call: AuthorityCall, book: ReceiptBook) -> list[Outcome]:
-    """What became of a call whose answer never came, asked of the authority voucher by voucher.
-    The authority numbers in order, so the vouchers it authorized for this call are a prefix of
-    it: each is stored with the authority's CAE. The first number it holds for something else
-    (another system used it), or does not hold, ends the prefix: that voucher and the rest are
-    not Lote's invoices, and the check before the next call finds whether the book is still in
-    step. Raises CaeUnavailable when the authority does not answer: the call stays reserved."""
+    """What became of a call whose answer never came, asked of the authority voucher by voucher
+    (FECompConsultar takes one number; the questions go out LOOKUPS_AT_ONCE at a time, so a
+    call of 250 does not wait 250 round trips in a row). The authority numbers in order, so the
+    vouchers it authorized for this call are a prefix of it: each is stored with the
+    authority's CAE. The first number it holds for something else (another system used it), or
+    does not hold, ends the prefix: that voucher and the rest are not Lote's invoices, and the
+    check before the next call finds whether the book is still in step. Raises CaeUnavailable
+    when the authority does not answer: the call stays reserved."""
+    port = authority()
+    last = port.last_authorized(book.point_of_sale, book.document_type)
+    asked = [voucher for voucher in call.vouchers if voucher["number"] <= last]
+    with ThreadPoolExecutor(max_workers=LOOKUPS_AT_ONCE) as pool:
+        records = list(
+            pool.map(
+                lambda voucher: port.lookup(
+                    book.point_of_sale, book.document_type, voucher["number"]
+                ),
+                asked,
+            )
+        )
     outcomes = []
-    last = authority().last_authorized(book.point_of_sale, book.document_type)
-    for voucher in call.vouchers:
-        if voucher["number"] > last:
-            break
-        record = authority().lookup(book.point_of_sale, book.document_type, voucher["number"])
+    for voucher, record in zip(asked, records, strict=True):
         if (
             record is None
             or record.imp_total != Decimal(voucher["amount"])
