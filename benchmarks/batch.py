@@ -170,6 +170,9 @@ FLOOR_INVOICE_VALUES = {
     "service_id": "p.service_id",
     "service_date": "p.service_date",
     "pending_id": "p.id",
+    # A note's columns, empty on an invoice.
+    "correction_id": "NULL",
+    "corrects_invoice_id": "NULL",
     "batch_id": ":batch",
     "erp_sync_id": "NULL",
     "issued_outside": "false",
