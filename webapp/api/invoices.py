@@ -1,17 +1,14 @@
 """/api/invoices: look-ups, statistics, the printed invoice's PDF, and the credit and debit
 notes of a voucher."""
 
-from marshmallow import fields
-
 from webapp.api import blp, idempotent, route
 from webapp.api.batches import queue_info
 from webapp.api.schemas import (
-    BatchOut,
-    CorrectionOut,
     InvoiceOut,
     InvoiceQuery,
     InvoiceStatisticsOut,
     InvoiceStatsQuery,
+    NoteCreatedOut,
     NoteIn,
     PageQuery,
     VoucherNotesOut,
@@ -24,11 +21,6 @@ from webapp.models import NoteKind
 
 TAG = "Invoices"
 InvoicePage = page_of(InvoiceOut, "InvoicePage")
-
-
-class NoteCreatedOut(CorrectionOut):
-    batch = fields.Nested(BatchOut)
-    queue_info = fields.Dict()
 
 
 def _filters(query, **fixed) -> invoices.InvoiceFilters:

@@ -531,6 +531,11 @@ class CorrectionOut(CamelSchema):
     created_at = UtcDateTime()
 
 
+class NoteCreatedOut(CorrectionOut):
+    batch = fields.Nested("BatchOut")
+    queue_info = fields.Nested("QueueInfoOut")
+
+
 class NoteOfVoucherOut(CamelSchema):
     correction = fields.Nested(CorrectionOut)
     note = fields.Nested(InvoiceOut, allow_none=True)

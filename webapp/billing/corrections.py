@@ -19,7 +19,7 @@ from webapp.billing import audit, clock
 from webapp.billing.batches import Submission, get_batch
 from webapp.billing.books import check_issue_date
 from webapp.billing.documents import NOTE_OF_LETTER
-from webapp.billing.errors import Conflict, InvalidInput
+from webapp.billing.errors import Conflict, InvalidInput, TooLarge
 from webapp.billing.invoices import get_invoice
 from webapp.billing.messages import Message
 from webapp.billing.queue import queue
@@ -44,15 +44,19 @@ ZERO = Decimal("0.00")
 STANDING = (CorrectionStatus.PENDING, CorrectionStatus.ISSUED)
 
 
+def _standing_credits():
+    """The credits that take from a voucher's balance, added up per voucher."""
+    return (
+        select(Correction.invoice_id, func.sum(Correction.amount).label("credited"))
+        .where(Correction.kind == NoteKind.CREDIT, Correction.status.in_(STANDING))
+        .group_by(Correction.invoice_id)
+    )
+
+
 def credited_amount(invoice_id: int) -> Decimal:
     """What the credits asked for a voucher add up to (issued, or waiting in their batch)."""
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(Correction.amount), 0)).where(
-            Correction.invoice_id == invoice_id,
-            Correction.kind == NoteKind.CREDIT,
-            Correction.status.in_(STANDING),
-        )
-    )
+    credited = _standing_credits().where(Correction.invoice_id == invoice_id).subquery()
+    total = db.session.scalar(select(func.coalesce(func.sum(credited.c.credited), 0)))
     return Decimal(total).quantize(Decimal("0.01"))
 
 
@@ -72,27 +76,25 @@ class CorrectionView:
     note: Invoice | None
 
 
-def corrections_of(invoice_id: int) -> list[CorrectionView]:
-    """The notes asked for a voucher, oldest first, each with its issued note."""
+def _views(condition, limit: int | None = None) -> list[CorrectionView]:
     rows = db.session.execute(
         select(Correction, Invoice)
         .outerjoin(Invoice, Invoice.correction_id == Correction.id)
-        .where(Correction.invoice_id == invoice_id)
-        .order_by(Correction.id)
-    ).all()
-    return [CorrectionView(correction, note) for correction, note in rows]
-
-
-def corrections_in(batch_id: int, limit: int = 50) -> list[CorrectionView]:
-    """The first corrections of a batch of notes, with their notes."""
-    rows = db.session.execute(
-        select(Correction, Invoice)
-        .outerjoin(Invoice, Invoice.correction_id == Correction.id)
-        .where(Correction.batch_id == batch_id)
+        .where(condition)
         .order_by(Correction.id)
         .limit(limit)
     ).all()
     return [CorrectionView(correction, note) for correction, note in rows]
+
+
+def corrections_of(invoice_id: int) -> list[CorrectionView]:
+    """The notes asked for a voucher, oldest first, each with its issued note."""
+    return _views(Correction.invoice_id == invoice_id)
+
+
+def corrections_in(batch_id: int, limit: int = 50) -> list[CorrectionView]:
+    """The first corrections of a batch of notes, with their notes."""
+    return _views(Correction.batch_id == batch_id, limit)
 
 
 def check_reason(reason) -> str:
@@ -214,20 +216,9 @@ def request_note(
     )
     db.session.add(correction)
     db.session.flush()
-    audit.record(
-        actor,
-        "requested",
-        "correction",
-        correction.id,
-        Message(f"audit.{kind.value}_note", number=invoice.invoice_number, amount=amount),
-    )
-    audit.record(
-        actor,
-        "created",
-        "batch",
-        batch.id,
-        Message(f"audit.{kind.value}_note", number=invoice.invoice_number, amount=amount),
-    )
+    asked = Message(f"audit.{kind.value}_note", number=invoice.invoice_number, amount=amount)
+    audit.record(actor, "requested", "correction", correction.id, asked)
+    audit.record(actor, "created", "batch", batch.id, asked)
     db.session.commit()
     return NoteRequest(correction, _queued(batch))
 
@@ -261,12 +252,7 @@ def credit_batch(
         .with_for_update()
     ).all()
     batch = _notes_batch(actor, issue_date, source.point_of_sale, 0)
-    credited = (
-        select(Correction.invoice_id, func.sum(Correction.amount).label("credited"))
-        .where(Correction.kind == NoteKind.CREDIT, Correction.status.in_(STANDING))
-        .group_by(Correction.invoice_id)
-        .subquery()
-    )
+    credited = _standing_credits().subquery()
     balance = Invoice.amount - func.coalesce(credited.c.credited, 0)
     now = literal(utcnow(), DateTime(timezone=True))
     rows = (
@@ -311,7 +297,7 @@ def credit_batch(
     limit = current_app.config["MAX_PENDINGS_PER_BATCH"]
     if count > limit:
         db.session.rollback()
-        raise Conflict(Message("batch.too_large", limit=limit, count=count))
+        raise TooLarge(Message("batch.too_large", limit=limit, count=count))
     audit.record(
         actor, "created", "batch", batch.id, Message("audit.batch_credited", id=str(batch_id))
     )

@@ -45,6 +45,7 @@ from webapp.billing.documents import (
     VAT_RATE_IDS,
     Amounts,
     letters_issued_by,
+    note_kind_of,
     receivers_of_letter,
     split_amount,
 )
@@ -187,7 +188,6 @@ def _note_rows(batch_id: int, document_type: int, after_id: int):
     period, and names it (CbtesAsoc)."""
     corrected = aliased(Invoice)
     letter = LETTER_OF_TYPE[document_type]
-    kind = next(k for k, types in NOTE_OF_LETTER.items() if types[letter] == document_type)
     return db.session.execute(
         select(
             Correction.id,
@@ -217,8 +217,8 @@ def _note_rows(batch_id: int, document_type: int, after_id: int):
             Correction.batch_id == batch_id,
             Correction.id > after_id,
             Correction.status == CorrectionStatus.PENDING,
-            Correction.kind == kind,
-            corrected.document_type.in_([t for t in LETTER_OF_TYPE if LETTER_OF_TYPE[t] == letter]),
+            Correction.kind == note_kind_of(document_type),
+            corrected.document_type.in_([t for t, of in LETTER_OF_TYPE.items() if of == letter]),
         )
         .order_by(Correction.id)
         .limit(INVOICES_PER_CHUNK)

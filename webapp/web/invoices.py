@@ -43,19 +43,24 @@ CSV_ROWS_PER_WRITE = 500
 # The language of the invoice as a legal document (its PDF).
 
 
-def _amount(args: QueryArgs, name: str):
-    """An amount filter, typed the reader's way (``1.500,50`` in Spanish) and checked as money."""
-    raw = args.text(name)
+def _money(raw: str | None, errors: dict, name: str):
+    """An amount typed the reader's way (``1.500,50`` in Spanish) and checked as money, or None
+    with the reason in ``errors[name]``."""
     if raw is None:
         return None
-    amount = local_amount(raw, args.errors, name)
+    amount = local_amount(raw, errors, name)
     if amount is None:
         return None
     try:
         return parse_amount(amount)
     except ValueError as exc:
-        args.errors[name] = local_message(message_of(exc))
+        errors[name] = local_message(message_of(exc))
         return None
+
+
+def _amount(args: QueryArgs, name: str):
+    """An amount filter."""
+    return _money(args.text(name), args.errors, name)
 
 
 class Vouchers(enum.StrEnum):
@@ -155,14 +160,7 @@ def debit_note(invoice_id: int):
 def _ask_for_note(invoice_id: int, kind: NoteKind):
     """Asks for the note the form describes; its batch's page then shows it being issued."""
     form = FormState.from_request("amount", "reason", "issueDate")
-    amount = None
-    if form.values["amount"]:
-        typed = local_amount(form.values["amount"], form.errors, "amount")
-        if typed is not None:
-            try:
-                amount = parse_amount(typed)
-            except ValueError as exc:
-                form.errors["amount"] = local_message(message_of(exc))
+    amount = _money(form.values["amount"] or None, form.errors, "amount")
     issue_date = date_or_raw(form.values["issueDate"]) if form.values["issueDate"] else None
     if form.errors:
         return _show(invoice_id, {kind: form}, 400)
