@@ -339,3 +339,14 @@ def test_the_statistics_page_shows_what_was_credited_and_the_net(clerk, invoice_
     ask(invoice_a, amount=Decimal("210.00"))
     page = clerk.get("/invoices/statistics").get_data(as_text=True)
     assert "data-credited>$ 210.00<" in page and "data-net>$ 1,000.00<" in page
+
+
+def test_a_viewer_cannot_ask_for_a_note_from_the_pages(client, users, invoice_a):
+    from tests.conftest import sign_in
+
+    sign_in(client, "viewer")
+    page = client.get(f"/invoices/{invoice_a.id}").get_data(as_text=True)
+    assert "credit-notes" not in page
+    for url in (f"/invoices/{invoice_a.id}/credit-notes", f"/batches/{invoice_a.batch_id}/credit"):
+        assert client.post(url, data={"reason": "x", "amount": "1"}).status_code == 403
+    assert db.session.scalar(select(Correction.id)) is None
