@@ -10,16 +10,35 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from flask import g, has_app_context
 from flask.testing import FlaskClient
 from jinja2 import BytecodeCache
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
 ON_REDIS = bool(os.environ.get("REDIS_URL"))
+# Each pytest-xdist worker (gw0, gw1, ...) works on a PostgreSQL database of its own, named after
+# the one given and dropped when the worker ends, on a Redis database of its own, and on SQLite
+# in a folder of its own.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+WORKER_NUMBER = int(WORKER.removeprefix("gw")) if WORKER else 0
+if ON_POSTGRES and WORKER:
+    TEST_DATABASE_URL = (
+        make_url(TEST_DATABASE_URL)
+        .set(database=f"{make_url(TEST_DATABASE_URL).database}_{WORKER}")
+        .render_as_string(hide_password=False)
+    )
+    os.environ["TEST_DATABASE_URL"] = TEST_DATABASE_URL
+if ON_REDIS and WORKER_NUMBER:
+    _redis = urlsplit(os.environ["REDIS_URL"])
+    _given = int(_redis.path.strip("/") or 0)
+    _own = _given - WORKER_NUMBER if _given >= WORKER_NUMBER else _given + WORKER_NUMBER
+    os.environ["REDIS_URL"] = urlunsplit(_redis._replace(path=f"/{_own}"))
 if not TEST_DATABASE_URL:
     _tmp = Path(tempfile.mkdtemp(prefix="lote-tests-"))
     TEST_DATABASE_URL = f"sqlite:///{_tmp / 'lote.sqlite3'}"
@@ -66,6 +85,47 @@ def base_config(**overrides) -> dict:
     return config
 
 
+def _server_admin():
+    """The PostgreSQL server of the test database, outside any transaction."""
+    server = make_url(TEST_DATABASE_URL).set(database="postgres")
+    return create_engine(server, isolation_level="AUTOCOMMIT")
+
+
+def pytest_sessionstart(session):
+    if ON_POSTGRES and WORKER:
+        name = make_url(TEST_DATABASE_URL).database
+        admin = _server_admin()
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+
+
+def pytest_sessionfinish(session):
+    if ON_POSTGRES and WORKER:
+        admin = _server_admin()
+        with admin.connect() as conn:
+            name = make_url(TEST_DATABASE_URL).database
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _alone_if_marked(request, tmp_path_factory):
+    """A test marked ``alone`` (it restarts a service every worker shares) holds the workers'
+    lock exclusively; every other test holds it shared, so none runs beside one marked alone."""
+    import fcntl
+
+    shared_folder = tmp_path_factory.getbasetemp().parent
+    with open(shared_folder / "lote-workers.lock", "a") as lock:
+        alone = request.node.get_closest_marker("alone") is not None
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def _schema():
     """Builds the schema once per run with the real migration."""
@@ -84,16 +144,24 @@ def _schema():
 
 
 def _empty_tables(db) -> None:
+    """Deletes every row and starts the ids again (deleting is much faster than TRUNCATE on the
+    small tables a test leaves)."""
     # The simulated authority's books, kept in a table of its own (webapp/authority.py).
     db.session.execute(text("DELETE FROM authority_vouchers"))
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    # The status counts go last: deleting the rows they count runs the triggers.
+    tables.remove("status_counts")
+    for name in [*tables, "status_counts"]:
+        db.session.execute(text(f"DELETE FROM {name}"))
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        db.session.execute(
+            text(
+                "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+            )
+        )
     else:
-        # The status counts go last: deleting the rows they count runs the triggers.
-        tables.remove("status_counts")
-        for name in [*tables, "status_counts", "sqlite_sequence"]:
-            db.session.execute(text(f"DELETE FROM {name}"))
+        db.session.execute(text("DELETE FROM sqlite_sequence"))
     db.session.commit()
 
 
@@ -166,11 +234,18 @@ class IsolatedClient(FlaskClient):
         return super().open(*args, **kwargs)
 
 
+# The app without overrides, built once per test process and handed to every test: building an
+# app is much of what a short test costs. Each test gets it back with its configuration, its
+# extensions and the systems it reaches (the simulated authority and ERP) as built.
+_SHARED_APP = []
+
+
 @pytest.fixture
 def make_app(_schema):
     """Builds an app on the test database; every test starts from empty tables and an
-    in-process queue (immediate mode), unless it runs a real consumer."""
-    from webapp import create_app
+    in-process queue (immediate mode), unless it runs a real consumer. The first app a test asks
+    for without overrides is the shared one; any other is built for the test."""
+    from webapp import connect_services, create_app
     from webapp.extensions import db, huey
 
     apps = []
@@ -179,29 +254,37 @@ def make_app(_schema):
         app = create_app(base_config(**overrides))
         app.test_client_class = IsolatedClient
         app.jinja_env.bytecode_cache = TEMPLATE_CACHE
-        apps.append(app)
         return app
 
     def factory(**overrides):
-        # The app that emptied the tables is the first one handed out without overrides:
-        # building an app is much of what a short test costs.
         if not overrides and unused:
             return unused.pop()
-        return build(**overrides)
+        apps.append(build(**overrides))
+        return apps[-1]
 
     huey.immediate = True
-    first = build()
-    unused = [first]
-    with first.app_context():
+    if not _SHARED_APP:
+        _SHARED_APP.append(build())
+    shared = _SHARED_APP[0]
+    config, extensions = dict(shared.config), dict(shared.extensions)
+    unused = [shared]
+    with shared.app_context():
         _empty_tables(db)
     yield factory
     huey.immediate = False
     try:
-        with first.app_context():
+        with shared.app_context():
             # Fresh connections: a test may have restarted PostgreSQL under the pooled ones.
             db.engine.dispose()
             assert_kept_totals_match_the_rows()
     finally:
+        shared.config.clear()
+        shared.config.update(config)
+        shared.extensions.clear()
+        shared.extensions.update(extensions)
+        connect_services(shared)
+        with shared.app_context():
+            db.session.remove()
         for app in apps:
             with app.app_context():
                 db.session.remove()

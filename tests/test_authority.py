@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 
 from tests.conftest import customer_cuit
 from webapp.authority import SimulatedAuthority
@@ -173,6 +173,41 @@ def test_abandoning_resolves_the_vouchers_in_flight_first(app, factory):
     book = db.session.get(ReceiptBook, "A-0001")
     assert (book.last_number, book.held_by_batch_id) == (3, None)
     assert invoicing.process_batch(batch.id, final_attempt=True) is None
+
+
+def test_a_worker_asking_about_a_long_call_renews_its_claim_between_rounds(app, factory):
+    """Resolving a lost call of 20 asks 8 vouchers at a time; after each round the claim is
+    renewed where the reaper sees it, so a slow authority does not make the batch look lost."""
+    authority = app.extensions["lote.cae"]
+    authority.lost_answer_rate = 1.0
+    batch = factory.batch(factory.pendings(20))
+    authority.lost_answer_rate = 0.0
+    db.session.refresh(batch)
+    assert batch.status == BatchStatus.ERROR
+    reaper_view = create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+    seen = []
+    lookup = authority.lookup
+
+    def watched_lookup(*args):
+        with reaper_view.connect() as conn:
+            seen.append(
+                conn.scalar(
+                    text("SELECT heartbeat_at FROM billing_batches WHERE id = :id"),
+                    {"id": batch.id},
+                )
+            )
+        return lookup(*args)
+
+    authority.lookup = watched_lookup
+    batches.retry_batch("tests", batch.id)  # the queue runs in the test's process
+    db.session.refresh(batch)
+    assert batch.status == BatchStatus.PROCESSED
+    reaper_view.dispose()
+
+    assert len(seen) == 20
+    # The claim's heartbeat, then one renewal after the first round and one after the second.
+    assert len(set(seen)) == 3
+    assert len(set(seen[:8])) == len(set(seen[8:16])) == len(set(seen[16:])) == 1
 
 
 def test_a_book_held_by_a_running_batch_makes_the_next_batch_wait_without_failing(factory):

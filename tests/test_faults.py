@@ -142,6 +142,7 @@ def test_a_duplicated_task_on_two_consumers_invoices_the_batch_once(factory, sta
 
 
 @pytest.mark.skipif(not shutil.which("pg_ctlcluster"), reason="needs pg_ctlcluster")
+@pytest.mark.alone
 def test_postgresql_restarting_mid_batch_fails_the_attempt_cleanly_and_it_is_retried(
     make_app, factory, start_consumer
 ):

@@ -57,10 +57,7 @@ def _refuse_unsafe_production(app: Flask) -> None:
 
 
 def _init_extensions(app: Flask) -> None:
-    from webapp.authority import SimulatedAuthority
-    from webapp.billing.erp import SimulatedErp
     from webapp.extensions import babel, csrf, db, htmx, limiter, login_manager, migrate
-    from webapp.tasks import batch_queue
 
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
@@ -84,6 +81,16 @@ def _init_extensions(app: Flask) -> None:
             "Run: pybabel compile -d webapp/translations",
             ", ".join(app.extensions["lote.missing_catalogs"]),
         )
+    connect_services(app)
+
+
+def connect_services(app: Flask) -> None:
+    """The systems the domain reaches through ports, as the app's configuration names them: the
+    tax authority, the ERP and the queue."""
+    from webapp.authority import SimulatedAuthority
+    from webapp.billing.erp import SimulatedErp
+    from webapp.tasks import batch_queue
+
     app.extensions["lote.cae"] = SimulatedAuthority(
         app.config["AUTHORITY_DATABASE_URL"] or app.config["SQLALCHEMY_DATABASE_URI"],
         latency_ms=app.config["CAE_LATENCY_MS"],

@@ -496,48 +496,60 @@ def outcomes_of_answer(call: AuthorityCall, answer) -> list[Outcome]:
     return outcomes
 
 
-def ask_about(call: AuthorityCall, book: ReceiptBook) -> list[Outcome]:
+def ask_about(
+    call: AuthorityCall, book: ReceiptBook, renew: Callable[[], None] = lambda: None
+) -> list[Outcome]:
     """What became of a call whose answer never came, asked of the authority voucher by voucher
     (FECompConsultar takes one number; the questions go out LOOKUPS_AT_ONCE at a time, so a
-    call of 250 does not wait 250 round trips in a row). The authority numbers in order, so the
+    call of 250 does not wait 250 round trips in a row, and ``renew`` runs after each round, so
+    a worker resolving a long call keeps its claim). The authority numbers in order, so the
     vouchers it authorized for this call are a prefix of it: each is stored with the
     authority's CAE. The first number it holds for something else (another system used it), or
     does not hold, ends the prefix: that voucher and the rest are not Lote's invoices, and the
     check before the next call finds whether the book is still in step. Raises CaeUnavailable
     when the authority does not answer: the call stays reserved."""
     port = authority()
-    last = port.last_authorized(book.point_of_sale, book.document_type)
+    # Read once: ``renew`` commits, and the book's attributes are not to be loaded again in
+    # the threads that ask.
+    point_of_sale, document_type = book.point_of_sale, book.document_type
+    last = port.last_authorized(point_of_sale, document_type)
     asked = [voucher for voucher in call.vouchers if voucher["number"] <= last]
-    with ThreadPoolExecutor(max_workers=LOOKUPS_AT_ONCE) as pool:
-        records = list(
-            pool.map(
-                lambda voucher: port.lookup(
-                    book.point_of_sale, book.document_type, voucher["number"]
-                ),
-                asked,
-            )
-        )
     outcomes = []
-    for voucher, record in zip(asked, records, strict=True):
-        if (
-            record is None
-            or record.imp_total != Decimal(voucher["amount"])
-            or record.doc_nro != int(voucher["doc_number"])
-        ):
-            break
-        outcomes.append(Outcome(voucher["number"], record.cae, record.cae_fch_vto))
+    with ThreadPoolExecutor(max_workers=LOOKUPS_AT_ONCE) as pool:
+        for start in range(0, len(asked), LOOKUPS_AT_ONCE):
+            round_ = asked[start : start + LOOKUPS_AT_ONCE]
+            records = pool.map(
+                lambda voucher: port.lookup(point_of_sale, document_type, voucher["number"]),
+                round_,
+            )
+            for voucher, record in zip(round_, records, strict=True):
+                if (
+                    record is None
+                    or record.imp_total != Decimal(voucher["amount"])
+                    or record.doc_nro != int(voucher["doc_number"])
+                ):
+                    return outcomes
+                outcomes.append(Outcome(voucher["number"], record.cae, record.cae_fch_vto))
+            renew()
     return outcomes
 
 
 def resolve_calls(batch: BillingBatch, attempt: int | None) -> int:
     """Resolves the batch's calls left in flight by asking the authority, each stored in a
-    transaction of its own; returns how many vouchers were found authorized."""
+    transaction of its own; returns how many vouchers were found authorized. A worker's claim
+    is renewed while it asks."""
+
+    def renew() -> None:
+        if attempt is not None:
+            _heartbeat(batch, attempt)
+            db.session.commit()
+
     found = 0
     for call in db.session.scalars(
         select(AuthorityCall).where(AuthorityCall.batch_id == batch.id).order_by(AuthorityCall.id)
     ).all():
+        outcomes = ask_about(call, db.session.get(ReceiptBook, call.receipt_book), renew)
         book = db.session.get(ReceiptBook, call.receipt_book, with_for_update=True)
-        outcomes = ask_about(call, book)
         found += store_outcomes(call, book, batch, outcomes, attempt)
         db.session.commit()
     return found
