@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import exists, func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
@@ -305,11 +305,11 @@ def _detail(voucher: dict, issue_date: date) -> VoucherDetail:
     )
 
 
-def request_of(call: AuthorityCall, book: ReceiptBook, issue_date: date) -> AuthorizationRequest:
+def request_of(vouchers: list[dict], book: ReceiptBook, issue_date: date) -> AuthorizationRequest:
     return AuthorizationRequest(
         pto_vta=book.point_of_sale,
         cbte_tipo=book.document_type,
-        details=tuple(_detail(voucher, issue_date) for voucher in call.vouchers),
+        details=tuple(_detail(voucher, issue_date) for voucher in vouchers),
     )
 
 
@@ -343,22 +343,24 @@ def _heartbeat(batch: BillingBatch, attempt: int, **values) -> None:
 
 
 def store_outcomes(
-    call: AuthorityCall,
+    call_id: int,
+    vouchers: list[dict],
     book: ReceiptBook,
     batch: BillingBatch,
     outcomes: list[Outcome],
     attempt: int | None,
+    kept: dict,
 ) -> int:
-    """Stores what became of a call's vouchers, in the caller's transaction, and forgets the
-    call: the authorized ones become invoices, numbered as the authority authorized them; the
-    first rejected one's pending returns to the available ones with the authority's code; the
-    rest stay in the batch for the next call. Returns how many were authorized."""
-    by_number = {voucher["number"]: voucher for voucher in call.vouchers}
+    """Stores what became of the vouchers of call ``call_id``, in the caller's transaction, and
+    forgets the call: the authorized ones become invoices, numbered as the authority authorized
+    them and keeping the issuer as ``kept``; the first rejected one's pending returns to the
+    available ones with the authority's code; the rest stay in the batch for the next call.
+    Returns how many were authorized."""
+    by_number = {voucher["number"]: voucher for voucher in vouchers}
     authorized = [o for o in outcomes if o.authorized]
     now = utcnow()
     if authorized:
         # Into the table itself, many rows at once: the ORM's per-row bookkeeping is not needed.
-        kept = snapshot(get_issuer())
         db.session.execute(
             insert(Invoice.__table__),
             [
@@ -401,7 +403,11 @@ def store_outcomes(
         )
     else:
         _heartbeat(batch, attempt, **figures)
-    db.session.delete(call)
+    db.session.execute(
+        delete(AuthorityCall)
+        .where(AuthorityCall.id == call_id)
+        .execution_options(synchronize_session=False)
+    )
     return len(authorized)
 
 
@@ -485,9 +491,9 @@ def _count_on_book(batch: BillingBatch, book: ReceiptBook, authorized, rejected:
     )
 
 
-def outcomes_of_answer(call: AuthorityCall, answer) -> list[Outcome]:
+def outcomes_of_answer(vouchers: list[dict], answer) -> list[Outcome]:
     outcomes = []
-    for voucher, detail in zip(call.vouchers, answer.details, strict=True):
+    for voucher, detail in zip(vouchers, answer.details, strict=True):
         if detail.authorized:
             outcomes.append(Outcome(voucher["number"], detail.cae, detail.cae_fch_vto))
         else:
@@ -545,12 +551,13 @@ def resolve_calls(batch: BillingBatch, attempt: int | None) -> int:
             db.session.commit()
 
     found = 0
+    kept = snapshot(get_issuer())
     for call in db.session.scalars(
         select(AuthorityCall).where(AuthorityCall.batch_id == batch.id).order_by(AuthorityCall.id)
     ).all():
         outcomes = ask_about(call, db.session.get(ReceiptBook, call.receipt_book), renew)
         book = db.session.get(ReceiptBook, call.receipt_book, with_for_update=True)
-        found += store_outcomes(call, book, batch, outcomes, attempt)
+        found += store_outcomes(call.id, call.vouchers, book, batch, outcomes, attempt, kept)
         db.session.commit()
     return found
 
@@ -632,11 +639,20 @@ def _in_step(book: ReceiptBook) -> None:
     )
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Reserved:
+    """A call whose numbers are reserved and committed with its vouchers, not sent yet."""
+
+    call_id: int
+    vouchers: list[dict]
+    request: AuthorizationRequest
+
+
+@dataclass(frozen=True)
 class _Sent:
     """A reserved call on its way to the authority, answered in a thread of its own."""
 
-    call: AuthorityCall
+    call_id: int
     vouchers: list[dict]
     answer: Future
 
@@ -652,15 +668,11 @@ class _Work:
 
 
 def _reserve(
-    batch: BillingBatch,
-    attempt: int,
-    work: _Work,
-    rows,
-    after_number: int | None,
-    sender: ThreadPoolExecutor,
-) -> _Sent:
+    batch: BillingBatch, attempt: int, work: _Work, rows, after_number: int | None
+) -> _Reserved:
     """Reserves the next call's numbers, after the book's counter or after ``after_number`` (the
-    last of a call answered but not stored yet), commits them with its vouchers, and sends it."""
+    last of a call not stored yet), and commits them with its vouchers. A reserved call that is
+    never sent is resolved like any other: the authority holds none of its numbers."""
     code = work.code
     book = db.session.get(ReceiptBook, code, with_for_update=True)
     if book.last_issue_date and batch.issue_date < book.last_issue_date:
@@ -683,41 +695,56 @@ def _reserve(
     )
     db.session.add(call)
     _heartbeat(batch, attempt)
-    request = request_of(call, book, batch.issue_date)
+    db.session.flush()
+    reserved = _Reserved(call.id, vouchers, request_of(vouchers, book, batch.issue_date))
     db.session.commit()  # reserved: the numbers and what they are sent for
-    return _Sent(call, vouchers, sender.submit(authority().authorize, request))
+    return reserved
 
 
-def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work) -> None:
-    """Issues the batch's vouchers of one book, call by call. While a call's answer is being
-    stored, the next call (numbered on from it, when all of it was authorized) is already on
-    its way, so Lote's own work overlaps the authority's waits; one call per book is in flight
-    at a time."""
+def _send(reserved: _Reserved, sender: ThreadPoolExecutor) -> _Sent:
+    answer = sender.submit(authority().authorize, reserved.request)
+    return _Sent(reserved.call_id, reserved.vouchers, answer)
+
+
+def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict) -> None:
+    """Issues the batch's vouchers of one book, call by call, one call in flight at a time.
+    While a call is in flight the next one is reserved, numbered on from it; when all of the
+    call is authorized the next one goes out at once, and the answer is stored while it is on
+    its way, so Lote's own work overlaps the authority's waits. When some of it is rejected,
+    the next reservation is withdrawn (never sent) and the rest are numbered again."""
     code = work.code
+    rows = work.rows(0)
+    if not rows:
+        return
     _in_step(db.session.get(ReceiptBook, code))
     db.session.commit()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"authority-{code}") as sender:
-        rows = work.rows(0)
-        sent = _reserve(batch, attempt, work, rows, None, sender) if rows else None
+        sent = _send(_reserve(batch, attempt, work, rows, None), sender)
         while sent is not None:
+            upcoming = work.rows(item_of(sent.vouchers[-1]))
+            next_call = None
+            if upcoming:
+                last = sent.vouchers[-1]["number"]
+                next_call = _reserve(batch, attempt, work, upcoming, last)
             answer = sent.answer.result()
-            outcomes = outcomes_of_answer(sent.call, answer)
+            outcomes = outcomes_of_answer(sent.vouchers, answer)
             if outcomes and outcomes[0].code == NOT_NEXT:
-                # The authority is past Lote's counter: the call stays reserved, and the next
+                # The authority is past Lote's counter: the calls stay reserved, and the next
                 # attempt asks what the authority holds before anything else.
                 raise CaeUnavailable(
                     Message("book.not_next", book=code, number=str(outcomes[0].number))
                 )
             following = None
-            if all(outcome.authorized for outcome in outcomes):
-                rows = work.rows(item_of(sent.vouchers[-1]))
-                if rows:
-                    last = sent.vouchers[-1]["number"]
-                    following = _reserve(batch, attempt, work, rows, last, sender)
+            if next_call is not None and all(outcome.authorized for outcome in outcomes):
+                following = _send(next_call, sender)
             book = db.session.get(ReceiptBook, code, with_for_update=True)
-            authorized = store_outcomes(sent.call, book, batch, outcomes, attempt)
-            db.session.commit()
+            authorized = store_outcomes(
+                sent.call_id, sent.vouchers, book, batch, outcomes, attempt, kept
+            )
             if authorized < len(outcomes):
+                if next_call is not None:
+                    _withdraw(next_call)
+                db.session.commit()
                 # Some were rejected: the rest are numbered again after the last authorized.
                 if authorized:
                     after_id = item_of(sent.vouchers[authorized - 1])
@@ -725,8 +752,19 @@ def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work) -> None:
                     after_id = item_of(sent.vouchers[0]) - 1
                 rows = work.rows(after_id)
                 if rows:
-                    following = _reserve(batch, attempt, work, rows, None, sender)
+                    following = _send(_reserve(batch, attempt, work, rows, None), sender)
+            else:
+                db.session.commit()
             sent = following
+
+
+def _withdraw(reserved: _Reserved) -> None:
+    """Forgets a reserved call that was never sent (in the caller's transaction)."""
+    db.session.execute(
+        delete(AuthorityCall)
+        .where(AuthorityCall.id == reserved.call_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _invoice_work(batch: BillingBatch, issuer: IssuerIvaCondition) -> list[_Work]:
@@ -784,13 +822,13 @@ def _left_in(batch: BillingBatch) -> int:
     )
 
 
-def invoice_batch(batch_id: int, attempt: int) -> None:
-    """Issues a claimed batch call by call on the books of its point of sale: its invoices, or
-    its notes."""
-    batch = db.session.get(BillingBatch, batch_id)
+def _issue(batch: BillingBatch, attempt: int) -> None:
+    """Issues the batch's vouchers on each of its books, once it holds them all and has
+    resolved its calls left in flight."""
     current = get_issuer()
     if current is None:
         raise BatchRejected(Message("invoicing.issuer_not_set"))
+    kept = snapshot(current)
     if batch.kind == BatchKind.NOTES:
         work = _note_work(batch)
     else:
@@ -799,8 +837,21 @@ def invoice_batch(batch_id: int, attempt: int) -> None:
     _hold_books(batch, [w.code for w in work])
     resolve_calls(batch, attempt)
     for book_work in work:
-        _invoice_on_book(batch, attempt, book_work)
+        _invoice_on_book(batch, attempt, book_work, kept)
 
+
+def invoice_batch(batch_id: int, attempt: int) -> None:
+    """Issues a claimed batch call by call on the books of its point of sale: its invoices, or
+    its notes."""
+    batch = db.session.get(BillingBatch, batch_id)
+    # What the attempt reads of its batch (id, kind, issue date, point of sale, book) does not
+    # change while it runs, and its figures are written by statements: out of the session, the
+    # row is not read again after each commit. It is back in the session afterwards.
+    db.session.expunge(batch)
+    try:
+        _issue(batch, attempt)
+    finally:
+        db.session.add(batch)
     db.session.refresh(batch)
     left = _left_in(batch)
     if left:
