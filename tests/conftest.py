@@ -535,7 +535,9 @@ class Factory:
             ],
         )
         db.session.commit()
-        ids = db.session.scalars(select(Service.id).where(Service.id >= first_new)).all()
+        ids = db.session.scalars(
+            select(Service.id).where(Service.id >= first_new).order_by(Service.id)
+        ).all()
         return [p.id for p in services.send_to_billing("tests", ids)]
 
     def batch(self, pendings=None, receipt_book="A-0001", issue_date=None, process=True):

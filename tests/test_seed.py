@@ -32,7 +32,9 @@ def test_the_demo_seeds_its_erp_delivery_with_a_failing_erp(make_app):
 
         assert result.exit_code == 0, result.output
         assert "Not seeded" not in result.output
-        batches = db.session.execute(select(BillingBatch.kind, BillingBatch.status)).all()
+        batches = db.session.execute(
+            select(BillingBatch.kind, BillingBatch.status).order_by(BillingBatch.id)
+        ).all()
         # Three batches of invoices, and the batch of the demo's credit note.
         assert batches == [("invoices", BatchStatus.PROCESSED)] * 3 + [
             ("notes", BatchStatus.PROCESSED)
