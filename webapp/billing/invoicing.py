@@ -13,7 +13,6 @@ are numbered again in the next one. A call whose answer never came is resolved b
 authority (``lookup``), never by guessing."""
 
 import logging
-from bisect import bisect_right
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -126,64 +125,36 @@ class Outcome:
         return self.cae is not None
 
 
-def _waiting_pending_ids(batch_id: int, allowed: frozenset[int]) -> list[int]:
-    """The ids of the batch's PENDING pendings whose customer takes the book's letter, in
-    order, read once per book and attempt."""
-    return list(
-        db.session.scalars(
-            select(BillingPending.id)
-            .join(Customer, Customer.id == BillingPending.customer_id)
-            .where(
-                BillingPending.batch_id == batch_id,
-                BillingPending.status == PendingStatus.PENDING,
-                Customer.iva_condition.in_(sorted(allowed)),
-            )
-            .order_by(BillingPending.id)
+def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int):
+    """The batch's next PENDING pendings after ``after_id`` whose customer takes the book's
+    letter, with the receiver as the invoice keeps it; reading on from the last one invoiced
+    keeps each call's read as small as the call, however large the batch."""
+    return db.session.execute(
+        select(
+            BillingPending.id,
+            BillingPending.service_id,
+            BillingPending.customer_id,
+            BillingPending.service_date,
+            BillingPending.amount,
+            BillingPending.vat_rate,
+            Customer.legal_name,
+            Customer.doc_type,
+            Customer.doc_number,
+            Customer.iva_condition,
+            Customer.address,
+            Customer.payment_days,
         )
-    )
-
-
-def _pending_rows(batch_id: int, ids: list[int], allowed: frozenset[int], after_id: int):
-    """The next pendings of ``ids`` (in order) after ``after_id`` that are still the batch's,
-    PENDING, and owed by a complete customer who takes the book's letter, with the receiver as
-    the invoice keeps it. Each call's read names its rows by primary key, as small as the call
-    however large the batch: a read of the batch's rows from ``after_id`` on is planned on
-    statistics from before the batch claimed them, and scanned all that was left of a batch of
-    100,000 for every call, over a second each."""
-    start = bisect_right(ids, after_id)
-    rows = []
-    while start < len(ids) and len(rows) < INVOICES_PER_CHUNK:
-        window = ids[start : start + INVOICES_PER_CHUNK]
-        start += len(window)
-        found = db.session.execute(
-            select(
-                BillingPending.batch_id,
-                BillingPending.id,
-                BillingPending.service_id,
-                BillingPending.customer_id,
-                BillingPending.service_date,
-                BillingPending.amount,
-                BillingPending.vat_rate,
-                Customer.legal_name,
-                Customer.doc_type,
-                Customer.doc_number,
-                Customer.iva_condition,
-                Customer.address,
-                Customer.payment_days,
-            )
-            .join(Customer, Customer.id == BillingPending.customer_id)
-            .where(
-                BillingPending.id.in_(window),
-                BillingPending.status == PendingStatus.PENDING,
-                Customer.incomplete.is_(False),
-                Customer.iva_condition.in_(sorted(allowed)),
-            )
-            .order_by(BillingPending.id)
-        ).all()
-        # A pending the authority rejected has left the batch, still PENDING. Checked here, not
-        # in the query, where the batch's index would be planned on the same stale statistics.
-        rows += [row for row in found if row.batch_id == batch_id]
-    return rows[:INVOICES_PER_CHUNK]
+        .join(Customer, Customer.id == BillingPending.customer_id)
+        .where(
+            BillingPending.batch_id == batch_id,
+            BillingPending.id > after_id,
+            BillingPending.status == PendingStatus.PENDING,
+            Customer.incomplete.is_(False),
+            Customer.iva_condition.in_(sorted(allowed)),
+        )
+        .order_by(BillingPending.id)
+        .limit(INVOICES_PER_CHUNK)
+    ).all()
 
 
 def _voucher(row, number: int, issue_date: date, reports_vat: bool) -> dict:
@@ -807,13 +778,10 @@ def _invoice_work(batch: BillingBatch, issuer: IssuerIvaCondition) -> list[_Work
     work = []
     for letter in letters:
         allowed = receivers_of_letter(issuer, letter)
-        ids = _waiting_pending_ids(batch.id, allowed)
         work.append(
             _Work(
                 code=book_for_update(INVOICE_OF_LETTER[letter], batch.point_of_sale).code,
-                rows=lambda after, allowed=allowed, ids=ids: _pending_rows(
-                    batch.id, ids, allowed, after
-                ),
+                rows=lambda after, allowed=allowed: _pending_rows(batch.id, allowed, after),
                 voucher=lambda row, number: _voucher(row, number, batch.issue_date, reports_vat),
             )
         )
