@@ -274,8 +274,8 @@ def make_app(_schema):
     huey.immediate = False
     try:
         with shared.app_context():
-            # Fresh connections: a test may have restarted PostgreSQL under the pooled ones.
-            db.engine.dispose()
+            # The pool checks a connection before handing it out (pool_pre_ping), so one that
+            # a restart of PostgreSQL closed is replaced.
             assert_kept_totals_match_the_rows()
     finally:
         shared.config.clear()
