@@ -24,8 +24,11 @@ import threading
 import time
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from webapp.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -230,7 +233,7 @@ def main():
             )
         )
         wait_until_up(args.port)
-        issue_date = date.today().isoformat()
+        issue_date = datetime.now(ZoneInfo(Config.BUSINESS_TIMEZONE)).date().isoformat()
         results, threads = [], []
         started = time.monotonic()
         deadline = started + args.seconds

@@ -8,7 +8,6 @@ import re
 import socket
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import pytest
@@ -96,6 +95,8 @@ def test_a_clerk_bills_a_service_end_to_end_in_the_browser(
 ):
     from playwright.sync_api import expect
 
+    from webapp.billing import clock
+
     ARTIFACTS.mkdir(exist_ok=True)
     factory.bulk_pendings(6000)  # several chunks of CAE calls: the bar visibly moves
     start_consumer(CAE_LATENCY_MS=150)
@@ -119,7 +120,7 @@ def test_a_clerk_bills_a_service_end_to_end_in_the_browser(
 
     page.get_by_role("link", name="Services").first.click()
     page.get_by_role("link", name="Register a service").first.click()
-    page.get_by_label("Service date").fill(date.today().isoformat())
+    page.get_by_label("Service date").fill(clock.today().isoformat())
     page.get_by_label("Customer number").fill("4242")
     page.get_by_label("Amount, IVA included").fill("1500.00")
     page.get_by_label("Description").fill("Flete Rosario - Córdoba")
@@ -213,6 +214,8 @@ def test_a_spanish_clerk_takes_a_consumer_from_creation_to_a_printed_factura_b(
     consumer, and the invoice's balance."""
     from playwright.sync_api import expect
 
+    from webapp.billing import clock
+
     factory.issuer()
     start_consumer()
     page.goto(f"{live_server}/login")
@@ -231,7 +234,7 @@ def test_a_spanish_clerk_takes_a_consumer_from_creation_to_a_printed_factura_b(
     expect(page.get_by_text("Kiosco La Esquina").first).to_be_visible()
 
     page.goto(f"{live_server}/services/new")
-    page.locator("#f-serviceDate").fill(date.today().isoformat())
+    page.locator("#f-serviceDate").fill(clock.today().isoformat())
     page.locator("#f-customerId").fill("5151")
     page.locator("#f-amount").fill("1105,00")
     page.locator("#f-vatRate").select_option("10.5")
