@@ -15,7 +15,14 @@ from webapp.billing import batches, clock, invoicing
 from webapp.billing.cae import MAX_INVOICES_PER_CALL, AuthorizationRequest, VatLine, VoucherDetail
 from webapp.billing.messages import english
 from webapp.extensions import db
-from webapp.models import BatchStatus, BillingPending, Invoice, PendingStatus, ReceiptBook
+from webapp.models import (
+    AuthorityCall,
+    BatchStatus,
+    BillingPending,
+    Invoice,
+    PendingStatus,
+    ReceiptBook,
+)
 
 DAY = date(2026, 11, 30)
 
@@ -143,7 +150,11 @@ def test_a_book_the_authority_moved_ahead_stops_the_batch_naming_both_numbers(ap
         "Receipt book A-0001 is out of step with the tax authority: Lote's last number is 2, "
         "the authority's is 5; reconcile the book"
     )
-    assert db.session.get(ReceiptBook, "A-0001").last_number == 2
+    book = db.session.get(ReceiptBook, "A-0001")
+    assert (book.last_number, book.held_by_batch_id) == (2, None)
+    # The call reserved while the authority was asked its last number was withdrawn, not sent.
+    assert db.session.scalars(select(AuthorityCall)).all() == []
+    assert app.extensions["lote.cae"].last_authorized(1, 1) == 5
 
 
 def test_a_point_of_sale_used_before_lote_starts_after_the_authoritys_last_number(app, factory):

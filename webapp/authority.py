@@ -25,7 +25,6 @@ from sqlalchemy import (
     Table,
     create_engine,
     func,
-    insert,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -44,6 +43,7 @@ from webapp.billing.cae import (
     VoucherRecord,
 )
 from webapp.billing.messages import Message
+from webapp.bulk import insert_rows
 
 metadata = MetaData()
 vouchers = Table(
@@ -179,7 +179,7 @@ class SimulatedAuthority:
                 )
                 last, last_date = detail.cbte_desde, detail.cbte_fch
             if stored:
-                conn.execute(insert(vouchers), stored)
+                insert_rows(conn, vouchers, stored)
         if self.lost_answer_rate and self._random.random() < self.lost_answer_rate:
             raise CaeUnavailable(Message("invoicing.answer_lost"))
         results = {answer.resultado for answer in answers}
@@ -252,7 +252,7 @@ class SimulatedAuthority:
                 for number in range(last + 1, last + count + 1)
             ]
             if rows:
-                conn.execute(insert(vouchers), rows)
+                insert_rows(conn, vouchers, rows)
         return last + count
 
     def forget_everything(self) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
@@ -53,6 +53,7 @@ from webapp.billing.invoices import add_to_daily_totals
 from webapp.billing.issuer import get_issuer, snapshot
 from webapp.billing.messages import Message, message_of, stored
 from webapp.billing.recovery import claim_batch
+from webapp.bulk import insert_rows
 from webapp.extensions import db
 from webapp.models import (
     INVOICE_OF_LETTER,
@@ -360,9 +361,10 @@ def store_outcomes(
     authorized = [o for o in outcomes if o.authorized]
     now = utcnow()
     if authorized:
-        # Into the table itself, many rows at once: the ORM's per-row bookkeeping is not needed.
-        db.session.execute(
-            insert(Invoice.__table__),
+        # Into the table itself, all at once: the ORM's per-row bookkeeping is not needed.
+        insert_rows(
+            db.session.connection(),
+            Invoice.__table__,
             [
                 {**_invoice_row(by_number[o.number], o, book, batch, now), **kept}
                 for o in authorized
@@ -610,12 +612,12 @@ def release_books(batch_id: int) -> None:
     )
 
 
-def _in_step(book: ReceiptBook) -> None:
-    """Before calling: Lote's counter must equal the authority's last number. A book Lote never
-    numbered adopts the authority's (a point of sale used before Lote)."""
-    last = authority().last_authorized(book.point_of_sale, book.document_type)
+def _in_step(book: ReceiptBook, last: int) -> bool:
+    """Before calling: Lote's counter must equal ``last``, the authority's last number. A book
+    Lote never numbered adopts the authority's (a point of sale used before Lote); returns
+    whether it did."""
     if last == book.last_number:
-        return
+        return False
     never_used = book.last_number == 0 and not db.session.scalar(
         select(exists().where(Invoice.receipt_book == book.code))
     )
@@ -628,7 +630,7 @@ def _in_step(book: ReceiptBook) -> None:
             0,
             Message("audit.adopted", book=book.code, number=str(last)),
         )
-        return
+        return True
     raise BatchRejected(
         Message(
             "book.out_of_step",
@@ -716,10 +718,9 @@ def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict)
     rows = work.rows(0)
     if not rows:
         return
-    _in_step(db.session.get(ReceiptBook, code))
-    db.session.commit()
+    book = db.session.get(ReceiptBook, code)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"authority-{code}") as sender:
-        sent = _send(_reserve(batch, attempt, work, rows, None), sender)
+        sent = _send(_first_call(batch, attempt, work, rows, book, sender), sender)
         while sent is not None:
             upcoming = work.rows(item_of(sent.vouchers[-1]))
             next_call = None
@@ -756,6 +757,34 @@ def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict)
             else:
                 db.session.commit()
             sent = following
+
+
+def _first_call(
+    batch: BillingBatch,
+    attempt: int,
+    work: _Work,
+    rows,
+    book: ReceiptBook,
+    sender: ThreadPoolExecutor,
+) -> _Reserved:
+    """Reserves the book's first call while the authority is asked its last number, and
+    returns it once the book is found in step. The reservation is withdrawn when the check
+    fails, and made again after a number the book adopts."""
+    last = sender.submit(authority().last_authorized, book.point_of_sale, book.document_type)
+    first = _reserve(batch, attempt, work, rows, None)
+    try:
+        adopted = _in_step(
+            db.session.get(ReceiptBook, work.code, with_for_update=True), last.result()
+        )
+    except (BatchRejected, CaeUnavailable):
+        db.session.rollback()
+        _withdraw(first)
+        db.session.commit()
+        raise
+    if adopted:
+        _withdraw(first)
+    db.session.commit()
+    return _reserve(batch, attempt, work, rows, None) if adopted else first
 
 
 def _withdraw(reserved: _Reserved) -> None:
