@@ -718,9 +718,8 @@ def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict)
     rows = work.rows(0)
     if not rows:
         return
-    book = db.session.get(ReceiptBook, code)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"authority-{code}") as sender:
-        sent = _send(_first_call(batch, attempt, work, rows, book, sender), sender)
+        sent = _send(_first_call(batch, attempt, work, rows, sender), sender)
         while sent is not None:
             upcoming = work.rows(item_of(sent.vouchers[-1]))
             next_call = None
@@ -760,16 +759,12 @@ def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict)
 
 
 def _first_call(
-    batch: BillingBatch,
-    attempt: int,
-    work: _Work,
-    rows,
-    book: ReceiptBook,
-    sender: ThreadPoolExecutor,
+    batch: BillingBatch, attempt: int, work: _Work, rows, sender: ThreadPoolExecutor
 ) -> _Reserved:
     """Reserves the book's first call while the authority is asked its last number, and
     returns it once the book is found in step. The reservation is withdrawn when the check
     fails, and made again after a number the book adopts."""
+    book = db.session.get(ReceiptBook, work.code)
     last = sender.submit(authority().last_authorized, book.point_of_sale, book.document_type)
     first = _reserve(batch, attempt, work, rows, None)
     try:
