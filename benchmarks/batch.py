@@ -28,8 +28,8 @@ a broken one stops the benchmark. The figures never do: they are printed, not as
 2. Latency L per call (--latency-ms, the consumer runs with CAE_LATENCY_MS=L), at --latency-size:
    T(L), the authority's waits (N / 250) x L, and T(L) - waits beside T0 / 2, T0 being the
    zero-latency time at that size (target: T(L) - waits <= T0 / 2). The batch also asks the
-   authority its last number once per book it issues on, before its first call there (B only,
-   one L): that is in T(L) - waits.
+   authority its last number once per book it issues on (B only, one L), while its first call
+   there is reserved: what of that L the reservation does not cover is in T(L) - waits.
 3. Books in parallel, with the same L and consumer: two batches of --parallel-size on points of
    sale 1 and 2 (books B-0001 and B-0002), POSTed together, from the first POST to the last
    PROCESSED, beside one batch alone on point of sale 1; the ratio (target <= 1.2).
