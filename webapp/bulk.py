@@ -21,13 +21,13 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict]) -> None:
     names = list(rows[0])
     quote = connection.dialect.identifier_preparer
     columns = ", ".join(quote.quote(name) for name in names)
-    # Each value as an INSERT would bind it (an enum by its name, for one).
+    # Each value as an INSERT would bind it (an enum as its column stores it, for one).
     processors = [table.c[name].type.bind_processor(connection.dialect) for name in names]
     converted = [
         (name, process) for name, process in zip(names, processors, strict=True) if process
     ]
-    cursor = connection.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {quote.format_table(table)} ({columns}) FROM STDIN") as copy:
+    statement = f"COPY {quote.format_table(table)} ({columns}) FROM STDIN"
+    with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
         for row in rows:
             if converted:
                 row = {**row, **{name: process(row[name]) for name, process in converted}}
