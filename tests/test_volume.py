@@ -5,7 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from tests.conftest import RecordingAuthority, assert_kept_totals_match_the_rows
 from webapp import cli
@@ -172,6 +172,57 @@ def test_a_batch_of_many_calls_is_numbered_in_pending_order_with_calls_of_at_mos
         == 700
     )
     assert_kept_totals_match_the_rows()
+
+
+@pytest.mark.postgres
+def test_a_batch_brings_the_statistics_it_reads_through_up_to_date(app):
+    """The planner reads the batch's pendings call by call through the statistics of the
+    pendings and the customers: where either changed more than autovacuum lets change before it
+    analyzes again (50 rows and a tenth), the batch has it analyzed first."""
+
+    def claimed_share_known_to_the_planner() -> float:
+        return 1 - db.session.scalar(
+            text(
+                "SELECT null_frac FROM pg_stats "
+                "WHERE tablename = 'billing_pendings' AND attname = 'batch_id'"
+            )
+        )
+
+    volume(app, 700, 700)  # analyzed by the seed: no pending in a batch yet
+    ids = pending_ids()
+    assert claimed_share_known_to_the_planner() == 0
+
+    small = batches.create_batch("tests", clock.today(), "B-0001", ids[:100])  # under 50 + 70
+    assert invoicing.process_batch(small.id, final_attempt=True) == BatchStatus.PROCESSED
+    assert claimed_share_known_to_the_planner() == 0
+
+    large = batches.create_batch("tests", clock.today(), "B-0001", ids[100:250])
+    assert invoicing.process_batch(large.id, final_attempt=True) == BatchStatus.PROCESSED
+    assert claimed_share_known_to_the_planner() == pytest.approx(250 / 700, abs=0.005)
+
+    def customers_known_to_the_planner() -> float:
+        return db.session.scalar(
+            text("SELECT reltuples FROM pg_class WHERE oid = 'customers'::regclass")
+        )
+
+    before = customers_known_to_the_planner()
+    # 200 customers imported since the seed analyzed the table, and not analyzed since.
+    for statement in (
+        "CREATE TEMP TABLE imported AS SELECT customers.* FROM customers, generate_series(1, 200)"
+        " LIMIT 200",
+        "CREATE TEMP SEQUENCE imported_ids START 1000000",
+        "UPDATE imported SET id = nextval('imported_ids')",
+        "INSERT INTO customers SELECT * FROM imported",
+        "SELECT pg_stat_force_next_flush()",
+    ):
+        db.session.execute(text(statement))
+    db.session.commit()
+    assert customers_known_to_the_planner() == before
+
+    few = batches.create_batch("tests", clock.today(), "B-0001", ids[250:260])
+    assert invoicing.process_batch(few.id, final_attempt=True) == BatchStatus.PROCESSED
+    assert customers_known_to_the_planner() == before + 200
+    assert claimed_share_known_to_the_planner() == pytest.approx(250 / 700, abs=0.005)
 
 
 def test_a_call_that_failed_unanswered_is_asked_about_and_sent_again(app):

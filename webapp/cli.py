@@ -484,7 +484,7 @@ def _seed_volume(service_count: int, pending_count: int, invoice_count: int, cus
             _invoice_volume(last_pending_id, invoice_count)
     if dialect == "postgresql":
         with _step("Analyzed the tables"):
-            db.session.execute(text("ANALYZE services, billing_pendings, invoices"))
+            db.session.execute(text("ANALYZE customers, services, billing_pendings, invoices"))
             db.session.commit()
 
 
