@@ -1,8 +1,10 @@
 """Test fixtures. The suite runs on PostgreSQL and Redis when TEST_DATABASE_URL and REDIS_URL are
 set (CI sets both), and on SQLite with an in-memory queue otherwise."""
 
+import atexit
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,7 @@ if ON_REDIS and WORKER_NUMBER:
     os.environ["REDIS_URL"] = urlunsplit(_redis._replace(path=f"/{_own}"))
 if not TEST_DATABASE_URL:
     _tmp = Path(tempfile.mkdtemp(prefix="lote-tests-"))
+    atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
     TEST_DATABASE_URL = f"sqlite:///{_tmp / 'lote.sqlite3'}"
     os.environ.setdefault("LOTE_INSTANCE_DIR", str(_tmp))
 # The consumer processes that end-to-end tests start read the same database.
@@ -596,6 +599,10 @@ class Consumer:
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
 
+    def discard_log(self) -> None:
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
 
 @pytest.fixture
 def live_queue(app):
@@ -625,6 +632,7 @@ def start_consumer(live_queue):
     for consumer in started:
         consumer.wait()
         print(f"--- consumer log ---\n{consumer.output()}")  # shown when the test fails
+        consumer.discard_log()
 
 
 def wait_for(predicate, timeout=30.0, interval=0.1, message="condition"):
