@@ -49,6 +49,7 @@ from webapp.billing.documents import (
     receivers_of_letter,
     split_amount,
 )
+from webapp.billing.ids import among
 from webapp.billing.invoices import add_to_daily_totals
 from webapp.billing.issuer import get_issuer, snapshot
 from webapp.billing.messages import Message, message_of, stored
@@ -932,7 +933,7 @@ def _mark_issued(vouchers: list[dict], now) -> None:
     if "correction_id" in vouchers[0]:
         db.session.execute(
             update(Correction)
-            .where(Correction.id.in_([v["correction_id"] for v in vouchers]))
+            .where(among(Correction.id, [v["correction_id"] for v in vouchers]))
             .values(status=CorrectionStatus.ISSUED, updated_at=now)
             .execution_options(synchronize_session=False)
         )
@@ -941,13 +942,13 @@ def _mark_issued(vouchers: list[dict], now) -> None:
     service_ids = [v["service_id"] for v in vouchers]
     db.session.execute(
         update(BillingPending)
-        .where(BillingPending.id.in_(pending_ids))
+        .where(among(BillingPending.id, pending_ids))
         .values(status=PendingStatus.INVOICED, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     db.session.execute(
         update(Service)
-        .where(Service.id.in_(service_ids))
+        .where(among(Service.id, service_ids))
         .values(status=ServiceStatus.INVOICED, updated_at=now)
         .execution_options(synchronize_session=False)
     )
