@@ -269,10 +269,7 @@ def submit_batch(
     (a batch too large to invoice within the web server's timeout is refused first)."""
     limit = current_app.config["SYNC_MAX_PENDINGS"]
     if wait and len(pending_ids) > limit:
-        raise TooLarge(
-            f"A batch of {len(pending_ids)} pendings is too large to invoice while you wait (at "
-            f"most {limit}); use POST /api/billing-batches, which queues it"
-        )
+        raise TooLarge(Message("batch.too_large_to_wait", count=len(pending_ids), limit=limit))
     batch = create_batch(actor, issue_date, receipt_book, pending_ids, point_of_sale)
     if wait:
         try:

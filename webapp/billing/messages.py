@@ -137,6 +137,10 @@ TEXTS: dict[str, Text] = {
     "batch.letters_issued": N_("the issuer issues Factura %(issued)s, not %(letter)s"),
     "batch.two_letters": N_("%(first)s and %(second)s"),
     "batch.too_large": N_("A batch holds at most %(limit)s pendings; %(count)s were given"),
+    "batch.too_large_to_wait": N_(
+        "A batch of %(count)s pendings is too large to invoice while you wait (at most "
+        "%(limit)s); use POST /api/billing-batches, which queues it"
+    ),
     "batch.refused_pendings": N_plural(
         "%(refused)s of %(count)s pending cannot be batched; no batch was created",
         "%(refused)s of %(count)s pendings cannot be batched; no batch was created",
