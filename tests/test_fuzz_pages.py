@@ -255,6 +255,26 @@ def test_unreadable_json_is_a_400_before_sign_in(client, users, body, field):
     assert field in fields_named(response)
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/api/auth/login", '{"username": ' + "9" * 5000 + ', "password": "x"}', "number too long"),
+        ("/api/services", '{"customerId": ' + "9" * 5000 + "}", "number too long"),
+        ("/api/billing-batches", '{"pendingIds": [' + "1" * 4301 + "]}", "number too long"),
+        ("/api/services", '{"amount": "1.00",', "not valid JSON"),
+        ("/api/services", b'{"description": "\xff"}', "not valid JSON"),
+    ],
+    ids=["5,000-digit login", "5,000-digit customer", "4,301-digit id", "cut short", "not UTF-8"],
+)
+def test_a_body_python_cannot_read_as_json_is_a_400_naming_it(client, token, path, body, message):
+    from tests.api_checks import assert_envelope, fields_named
+
+    response = client.post(path, data=body, content_type="application/json", headers=token("clerk"))
+    assert_envelope(response, 400)
+    assert fields_named(response) == {"body"}
+    assert message in response.get_json()["message"]
+
+
 def test_json_nested_as_deep_as_the_limit_is_read(client, users):
     from webapp.errors import MAX_JSON_DEPTH
 

@@ -1,11 +1,13 @@
 """Every error becomes a clear answer: the JSON envelope under /api, a friendly page elsewhere.
 Nothing internal (stack traces, SQL, secrets) is ever sent."""
 
+import json
 import logging
 import re
+import sys
 from datetime import UTC, datetime
 
-from flask import jsonify, render_template, request
+from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from webapp.billing.errors import DomainError, InvalidInput, NotFound
@@ -184,10 +186,43 @@ def _too_deep() -> InvalidInput:
 
 
 def _json_body():
+    """The request's JSON document. A body that is not JSON is a 400 naming where it broke; one
+    holding an integer longer than Python reads (``sys.get_int_max_str_digits``) is a 400 too.
+    An empty body is no document (None)."""
+    data = request.get_data(cache=True)
+    if not data:
+        return None
     try:
-        return request.get_json(silent=True)
+        return current_app.json.loads(data)
     except RecursionError:
         raise _too_deep() from None
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            Message("request.not_json"),
+            [
+                {
+                    "field": "body",
+                    "message": Message(
+                        "request.json_error", line=exc.lineno, column=exc.colno, problem=exc.msg
+                    ),
+                }
+            ],
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidInput(
+            Message("request.not_json"),
+            [{"field": "body", "message": Message("request.utf8")}],
+        ) from None
+    except ValueError:
+        raise InvalidInput(
+            Message("request.number_too_long"),
+            [
+                {
+                    "field": "body",
+                    "message": Message("request.digits", count=sys.get_int_max_str_digits()),
+                }
+            ],
+        ) from None
 
 
 def _json_strings(document):

@@ -327,6 +327,11 @@ TEXTS: dict[str, Text] = {
     "request.unicode": N_("must be valid Unicode"),
     "request.too_deep": N_("The request body is nested too deeply"),
     "request.depth": N_("must nest at most %(count)s levels"),
+    "request.not_json": N_("The request body is not valid JSON"),
+    "request.json_error": N_("line %(line)s, column %(column)s: %(problem)s"),
+    "request.utf8": N_("must be UTF-8 text"),
+    "request.number_too_long": N_("The request body holds a number too long to read"),
+    "request.digits": N_("numbers must have at most %(count)s digits"),
     # Audit details: what an event did, beside who and when
     "audit.amount": N_("amount %(amount)s"),
     "audit.changed": N_("changed %(fields)s"),
