@@ -173,6 +173,29 @@ def test_create_without_an_id_takes_the_next_free_one(client, token):
     assert response.get_json()["customerId"] == 1011
 
 
+def test_after_the_largest_id_new_customers_take_free_ids_they_can_be_read_and_billed_by(
+    client, token
+):
+    from webapp.models import MAX_ID
+
+    headers = token()
+    client.post("/api/customers", json=registered_customer(customerId=1), headers=headers)
+    client.post("/api/customers", json=registered_customer(customerId=MAX_ID), headers=headers)
+
+    ids = [
+        client.post("/api/customers", json=registered_customer(), headers=headers).get_json()[
+            "customerId"
+        ]
+        for _ in range(2)
+    ]
+
+    assert ids == [2, 3]
+    for customer_id in ids:
+        assert client.get(f"/api/customers/{customer_id}", headers=headers).status_code == 200
+        service = client.post("/api/services", json=service_body(customer_id), headers=headers)
+        assert service.status_code == 201
+
+
 def test_create_with_a_taken_id_is_409(client, token):
     client.post("/api/customers", json=registered_customer(customerId=1005), headers=token())
 

@@ -10,8 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, case, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 from stdnum import exceptions as stdnum_errors
 from stdnum.ar import cuit as stdnum_cuit
 
@@ -265,6 +266,25 @@ def _insert_ignoring_existing():
     return dialect.insert(Customer).on_conflict_do_nothing(index_elements=[Customer.id])
 
 
+def _next_free_id() -> int:
+    """The id after the highest one; once that is the largest id there is, the lowest free one.
+    Every id handed out can be read back, edited and billed."""
+    highest = db.session.scalar(select(func.max(Customer.id))) or 0
+    if highest < MAX_ID:
+        return highest + 1
+    if db.session.get(Customer, 1) is None:
+        return 1
+    following = aliased(Customer)
+    gap = db.session.scalar(
+        select(func.min(Customer.id + 1)).where(
+            Customer.id < MAX_ID, ~exists().where(following.id == Customer.id + 1)
+        )
+    )
+    if gap is None:
+        raise Conflict(Message("customer.no_free_id"))
+    return gap
+
+
 def _new_customer(clean: dict) -> dict:
     """The stored values of a new customer: what was given over the defaults."""
     values = {
@@ -292,7 +312,7 @@ def create_customer(actor: str, customer_id: int | None = None, **fields) -> Cus
     # Without a given id the next free one is taken; a concurrent create that took it first
     # makes the insert do nothing, and the following id is tried.
     for _attempt in range(5):
-        chosen = customer_id or (db.session.scalar(select(func.max(Customer.id))) or 0) + 1
+        chosen = customer_id or _next_free_id()
         inserted = db.session.scalar(
             _insert_ignoring_existing()
             .values(id=chosen, created_at=now, updated_at=now, **values)
@@ -683,7 +703,7 @@ def import_customers(actor: str, text: str) -> tuple[int, int]:
             stored += 1
             continue
         now = utcnow()
-        chosen = row.customer_id or (db.session.scalar(select(func.max(Customer.id))) or 0) + 1
+        chosen = row.customer_id or _next_free_id()
         inserted = db.session.scalar(
             _insert_ignoring_existing()
             .values(id=chosen, created_at=now, updated_at=now, **_new_customer(row.fields))

@@ -237,6 +237,7 @@ TEXTS: dict[str, Text] = {
     # Customers
     "customer.invalid": N_("The customer has invalid fields"),
     "customer.exists": N_("Customer %(id)s already exists"),
+    "customer.no_free_id": N_("Every customer id is taken; give the new customer an id"),
     "customer.not_found": N_("Customer %(id)s not found"),
     "customer.complete_first": N_("complete customer %(id)s first"),
     "customer.takes_letter": N_("customer %(id)s takes a Factura %(letter)s"),
