@@ -149,6 +149,8 @@ def test_list_invoices_filters_by_each_field(client, token, invoiced):
     assert ids(f"batchId={invoiced['b1']}") == expected(lambda i: i["batchId"] == invoiced["b1"])
     assert ids("customerId=2002") == expected(lambda i: i["customerId"] == 2002)
     assert ids("receiptBook=A-0002") == expected(lambda i: i["receiptBook"] == "A-0002")
+    for spelling in ("a-2", "A-00002", " A-0002 "):
+        assert ids(f"receiptBook={spelling}") == ids("receiptBook=A-0002")
     assert ids("invoiceNumber=A-0001-00000004") == expected(
         lambda i: i["invoiceNumber"] == "A-0001-00000004"
     )
@@ -186,6 +188,8 @@ def test_list_invoices_filters_by_each_field(client, token, invoiced):
         ("dateTo=tomorrow", "dateTo"),
         ("dateFrom=2026-05-02&dateTo=2026-05-01", "dateTo"),
         ("invoiceNumber=" + "9" * 33, "invoiceNumber"),
+        ("receiptBook=Z-1", "receiptBook"),
+        ("receiptBook=A-100000", "receiptBook"),
         ("limit=0", "limit"),
         ("limit=101", "limit"),
         ("page=0", "page"),

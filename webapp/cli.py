@@ -15,6 +15,7 @@ from webapp.billing import (
     books,
     clock,
     corrections,
+    documents,
     erp,
     invoices,
     invoicing,
@@ -197,7 +198,7 @@ def authority_advance_command(book: str, count: int) -> None:
     """Moves the authority's counter of BOOK (such as A-0001) COUNT numbers ahead, as another
     system issuing vouchers on it would; Lote then finds the book out of step."""
     try:
-        code = books.check_receipt_book(book)
+        code = documents.check_receipt_book(book)
     except DomainError as exc:
         raise refusal(exc) from None
     document_type, point_of_sale = books.type_and_point_of_sale(code)

@@ -13,12 +13,11 @@ from webapp.billing.books import (
     book_for_update,
     check_issue_date,
     check_point_of_sale,
-    check_receipt_book,
     invoice_number,
     type_and_point_of_sale,
 )
 from webapp.billing.cae import CaeUnavailable
-from webapp.billing.documents import letters_issued_by
+from webapp.billing.documents import check_receipt_book, letters_issued_by
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, TooLarge
 from webapp.billing.ids import among, chunked, statement_chunks, unique_ids
 from webapp.billing.invoicing import StartAgain, process_batch, release_books, resolve_calls

@@ -3,7 +3,6 @@ that makes its invoice numbers gapless, the issue dates a book accepts (docs/rul
 and 6), and the book beside the tax authority's: its figures, and reconciling a book the
 authority is ahead on (DESIGN section 11, "Check before calling")."""
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -17,10 +16,11 @@ from webapp.billing import audit, clock, customers, invoices
 from webapp.billing.cae import CaeAuthority, CaeUnavailable, VoucherRecord
 from webapp.billing.documents import (
     DOCUMENT_TYPE_NAMES,
+    MAX_POINT_OF_SALE,
     NOTE_BOOK_PREFIX,
     NOTE_OF_LETTER,
-    book_code,
     book_code_of,
+    check_receipt_book,
     invoice_number,
 )
 from webapp.billing.errors import Conflict, InvalidInput, NotFound, Unavailable
@@ -37,28 +37,11 @@ from webapp.models import (
     utcnow,
 )
 
-RECEIPT_BOOK_PATTERN = re.compile(r"^(?:(NC|ND)-)?([ABC])-([0-9]{1,5})$")
-MAX_POINT_OF_SALE = 99_999
 LETTERS = ("A", "B", "C")
 BOOK_ORDER = select(ReceiptBook).order_by(ReceiptBook.code)
 # The receiver an invoice issued outside Lote names: the authority keeps only its document.
 ISSUED_OUTSIDE_RECEIVER = "Issued outside Lote"
 AUTHORITY_SILENT = Message("authority.silent")
-
-
-def check_receipt_book(code: str) -> str:
-    """Rule 4: a book is read trimmed and upper-cased ("a-1" is A-0001) and must then be a letter
-    A, B or C, a dash and a point of sale from 1 to 99999, however many zeros lead it; a note
-    book starts with NC- or ND- (``NC-A-0001``). Every adapter (API, pages, filters) reads a
-    book through this one check; returns the canonical code."""
-    match = RECEIPT_BOOK_PATTERN.match((code or "").strip().upper())
-    if not match or not 1 <= int(match.group(3)) <= MAX_POINT_OF_SALE:
-        raise InvalidInput(
-            Message("book.invalid"), [{"field": "receiptBook", "message": Message("book.hint")}]
-        )
-    prefix, letter, point_of_sale = match.group(1), match.group(2), int(match.group(3))
-    code = book_code(letter, point_of_sale)
-    return f"{prefix}-{code}" if prefix else code
 
 
 def type_and_point_of_sale(code: str) -> tuple[int, int]:

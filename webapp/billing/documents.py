@@ -1,9 +1,11 @@
 """Fiscal documents: which letter and document type an invoice takes, and how its amount splits
 into net, IVA and exempt parts (docs/rules.md rules 2 and 12)."""
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from webapp.billing.errors import InvalidInput
 from webapp.billing.messages import Message
 from webapp.billing.money import CENT
 from webapp.models import (
@@ -137,6 +139,10 @@ def note_kind_of(document_type: int) -> NoteKind | None:
     return None
 
 
+RECEIPT_BOOK_PATTERN = re.compile(r"^(?:(NC|ND)-)?([ABC])-([0-9]{1,5})$")
+MAX_POINT_OF_SALE = 99_999
+
+
 def book_code(letter: str, point_of_sale: int) -> str:
     """The canonical name of an invoice book: ``A-0001``."""
     return f"{letter}-{point_of_sale:04d}"
@@ -148,6 +154,21 @@ def book_code_of(document_type: int, point_of_sale: int) -> str:
     code = book_code(LETTER_OF_TYPE[document_type], point_of_sale)
     kind = note_kind_of(document_type)
     return f"{NOTE_BOOK_PREFIX[kind]}-{code}" if kind else code
+
+
+def check_receipt_book(code: str) -> str:
+    """Rule 4: a book is read trimmed and upper-cased ("a-1" is A-0001) and must then be a letter
+    A, B or C, a dash and a point of sale from 1 to 99999, however many zeros lead it; a note
+    book starts with NC- or ND- (``NC-A-0001``). Every adapter (API, pages, filters) reads a
+    book through this one check; returns the canonical code."""
+    match = RECEIPT_BOOK_PATTERN.match((code or "").strip().upper())
+    if not match or not 1 <= int(match.group(3)) <= MAX_POINT_OF_SALE:
+        raise InvalidInput(
+            Message("book.invalid"), [{"field": "receiptBook", "message": Message("book.hint")}]
+        )
+    prefix, letter, point_of_sale = match.group(1), match.group(2), int(match.group(3))
+    code = book_code(letter, point_of_sale)
+    return f"{prefix}-{code}" if prefix else code
 
 
 def invoice_number(receipt_book: str, sequence: int) -> str:

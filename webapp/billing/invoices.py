@@ -9,7 +9,7 @@ from sqlalchemy import Select, and_, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.billing import customers
-from webapp.billing.documents import invoice_number
+from webapp.billing.documents import check_receipt_book, invoice_number
 from webapp.billing.errors import InvalidInput, NotFound
 from webapp.billing.messages import Message
 from webapp.billing.money import CENT
@@ -86,6 +86,8 @@ class InvoiceFilters:
 
     def check(self) -> None:
         check_date_range(self.date_from, self.date_to)
+        if self.receipt_book:
+            check_receipt_book(self.receipt_book)
         if (
             self.min_amount is not None
             and self.max_amount is not None
@@ -125,7 +127,7 @@ class InvoiceFilters:
         if self.invoice_number:
             query = query.where(invoice_number_condition(self.invoice_number))
         if self.receipt_book:
-            query = query.where(source.receipt_book == self.receipt_book.strip().upper())
+            query = query.where(source.receipt_book == check_receipt_book(self.receipt_book))
         if self.date_from is not None:
             query = query.where(source.issue_date >= self.date_from)
         if self.date_to is not None:
@@ -260,7 +262,7 @@ def _notes_total(filters: InvoiceFilters, note_types: frozenset[int]) -> Decimal
     on an invoice book selects the notes of that book's letter and point of sale."""
     notes = replace(filters, document_types=note_types)
     if filters.receipt_book:
-        book = filters.receipt_book.strip().upper()
+        book = check_receipt_book(filters.receipt_book)
         notes.receipt_book = None
         kind_prefix = "NC-" if note_types == CREDIT_NOTE_TYPES else "ND-"
         books = [book if book.startswith(kind_prefix) else kind_prefix + book]

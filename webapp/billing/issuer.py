@@ -11,6 +11,7 @@ from webapp.billing.customers import (
     check_cuit,
     format_doc_number,
 )
+from webapp.billing.documents import MAX_POINT_OF_SALE
 from webapp.billing.errors import InvalidInput
 from webapp.billing.messages import Message, changed_fields, message_of
 from webapp.extensions import db
@@ -23,7 +24,6 @@ AS_RECEIVER_CONDITION = {
     IssuerIvaCondition.EXEMPT: IvaCondition.EXEMPT,
 }
 IIBB_MAX = 32
-MAX_POINT_OF_SALE = 99_999
 IVA_CONDITION_HINT = Message("issuer.iva_condition_hint")
 REQUIRED = ("legal_name", "cuit", "iva_condition")
 FIELD_NAMES = {

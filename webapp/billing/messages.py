@@ -109,7 +109,8 @@ TEXTS: dict[str, Text] = {
     # Receipt books, points of sale and issue dates
     "book.invalid": N_("Invalid receipt book"),
     "book.hint": N_(
-        "must look like A-0001: letter A, B or C, a dash, and a point of sale from 1 to 99999"
+        "must look like A-0001: letter A, B or C, a dash, and a point of sale from 1 to 99999;"
+        " a note book starts with NC- or ND- (NC-A-0001)"
     ),
     "book.point_of_sale": N_("point of sale %(point)s"),
     "point_of_sale.invalid": N_("Invalid point of sale"),
