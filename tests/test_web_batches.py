@@ -57,6 +57,19 @@ def test_filters_by_status_and_receipt_book(clerk, factory):
     assert clerk.get("/batches/?status=DONE").status_code == 400
 
 
+def test_a_batch_named_by_its_point_of_sale_is_listed_by_it(clerk, factory):
+    from webapp.billing import batches, clock, invoicing
+
+    pendings = factory.pendings(2)
+    batch = batches.create_batch("tests", clock.today(), None, [p.id for p in pendings], 1)
+    invoicing.process_batch(batch.id, final_attempt=True)
+
+    for path in ("/batches/", "/", "/erp/"):
+        text = re.sub(r"<[^>]+>", " ", clerk.get(path).get_data(as_text=True))
+        assert "Point of sale 1" in text, path
+        assert "None" not in text, path
+
+
 def test_the_list_is_paginated(clerk, factory):
     for _ in range(21):
         factory.batch(pendings=factory.pendings(1), process=False)
