@@ -3,6 +3,8 @@ customer's page with what it owes, and the CSV import with its preview."""
 
 import io
 
+import pytest
+
 from webapp.extensions import db
 from webapp.models import Customer
 
@@ -175,6 +177,25 @@ def test_the_import_preview_lists_each_rows_problems_and_stores_nothing(clerk, f
     assert "Customer 1001 already exists" in html
     assert "repeats line 2" in html
     assert stored(2001) is None
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        (f"٢٠٠٣,Arabe SA,80,{VALID_CUIT},1,", "customerId"),
+        (f"２００４,Ancho SA,80,{VALID_CUIT},1,", "customerId"),
+        (f"2005,Arabe SA,٨٠,{VALID_CUIT},1,", "docType"),
+        (f"2006,Arabe SA,80,{VALID_CUIT},١,", "ivaCondition"),
+        ("2007,Arabe SA,96,٢٠١٢٣٤٥٦,5,", "docNumber"),
+    ],
+)
+def test_the_import_reads_numbers_in_ascii_digits_only(app, row, field):
+    from webapp.billing import customers
+
+    [read] = customers.read_import(CSV_HEADER + row + "\n")
+
+    assert not read.valid
+    assert field in {problem["field"] for problem in read.problems}
 
 
 def test_confirming_the_import_stores_the_valid_rows_and_completes_incomplete_ones(clerk, factory):

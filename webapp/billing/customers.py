@@ -18,7 +18,7 @@ from stdnum.ar import cuit as stdnum_cuit
 
 from webapp.billing import audit, documents
 from webapp.billing.errors import Conflict, InvalidInput, NotFound
-from webapp.billing.ids import among, chunked, statement_chunks
+from webapp.billing.ids import among, chunked, statement_chunks, whole_number
 from webapp.billing.messages import Message, changed_fields, message_of
 from webapp.billing.pagination import Page, paginate
 from webapp.extensions import db
@@ -232,7 +232,7 @@ def _doc_number(doc_type: int, raw) -> str:
     if doc_type in (DocType.CUIT, DocType.CUIL):
         return check_cuit(raw)
     number = digits_of(raw) if isinstance(raw, str) else ""
-    if not number.isdigit() or not 7 <= len(number) <= 8:
+    if not (number.isascii() and number.isdigit()) or not 7 <= len(number) <= 8:
         raise ValueError(Message("customer.dni_digits"))
     return number
 
@@ -548,12 +548,14 @@ class ImportRow:
 
 
 def _typed(column: str, raw: str):
-    """A CSV cell as the domain reads it: codes and days as integers when they are digits."""
+    """A CSV cell as the domain reads it: codes and days as integers when they are written in
+    ASCII digits (anything else stays text, which the checks refuse)."""
     raw = raw.strip()
     if column in ("docType", "ivaCondition", "paymentDays", "customerId"):
         if not raw:
             return None
-        return int(raw) if raw.isdigit() else raw
+        number = whole_number(raw)
+        return raw if number is None else number
     return raw
 
 
