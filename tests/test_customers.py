@@ -9,6 +9,8 @@ from tests.api_checks import assert_envelope
 
 VALID_CUIT = "30500010912"
 VALID_CUIT_DASHED = "30-50001091-2"
+# More valid CUITs, for tests that register several customers (a CUIT names one customer).
+OTHER_CUITS = ("30712345671", "30700000008", "30700000016", "30711111111", "30710000006")
 
 
 def service_body(customer_id=1004):
@@ -168,7 +170,9 @@ def test_create_stores_the_cuit_as_digits_and_names_the_iva_condition(client, to
 def test_create_without_an_id_takes_the_next_free_one(client, token):
     client.post("/api/customers", json=registered_customer(customerId=1010), headers=token())
 
-    response = client.post("/api/customers", json=registered_customer(), headers=token())
+    response = client.post(
+        "/api/customers", json=registered_customer(docNumber=OTHER_CUITS[0]), headers=token()
+    )
 
     assert response.get_json()["customerId"] == 1011
 
@@ -180,13 +184,17 @@ def test_after_the_largest_id_new_customers_take_free_ids_they_can_be_read_and_b
 
     headers = token()
     client.post("/api/customers", json=registered_customer(customerId=1), headers=headers)
-    client.post("/api/customers", json=registered_customer(customerId=MAX_ID), headers=headers)
+    client.post(
+        "/api/customers",
+        json=registered_customer(customerId=MAX_ID, docNumber=OTHER_CUITS[0]),
+        headers=headers,
+    )
 
     ids = [
-        client.post("/api/customers", json=registered_customer(), headers=headers).get_json()[
-            "customerId"
-        ]
-        for _ in range(2)
+        client.post(
+            "/api/customers", json=registered_customer(docNumber=cuit), headers=headers
+        ).get_json()["customerId"]
+        for cuit in OTHER_CUITS[1:3]
     ]
 
     assert ids == [2, 3]
@@ -194,6 +202,31 @@ def test_after_the_largest_id_new_customers_take_free_ids_they_can_be_read_and_b
         assert client.get(f"/api/customers/{customer_id}", headers=headers).status_code == 200
         service = client.post("/api/services", json=service_body(customer_id), headers=headers)
         assert service.status_code == 201
+
+
+def test_a_cuit_another_customer_has_is_refused_naming_its_holder(client, token):
+    headers = token()
+    client.post("/api/customers", json=registered_customer(customerId=1010), headers=headers)
+    client.post(
+        "/api/customers",
+        json=registered_customer(customerId=1011, docNumber=OTHER_CUITS[0]),
+        headers=headers,
+    )
+
+    created = client.post("/api/customers", json=registered_customer(), headers=headers)
+    moved = client.patch(
+        "/api/customers/1011", json={"docNumber": VALID_CUIT_DASHED}, headers=headers
+    )
+    kept = client.patch("/api/customers/1010", json={"legalName": "Renamed SA"}, headers=headers)
+
+    for response in (created, moved):
+        assert_envelope(response, 400)
+        assert field_errors(response) == {"docNumber": "belongs to customer 1010"}
+    assert kept.status_code == 200
+    assert (
+        client.get("/api/customers/1011", headers=headers).get_json()["docNumber"]
+        == (OTHER_CUITS[0])
+    )
 
 
 def test_create_with_a_taken_id_is_409(client, token):

@@ -266,6 +266,32 @@ def _insert_ignoring_existing():
     return dialect.insert(Customer).on_conflict_do_nothing(index_elements=[Customer.id])
 
 
+def _refuse_taken_document(values: dict, customer_id: int | None) -> None:
+    """A CUIT or CUIL names one customer: another customer's is refused, naming its holder, as
+    the import refuses it."""
+    if values.get("doc_type") not in (DocType.CUIT, DocType.CUIL):
+        return
+    holder = db.session.scalar(
+        select(Customer.id)
+        .where(
+            Customer.doc_type == values["doc_type"],
+            Customer.doc_number == values["doc_number"],
+            Customer.id != (customer_id or 0),
+        )
+        .limit(1)
+    )
+    if holder is not None:
+        raise InvalidInput(
+            Message("customer.invalid"),
+            [
+                {
+                    "field": "docNumber",
+                    "message": Message("customer.document_taken", id=str(holder)),
+                }
+            ],
+        )
+
+
 def _next_free_id() -> int:
     """The id after the highest one; once that is the largest id there is, the lowest free one.
     Every id handed out can be read back, edited and billed."""
@@ -308,6 +334,7 @@ def create_customer(actor: str, customer_id: int | None = None, **fields) -> Cus
     fields.setdefault("legal_name", "")
     clean = _clean_fields(fields, {"doc_type": DocType.UNIDENTIFIED})
     values = _new_customer(clean)
+    _refuse_taken_document(values, customer_id)
     now = utcnow()
     # Without a given id the next free one is taken; a concurrent create that took it first
     # makes the insert do nothing, and the following id is tried.
@@ -336,6 +363,7 @@ def update_customer(actor: str, customer_id: int, **fields) -> Customer:
     if customer is None:
         raise NotFound(Message("customer.not_found", id=str(customer_id)))
     clean = _clean_fields(fields, _stored_values(customer))
+    _refuse_taken_document({**_stored_values(customer), **clean}, customer_id)
     changed = {name for name, value in clean.items() if getattr(customer, name) != value}
     for name, value in clean.items():
         setattr(customer, name, value)
@@ -681,7 +709,7 @@ def _mark_duplicates(rows: list[ImportRow]) -> None:
                 row.problems.append(
                     {
                         "field": "docNumber",
-                        "message": Message("import.belongs_to_customer", id=str(holder)),
+                        "message": Message("customer.document_taken", id=str(holder)),
                     }
                 )
             seen_numbers.setdefault(number, row.line)

@@ -264,7 +264,7 @@ TEXTS: dict[str, Text] = {
     "import.too_many_rows": N_("must have at most %(count)s rows"),
     "import.cells": N_("has another number of cells than the header"),
     "import.repeats_line": N_("repeats line %(line)s"),
-    "import.belongs_to_customer": N_("belongs to customer %(id)s"),
+    "customer.document_taken": N_("belongs to customer %(id)s"),
     # The issuer
     "issuer.invalid": N_("The issuer has invalid fields"),
     "issuer.iva_condition_hint": N_("must be responsable-inscripto, monotributo or exento"),
