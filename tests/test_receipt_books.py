@@ -322,3 +322,28 @@ def test_the_page_speaks_spanish_to_a_spanish_reader(client, ahead):
     )
     assert "<h1>Talonarios</h1>" in html
     assert "Desfasado" in html and "Conciliar" in html
+
+
+def test_a_reconciliation_is_in_the_books_history_and_on_each_invoice_it_brought_in(
+    client, ahead, token
+):
+    client.post(RECONCILE, headers=token("admin"))
+    [outside] = db.session.scalars(
+        select(Invoice).where(Invoice.issued_outside, Invoice.sequence_number == 4)
+    ).all()
+    sign_in(client, "admin")
+    spanish = {"Accept-Language": "es-AR"}
+
+    pages = [
+        client.get(url, headers=spanish).get_data(as_text=True)
+        for url in ("/receipt-books/", f"/invoices/{outside.id}")
+    ]
+
+    for html in pages:
+        history = re.search(r'<section class="audit".*?</section>', html, re.S).group(0)
+        text = " ".join(re.sub(r"<[^>]+>", " ", history).split())
+        assert "admin Incorporado desde ARCA A-0001: comprobantes 3 a 5 emitidos fuera de Lote" in (
+            text
+        )
+    assert "Emitida fuera de Lote" in pages[1]
+    assert "Issued outside Lote" not in pages[1]

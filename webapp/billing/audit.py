@@ -34,6 +34,19 @@ def events_for(entity_type: str, entity_id: int) -> list[AuditEvent]:
     )
 
 
+def latest_events(entity_type: str, limit: int) -> list[AuditEvent]:
+    """The last ``limit`` events of every record of a type, oldest first."""
+    latest = list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.entity_type == entity_type)
+            .order_by(AuditEvent.id.desc())
+            .limit(limit)
+        )
+    )
+    return latest[::-1]
+
+
 def record_many(
     actor: str, action: str, entity_type: str, entity_ids: list[int], detail: Message | str = ""
 ) -> None:

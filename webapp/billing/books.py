@@ -356,23 +356,19 @@ def reconcile_book(actor: str, code: str) -> Reconciliation:
     if busy or book.last_number != figures.last_number:
         raise Conflict(Message("book.changed_meanwhile", book=book.code))
     now = utcnow()
-    db.session.execute(insert(Invoice), [_outside_invoice(book, r, now) for r in records])
+    brought_in = db.session.scalars(
+        insert(Invoice).returning(Invoice.id, sort_by_parameter_order=True),
+        [_outside_invoice(book, r, now) for r in records],
+    ).all()
     invoices.add_to_daily_totals(book.code, figures.last_number + 1, last)
     book.last_number = last
     latest = records[-1].cbte_fch
     if book.last_issue_date is None or latest > book.last_issue_date:
         book.last_issue_date = latest
-    audit.record(
-        actor,
-        "reconciled",
-        "receipt_book",
-        0,
-        Message(
-            "audit.reconciled",
-            book=book.code,
-            first=str(figures.last_number + 1),
-            last=str(last),
-        ),
+    reconciled = Message(
+        "audit.reconciled", book=book.code, first=str(figures.last_number + 1), last=str(last)
     )
+    audit.record(actor, "reconciled", "receipt_book", 0, reconciled)
+    audit.record_many(actor, "reconciled", "invoice", brought_in, reconciled)
     db.session.commit()
     return Reconciliation(figures_of_book(book.code), figures.last_number + 1, last)

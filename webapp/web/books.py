@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 
 from webapp.auth import actor, requires
-from webapp.billing import books
+from webapp.billing import audit, books
 from webapp.billing.errors import Conflict, NotFound, Unavailable
 from webapp.models import Role
 from webapp.web import local_number
@@ -15,6 +15,8 @@ from webapp.web.labels import local_message
 from webapp.web.rendering import QueryArgs
 
 bp = Blueprint("receipt_books", __name__)
+# The books' last events (reconciliations, numbering taken from the authority) the page shows.
+BOOK_HISTORY = 20
 
 
 @bp.get("/")
@@ -22,7 +24,13 @@ def index():
     args = QueryArgs()
     page, limit = args.page()
     result, filter_form, status = run_listing(args, books.book_figures_page, page, limit)
-    return render_template("receipt_books/index.html", result=result, filters=filter_form), status
+    html = render_template(
+        "receipt_books/index.html",
+        result=result,
+        filters=filter_form,
+        events=audit.latest_events("receipt_book", BOOK_HISTORY),
+    )
+    return html, status
 
 
 @bp.route("/<book>/reconcile", methods=["GET", "POST"])

@@ -142,7 +142,13 @@ def _show(invoice_id: int, forms: dict[NoteKind, FormState] | None = None, statu
         balance=corrections.balance_of(invoice),
         credit_form=forms.get(NoteKind.CREDIT) or FormState(values={"issueDate": today}),
         debit_form=forms.get(NoteKind.DEBIT) or FormState(values={"issueDate": today}),
-        events=audit.events_for("batch", invoice.batch_id) if invoice.batch_id else [],
+        # An invoice a batch issued has its batch's history; one brought in by reconciling a
+        # book has its own.
+        events=(
+            audit.events_for("batch", invoice.batch_id)
+            if invoice.batch_id
+            else audit.events_for("invoice", invoice.id)
+        ),
     )
     return page_html, status
 
