@@ -214,6 +214,18 @@ def test_confirming_the_import_stores_the_valid_rows_and_completes_incomplete_on
     assert stored(2001).email == "pagos@sur.com.ar"
     assert (stored(1004).legal_name, stored(1004).incomplete) == ("Almacén Norte", False)
     assert stored(2002) is None
+    page = clerk.get(response.headers["Location"]).get_data(as_text=True)
+    assert "2 customers imported; 1 row skipped." in page
+
+
+def test_the_import_counts_each_in_its_own_number_in_spanish(clerk, factory):
+    text = CSV_HEADER + f"2001,Transportes del Sur SA,80,{VALID_CUIT},1,\n"
+    clerk.post("/language", data={"lang": "es"})
+
+    response = clerk.post("/customers/import/confirm", data={"text": text})
+
+    page = clerk.get(response.headers["Location"]).get_data(as_text=True)
+    assert "1 cliente importado; 0 filas omitidas." in page
 
 
 def test_a_file_without_the_expected_header_is_refused_before_the_preview(clerk):

@@ -354,6 +354,18 @@ def test_a_pending_held_by_a_batch_is_not_cancelled(clerk, factory):
     assert db.session.get(BillingPending, claimed[0].id).status == PendingStatus.PENDING
 
 
+def test_an_invoiced_pending_offers_no_cancel_confirmation(clerk, factory):
+    invoiced = factory.pendings(1)
+    factory.batch(pendings=invoiced)
+
+    response = clerk.get(f"/pendings/{invoiced[0].id}/cancel")
+
+    assert response.status_code == 302
+    page = clerk.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Invoiced" in page
+    assert f"Cancel pending {invoiced[0].id}?" not in page
+
+
 # Roles ----------------------------------------------------------------------------------------
 
 

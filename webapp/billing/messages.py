@@ -279,7 +279,9 @@ TEXTS: dict[str, Text] = {
     "erp.either": N_("Give either invoiceIds or batchId"),
     "erp.not_both": N_("give invoiceIds or batchId, not both"),
     "erp.one_of": N_("give invoiceIds or batchId"),
-    "erp.invoices_missing": N_("%(count)s invoices not found"),
+    "erp.invoices_missing": N_plural(
+        "%(count)s invoice not found", "%(count)s invoices not found", "count"
+    ),
     "erp.batch_not_processed": N_("Batch %(id)s is %(status)s; only PROCESSED batches sync"),
     "erp.numbers_and_more": N_("%(numbers)s and %(count)s more"),
     "erp.batch_all_sent": N_("Batch %(id)s has no invoice left to send to the ERP"),

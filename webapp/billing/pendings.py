@@ -218,6 +218,21 @@ def get_pending(pending_id: int) -> BillingPending:
     return pending
 
 
+def refuse_unless_cancellable(pending: BillingPending) -> None:
+    """Only a PENDING pending no batch holds may be cancelled; anything else is a Conflict
+    saying why."""
+    if pending.status != PendingStatus.PENDING:
+        raise Conflict(Message("pending.not_pending", id=str(pending.id), status=pending.status))
+    if pending.batch_id is not None:
+        batch_id = pending.batch_id
+        failed = db.session.get(BillingBatch, batch_id).status == BatchStatus.ERROR
+        if failed:
+            raise Conflict(
+                Message("pending.in_failed_batch", id=str(pending.id), batch=str(batch_id))
+            )
+        raise Conflict(Message("pending.in_batch", id=str(pending.id), batch=str(batch_id)))
+
+
 def cancel_pending(actor: str, pending_id: int) -> BillingPending:
     """Cancels a PENDING pending no batch has claimed; its service returns to CREATED in the same
     transaction. The cancelled pending is kept as history."""
@@ -226,16 +241,7 @@ def cancel_pending(actor: str, pending_id: int) -> BillingPending:
     )
     if pending is None:
         raise NotFound(Message("pending.not_found", id=str(pending_id)))
-    if pending.status != PendingStatus.PENDING:
-        raise Conflict(Message("pending.not_pending", id=str(pending_id), status=pending.status))
-    if pending.batch_id is not None:
-        batch_id = pending.batch_id
-        failed = db.session.get(BillingBatch, batch_id).status == BatchStatus.ERROR
-        if failed:
-            raise Conflict(
-                Message("pending.in_failed_batch", id=str(pending_id), batch=str(batch_id))
-            )
-        raise Conflict(Message("pending.in_batch", id=str(pending_id), batch=str(batch_id)))
+    refuse_unless_cancellable(pending)
     pending.status = PendingStatus.CANCELLED
     pending.service.status = ServiceStatus.CREATED
     audit.record(

@@ -3,6 +3,7 @@ owes, and the CSV import with its preview."""
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from webapp.auth import actor
 from webapp.billing import customers, invoices, pendings, services
@@ -213,12 +214,14 @@ def confirm_import():
         return render_template(
             "customers/import.html", form=FormState().fail(exc), rows=None, text=""
         ), 400
-    flash(
-        _(
-            "%(stored)s customers imported; %(skipped)s rows skipped.",
-            stored=local_number(stored),
-            skipped=local_number(skipped),
-        ),
-        "success",
+    imported = ngettext(
+        "%(count)s customer imported",
+        "%(count)s customers imported",
+        stored,
+        count=local_number(stored),
     )
+    omitted = ngettext(
+        "%(count)s row skipped", "%(count)s rows skipped", skipped, count=local_number(skipped)
+    )
+    flash(_("%(imported)s; %(omitted)s.", imported=imported, omitted=omitted), "success")
     return redirect(url_for("customers.index"))

@@ -203,7 +203,13 @@ def cancel(pending_id: int):
     refuse_viewers()
     if request.method == "POST":
         return _cancel(pending_id)
-    return render_template("pendings/cancel.html", pending=pendings.get_pending(pending_id))
+    pending = pendings.get_pending(pending_id)
+    try:
+        pendings.refuse_unless_cancellable(pending)
+    except Conflict as exc:
+        flash(local_message(exc.message), "error")
+        return redirect(url_for("pendings.index"))
+    return render_template("pendings/cancel.html", pending=pending)
 
 
 def _cancel(pending_id: int):
