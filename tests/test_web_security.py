@@ -1,6 +1,7 @@
 """Across every page: forms that change data need the CSRF token, and a viewer is offered no
 control that changes data (the server refuses such requests anyway, see test_access.py)."""
 
+import io
 import re
 from html.parser import HTMLParser
 
@@ -190,3 +191,16 @@ def test_a_nul_character_in_page_input_is_a_clear_400(client, auth, url):
     response = client.get(url, headers={"Accept-Language": "en"})
     assert response.status_code == 400
     assert "The request contains a character that is not allowed" in response.get_data(as_text=True)
+
+
+def test_a_body_larger_than_lote_reads_gets_a_page_that_says_what_to_do(make_app, users):
+    app = make_app(MAX_CONTENT_LENGTH=1024)
+    client = app.test_client()
+    sign_in(client, "clerk")
+
+    response = client.post("/customers/import", data={"file": (io.BytesIO(b"x" * 4096), "big.csv")})
+
+    assert response.status_code == 413
+    text = " ".join(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)).split())
+    assert "Lo enviado es más grande de lo que Lote lee; enviá un archivo más chico" in text
+    assert text.count("Demasiado grande") == 2  # the title and the heading, not the message too

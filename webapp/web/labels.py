@@ -90,7 +90,7 @@ PAGE_MESSAGES = {
     400: _l("The request could not be understood"),
     404: _l("There is no page at this address"),
     405: _l("This address does not accept that kind of request"),
-    413: _l("Too large"),
+    413: _l("What was sent is larger than Lote reads; send a smaller file"),
     429: _l("Too many attempts; wait a minute and try again"),
 }
 CSRF_MISSING = _l("The form's security token is missing; reload the page and try again")
