@@ -424,7 +424,13 @@ class ReceiptBookOut(CamelSchema):
     in_step = fields.Boolean(allow_none=True)
     held_by_batch_id = fields.Integer(allow_none=True)
     in_flight = fields.Boolean()
-    adopted_number = fields.Integer(allow_none=True)
+    adopted_number = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The authority's last number a book Lote never numbered started "
+            "after (a point of sale used before Lote); null otherwise"
+        },
+    )
 
 
 class ReconciliationOut(CamelSchema):
