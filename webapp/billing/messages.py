@@ -239,6 +239,7 @@ TEXTS: dict[str, Text] = {
     "customer.invalid": N_("The customer has invalid fields"),
     "customer.exists": N_("Customer %(id)s already exists"),
     "customer.no_free_id": N_("Every customer id is taken; give the new customer an id"),
+    "customer.document_taken": N_("belongs to customer %(id)s"),
     "customer.not_found": N_("Customer %(id)s not found"),
     "customer.complete_first": N_("complete customer %(id)s first"),
     "customer.takes_letter": N_("customer %(id)s takes a Factura %(letter)s"),
@@ -264,7 +265,6 @@ TEXTS: dict[str, Text] = {
     "import.too_many_rows": N_("must have at most %(count)s rows"),
     "import.cells": N_("has another number of cells than the header"),
     "import.repeats_line": N_("repeats line %(line)s"),
-    "customer.document_taken": N_("belongs to customer %(id)s"),
     # The issuer
     "issuer.invalid": N_("The issuer has invalid fields"),
     "issuer.iva_condition_hint": N_("must be responsable-inscripto, monotributo or exento"),
