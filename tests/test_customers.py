@@ -223,10 +223,8 @@ def test_a_cuit_another_customer_has_is_refused_naming_its_holder(client, token)
         assert_envelope(response, 400)
         assert field_errors(response) == {"docNumber": "belongs to customer 1010"}
     assert kept.status_code == 200
-    assert (
-        client.get("/api/customers/1011", headers=headers).get_json()["docNumber"]
-        == (OTHER_CUITS[0])
-    )
+    kept_cuit = client.get("/api/customers/1011", headers=headers).get_json()["docNumber"]
+    assert kept_cuit == OTHER_CUITS[0]
 
 
 def test_create_with_a_taken_id_is_409(client, token):

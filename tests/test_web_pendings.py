@@ -362,7 +362,8 @@ def test_an_invoiced_pending_offers_no_cancel_confirmation(clerk, factory):
 
     assert response.status_code == 302
     page = clerk.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Invoiced" in page
+    [refusal] = re.findall(r'<p class="flash flash-error">(.*?)</p>', page)
+    assert refusal == f"Pending {invoiced[0].id} is Invoiced, so it cannot be cancelled"
     assert f"Cancel pending {invoiced[0].id}?" not in page
 
 

@@ -272,12 +272,8 @@ def _refuse_taken_document(values: dict, customer_id: int | None) -> None:
     if values.get("doc_type") not in (DocType.CUIT, DocType.CUIL):
         return
     holder = db.session.scalar(
-        select(Customer.id)
-        .where(
-            Customer.doc_type == values["doc_type"],
-            Customer.doc_number == values["doc_number"],
-            Customer.id != (customer_id or 0),
-        )
+        _holders(values["doc_type"], values["doc_number"])
+        .where(Customer.id != (customer_id or 0))
         .limit(1)
     )
     if holder is not None:
@@ -438,12 +434,17 @@ def holder_of_document(doc_type: int, doc_number: str) -> int | None:
     guess between them), or when the receiver is unidentified (DocTipo 99)."""
     if doc_type == DocType.UNIDENTIFIED:
         return None
-    holders = db.session.scalars(
+    holders = db.session.scalars(_holders(doc_type, doc_number).limit(2)).all()
+    return holders[0] if len(holders) == 1 else None
+
+
+def _holders(doc_type: int, doc_number: str) -> Select:
+    """The ids of the customers holding a document, lowest first."""
+    return (
         select(Customer.id)
         .where(Customer.doc_type == doc_type, Customer.doc_number == doc_number)
-        .limit(2)
-    ).all()
-    return holders[0] if len(holders) == 1 else None
+        .order_by(Customer.id)
+    )
 
 
 def list_customers(filters: CustomerFilters, page: int = 1, limit: int = 20) -> Page:
