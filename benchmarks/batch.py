@@ -243,6 +243,7 @@ def main() -> None:
         sizes.append(args.latency_size)
     runs = args.runs
 
+    _refuse_a_shared_queue(args.redis_url)
     print(f"Machine: {machine()}")
     # Each consumer (one per zero-latency size, one with latency) warms up with a small batch.
     needed = (
@@ -346,7 +347,8 @@ class Bench:
         }
         print(
             f"  N={size:,} run {number + 1}/{runs}: POST->PROCESSED {lote['wall']:.2f} s "
-            f"(POST {lote['post']:.2f} s, consumer claim->PROCESSED {lote['processing']:.2f} s, "
+            f"(POST {lote['post']:.2f} s, in the queue {lote['queued']:.2f} s, "
+            f"consumer claim->PROCESSED {lote['processing']:.2f} s, "
             f"{lote['progress_seen']} progress values seen); floor {floor_seconds:.2f} s; "
             f"Lote/floor {result['ratio']:.2f}; authority alone {authority_seconds:.2f} s; "
             f"consumer VmHWM {result['rss_mb']:.0f} MB",
@@ -522,6 +524,8 @@ class Bench:
             "wall": wall,
             "post": max(seconds for _, seconds in posts),
             "processing": float(processing),
+            # From the POST's answer to a worker's claim, for one batch alone.
+            "queued": wall - max(seconds for _, seconds in posts) - float(processing),
             "progress_seen": len(progress_seen),
         }
 
@@ -656,6 +660,30 @@ def _flush_queue(redis_url: str) -> None:
     from huey import RedisHuey
 
     RedisHuey("lote", url=redis_url).flush()
+
+
+def _refuse_a_shared_queue(redis_url: str) -> None:
+    """Stops before anything starts when another process is connected to the queue's Redis
+    database. A consumer there (another benchmark's, or one left running) takes this run's
+    tasks; its own database has no such batch, so it drops them, and each batch waits for the
+    reaper to queue it again, a minute or more per theft."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    database = client.connection_pool.connection_kwargs.get("db", 0)
+    own = client.client_id()
+    others = [
+        f"{peer['addr']} ({peer['cmd']})"
+        for peer in client.client_list()
+        if int(peer["db"]) == database and int(peer["id"]) != own
+    ]
+    client.close()
+    if others:
+        raise SystemExit(
+            f"Another process is connected to the queue {redis_url}: {', '.join(others)}. "
+            "Stop it (a consumer left running would take this benchmark's tasks) or pass "
+            "another --redis-url."
+        )
 
 
 def _free_port() -> int:

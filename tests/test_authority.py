@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from tests.conftest import customer_cuit
 from webapp.authority import SimulatedAuthority
@@ -18,6 +18,7 @@ from webapp.extensions import db
 from webapp.models import (
     AuthorityCall,
     BatchStatus,
+    BillingBatch,
     BillingPending,
     Invoice,
     PendingStatus,
@@ -184,6 +185,16 @@ def test_abandoning_resolves_the_vouchers_in_flight_first(app, factory):
     book = db.session.get(ReceiptBook, "A-0001")
     assert (book.last_number, book.held_by_batch_id) == (3, None)
     assert invoicing.process_batch(batch.id, final_attempt=True) is None
+
+
+def test_a_task_for_a_batch_this_database_lacks_does_nothing_and_says_why(app, caplog):
+    """A consumer sharing its queue with another Lote takes that Lote's tasks: it writes
+    nothing, and its log names the likely cause instead of staying silent."""
+    with caplog.at_level("WARNING", logger="webapp.billing.invoicing"):
+        assert invoicing.process_batch(987654, final_attempt=True) is None
+    assert "batch 987654 is not in this database" in caplog.text
+    assert "same queue" in caplog.text
+    assert db.session.scalar(select(func.count()).select_from(BillingBatch)) == 0
 
 
 def test_a_worker_asking_about_a_long_call_renews_its_claim_between_rounds(app, factory):

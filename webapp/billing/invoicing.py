@@ -995,6 +995,14 @@ def process_batch(batch_id: int, final_attempt: bool) -> BatchStatus | None:
     starts the count again)."""
     attempt = claim_batch(batch_id)
     if attempt is None:
+        if db.session.get(BillingBatch, batch_id) is None:
+            # A queue shared with another Lote's consumers: their batches are not in this
+            # database, and this consumer takes (and drops) their tasks until the reaper
+            # queues them again.
+            log.warning(
+                "batch %s is not in this database: does another Lote use the same queue?",
+                batch_id,
+            )
         return None
     before = db.session.get(BillingBatch, batch_id).total_invoices
     try:
