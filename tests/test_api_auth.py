@@ -1,6 +1,7 @@
 """Sign-in, bearer tokens and roles on the JSON API, the public health check, and the OpenAPI
 document generated from the code."""
 
+import json
 import re
 from datetime import timedelta
 
@@ -167,6 +168,25 @@ def test_login_refuses_a_body_that_is_not_json(client, users):
     assert_envelope(response, 400)
     response = client.post("/api/auth/login", data="{", content_type="application/json")
     assert_envelope(response, 400)
+
+
+def test_json_sent_under_another_content_type_is_refused_naming_the_header(client, users):
+    """Curl's -d sends form encoding: the body is JSON, but unread, so it is not answered as
+    fields missing."""
+    body = json.dumps({"username": "clerk", "password": PASSWORD})
+    response = client.post(
+        "/api/auth/login", data=body, content_type="application/x-www-form-urlencoded"
+    )
+    payload = assert_envelope(response, 400)
+    assert payload["details"] == [
+        {
+            "field": "body",
+            "message": "must be sent as JSON, with the header Content-Type: application/json "
+            "(it came as application/x-www-form-urlencoded)",
+        }
+    ]
+    response = client.post("/api/auth/login", data=body, content_type="application/json")
+    assert response.status_code == 200
 
 
 # Tokens --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.api.schemas import ErrorOut, Money, UtcDateTime
 from webapp.billing.errors import Conflict, DomainError, InvalidInput
-from webapp.billing.messages import english
+from webapp.billing.messages import Message, english
 from webapp.errors import envelope
 from webapp.extensions import db
 from webapp.models import IdempotencyRecord
@@ -42,6 +42,28 @@ IDEMPOTENCY_DOC = {
         },
     },
 }
+
+
+@blp.before_request
+def refuse_a_body_that_is_not_sent_as_json():
+    """Every API body is JSON: one sent under another content type is not read at all, and
+    would otherwise be answered as if its fields were missing. It is a 400 (as the system Lote
+    replaces answers it) that names the content type instead."""
+    # A form body is parsed (and its stream read) before this runs: its length still tells.
+    sent = request.content_length or request.get_data(cache=True)
+    if sent and not request.is_json:
+        raise InvalidInput(
+            Message("request.not_json"),
+            [
+                {
+                    "field": "body",
+                    "message": Message(
+                        "request.json_content_type",
+                        content_type=request.mimetype or "no Content-Type",
+                    ),
+                }
+            ],
+        )
 
 
 class LoteApi(Api):

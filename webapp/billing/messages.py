@@ -334,6 +334,10 @@ TEXTS: dict[str, Text] = {
     "request.not_json": N_("The request body is not valid JSON"),
     "request.json_error": N_("line %(line)s, column %(column)s: %(problem)s"),
     "request.utf8": N_("must be UTF-8 text"),
+    "request.json_content_type": N_(
+        "must be sent as JSON, with the header Content-Type: application/json (it came as "
+        "%(content_type)s)"
+    ),
     "request.number_too_long": N_("The request body holds a number too long to read"),
     "request.digits": N_("numbers must have at most %(count)s digits"),
     # Audit details: what an event did, beside who and when
