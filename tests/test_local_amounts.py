@@ -82,6 +82,17 @@ def test_the_amount_field_is_text_with_a_decimal_keypad_and_an_example(spanish_a
     assert "como 1.500,50" in html
 
 
+def test_the_amount_example_is_in_each_reader_s_language_whoever_loaded_the_form_first(
+    spanish_app,  # noqa: F811
+):
+    """The example is a filter of a constant: worked out when the template compiled, it would
+    stay in the language of the first reader."""
+    assert "such as 1,500.50" in signed_in(spanish_app, "en").get("/services/new").get_data(
+        as_text=True
+    )
+    assert "como 1.500,50" in signed_in(spanish_app).get("/services/new").get_data(as_text=True)
+
+
 def test_the_edit_form_prefills_the_amount_in_the_readers_form(spanish_app, factory):  # noqa: F811
     service = factory.service(amount="1500.50")
     client = signed_in(spanish_app)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from webapp.billing import services
 from webapp.extensions import db
 from webapp.models import Invoice
 
@@ -199,7 +200,19 @@ def test_the_csv_export_opens_in_a_spreadsheet(clerk, factory):
     assert rows[0][0] == "Invoice number" and rows[0][-2] == "Total"
     assert [(row[0], row[3], row[2]) for row in rows[1:]] == expected
     first = rows[1]
-    assert first[8:11] == ["1239.67", "260.33", "1500.00"]
+    assert rows[0][8:12] == ["Net", "IVA", "Exempt amount", "Total"]
+    assert first[8:12] == ["1239.67", "260.33", "0.00", "1500.00"]
+
+
+def test_the_csv_export_shows_an_exempt_service_s_amount_as_exempt(clerk, factory):
+    """An exempt service is invoiced with no net and no IVA: its whole amount is exempt, and
+    the export's columns still add up to the total."""
+    service = factory.service(amount="800.00", customer_id=31, vat_rate="exempt")
+    factory.batch(pendings=services.send_to_billing("tests", [service.id]))
+    rows = list(
+        csv.reader(io.StringIO(clerk.get("/invoices/export.csv").get_data().decode("utf-8-sig")))
+    )
+    assert rows[1][8:12] == ["0.00", "0.00", "800.00", "800.00"]
 
 
 def test_the_export_link_carries_the_current_filters(clerk, factory):

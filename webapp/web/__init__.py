@@ -1,9 +1,12 @@
 """The HTML blueprints: one per area, thin adapters over the billing domain."""
 
+from functools import wraps
+
 from flask import Flask, current_app
 from flask_babel import format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from jinja2 import pass_context
 
 from webapp.models import Role
 
@@ -33,6 +36,19 @@ def local_number(count: int | None) -> str:
     return "" if count is None else format_decimal(count)
 
 
+def per_reader(template_filter):
+    """A filter worked out at each rendering. Jinja works out a filter of a constant (``"1500.50"
+    | amount_text``) once, when it compiles the template, and keeps the answer: in the language
+    of whoever loaded the page first. Lote's filters all answer in the reader's language."""
+
+    @pass_context
+    @wraps(template_filter)
+    def rendered(_context, *args, **kwargs):
+        return template_filter(*args, **kwargs)
+
+    return rendered
+
+
 def register_template_helpers(app: Flask) -> None:
     """Every filter and global the page templates use, registered here and nowhere else."""
     from webapp.billing.pagination import PAGE_SIZES
@@ -40,6 +56,7 @@ def register_template_helpers(app: Flask) -> None:
     from webapp.web.labels import register_labels
     from webapp.web.rendering import page_url_args
 
+    others = set(app.jinja_env.filters)
     app.jinja_env.filters.update(
         money=i18n.money,
         amount_text=i18n.amount_text,
@@ -54,6 +71,8 @@ def register_template_helpers(app: Flask) -> None:
     )
     # Status, role, queue and audit labels, and the domain's messages.
     register_labels(app)
+    for name in set(app.jinja_env.filters) - others:
+        app.jinja_env.filters[name] = per_reader(app.jinja_env.filters[name])
     app.jinja_env.globals.update(
         current_language=i18n.current_language,
         main_navigation=main_navigation,

@@ -252,6 +252,7 @@ EXPORT_COLUMNS = [
     (_l("Service date"), "service_date", "date"),
     (_l("Net"), "net_amount", "money"),
     (_l("IVA"), "vat_amount", "money"),
+    (_l("Exempt amount"), "exempt_amount", "money"),
     (_l("Total"), "amount", "money"),
     (_l("Batch"), "batch_id", "number"),
 ]
