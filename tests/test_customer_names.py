@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.conftest import customer_cuit
+from tests.test_web_i18n import signed_in, spanish_app  # noqa: F401 (a fixture)
 from webapp.billing import customers
 from webapp.extensions import db
 
@@ -53,6 +54,21 @@ def test_the_services_list_names_each_customer_and_flags_the_incomplete_one(cler
     assert linked_name(1001, "Transportes del Sur SA") + "</td>" in html
     assert linked_name(1004, "Customer 1004") + " " + BADGE in html
     assert len(reads) == 1
+
+
+def test_a_customer_known_only_by_its_id_is_named_in_the_reader_s_language(
+    spanish_app,  # noqa: F811
+    two_customers,
+):
+    """Stored under an English placeholder, it reads "Cliente 1004" on Spanish pages: in the
+    lists, the customers' list and its own page."""
+    clerk = signed_in(spanish_app)
+    services = clerk.get("/services/").get_data(as_text=True)
+    assert linked_name(1004, "Cliente 1004") in services
+    assert "Customer 1004" not in services
+    assert "<td>Cliente 1004 <span" in clerk.get("/customers/").get_data(as_text=True)
+    page = clerk.get("/customers/1004").get_data(as_text=True)
+    assert "<h1>Cliente 1004 <span" in page and "Customer 1004" not in page
 
 
 def test_the_pendings_list_and_summary_name_each_customer(clerk, factory, two_customers):

@@ -120,7 +120,7 @@ def test_a_viewer_sees_customers_but_no_forms(client, auth, factory):
     auth.login("viewer")
 
     html = client.get("/customers/").get_data(as_text=True)
-    assert "Customer 1004" in html and "/customers/new" not in html
+    assert "Cliente 1004" in html and "/customers/new" not in html
     assert client.post("/customers/1004/edit", data=complete_form()).status_code == 403
 
 

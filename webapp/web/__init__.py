@@ -67,6 +67,7 @@ def register_template_helpers(app: Flask) -> None:
         doc_type_label=customers.doc_type_label,
         iva_condition_label=customers.iva_condition_label,
         doc_number=customers.doc_number,
+        customer_name=customers.customer_name,
         vat_rate=i18n.vat_rate,
     )
     # Status, role, queue and audit labels, and the domain's messages.

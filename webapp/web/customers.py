@@ -33,6 +33,14 @@ def doc_type_label(code: int | None) -> str:
     return _(customers.DOC_TYPE_NAMES[DocType(code)])
 
 
+def customer_name(legal_name: str, customer_id: int) -> str:
+    """A customer's name as pages show it: one Lote only knows by the id a service gave is
+    stored under an English placeholder, shown in the reader's language."""
+    if legal_name == customers.placeholder_name(customer_id):
+        return _("Customer %(id)s", id=customer_id)
+    return legal_name
+
+
 def doc_number(customer) -> str:
     """A customer's document number as lists show it: a CUIT or CUIL as ``30-50001091-2``."""
     return customers.format_doc_number(customer.doc_type, customer.doc_number)
