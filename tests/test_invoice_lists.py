@@ -137,6 +137,7 @@ def test_the_excel_export_has_typed_cells_and_follows_the_filters(clerk, factory
             served,
             net,
             iva,
+            exempt,
             total,
             in_batch,
         ) = row
@@ -148,7 +149,8 @@ def test_the_excel_export_has_typed_cells_and_follows_the_filters(clerk, factory
         assert customer.value == 31 and customer.data_type == "n"
         assert total.data_type == "n" and total.value == pytest.approx(20592.38)
         assert total.number_format == "#,##0.00"
-        assert net.value + iva.value == pytest.approx(20592.38)
+        assert exempt.value == 0 and exempt.data_type == "n"
+        assert net.value + iva.value + exempt.value == pytest.approx(20592.38)
         assert in_batch.value == batch_id and book.value == "A-0001"
 
 
@@ -172,7 +174,7 @@ def test_the_spanish_csv_uses_semicolons_decimal_commas_and_local_dates(
     assert rows[1][0] == invoice.invoice_number
     assert rows[1][2] == invoice.issue_date.strftime("%d/%m/%Y")
     assert rows[1][3] == invoice.cae
-    assert rows[1][10] == "20592,38"
+    assert rows[1][10:12] == ["0,00", "20592,38"]
     assert len(rows) == 2
 
 
