@@ -519,13 +519,14 @@ class Bench:
             ).scalar()
             for (_, pending_ids), batch_id in zip(batches, batch_ids, strict=True):
                 _check_invariants(conn, batch_id, pending_ids)
+        post = max(seconds for _, seconds in posts)
         return {
             "batch_ids": batch_ids,
             "wall": wall,
-            "post": max(seconds for _, seconds in posts),
+            "post": post,
             "processing": float(processing),
             # From the POST's answer to a worker's claim, for one batch alone.
-            "queued": wall - max(seconds for _, seconds in posts) - float(processing),
+            "queued": wall - post - float(processing),
             "progress_seen": len(progress_seen),
         }
 
