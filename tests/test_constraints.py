@@ -2,12 +2,20 @@
 that would break one is refused by the database itself."""
 
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.billing import audit, services
 from webapp.extensions import db
-from webapp.models import BillingPending, Invoice, PendingStatus, utcnow
+from webapp.models import (
+    BillingBatch,
+    BillingPending,
+    Invoice,
+    PendingStatus,
+    ReceiptBook,
+    Service,
+    utcnow,
+)
 
 
 def copy_of(row, **changes) -> dict:
@@ -64,3 +72,72 @@ def test_a_new_service_never_takes_the_id_and_history_of_a_deleted_one(factory):
     created = factory.service().id
     assert created != deleted
     assert [e.action for e in audit.events_for("service", created)] == ["created"]
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        pytest.param({"pending_id": 10**9}, id="pending"),
+        pytest.param({"service_id": 10**9}, id="service"),
+        pytest.param({"batch_id": 10**9}, id="batch"),
+        pytest.param({"receipt_book": "Z-9999"}, id="book"),
+    ],
+)
+def test_an_invoice_naming_a_row_that_is_not_stored_is_refused_with_the_rest_of_its_statement(
+    factory, named
+):
+    """A foreign key on SQLite; on PostgreSQL a check of every row the statement writes."""
+    batch = factory.batch(factory.pendings(1))
+    invoice = db.session.scalars(select(Invoice).where(Invoice.batch_id == batch.id)).one()
+    fresh = [
+        copy_of(
+            invoice,
+            pending_id=pending.id,
+            service_id=pending.service_id,
+            invoice_number=f"A-0001-000000{90 + n}",
+            sequence_number=90 + n,
+            cae=f"100001000000{90 + n}",
+        )
+        for n, pending in enumerate(factory.pendings(2))
+    ]
+    try:
+        db.session.execute(insert(Invoice), [fresh[0], {**fresh[1], **named}])
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+    else:
+        pytest.fail(f"an invoice naming {named} was stored")
+    assert db.session.scalar(select(func.count()).select_from(Invoice)) == 1
+    db.session.execute(insert(Invoice), fresh)
+    assert db.session.scalar(select(func.count()).select_from(Invoice)) == 3
+    db.session.rollback()
+
+
+@pytest.mark.parametrize(
+    "table, key",
+    [
+        pytest.param(Service, "service_id", id="service"),
+        pytest.param(BillingPending, "pending_id", id="pending"),
+        pytest.param(BillingBatch, "batch_id", id="batch"),
+        pytest.param(ReceiptBook, "receipt_book", id="book"),
+    ],
+)
+def test_a_row_an_invoice_names_can_be_neither_deleted_nor_given_another_key(factory, table, key):
+    batch = factory.batch(factory.pendings(1))
+    invoice = db.session.scalars(select(Invoice).where(Invoice.batch_id == batch.id)).one()
+    primary_key = table.__table__.primary_key.columns.values()[0]
+    named = primary_key == getattr(invoice, key)
+    for statement in (
+        delete(table).where(named),
+        update(table)
+        .where(named)
+        .values({primary_key: "Z-9999" if key == "receipt_book" else 10**9}),
+    ):
+        try:
+            db.session.execute(statement.execution_options(synchronize_session=False))
+            db.session.commit()
+        except IntegrityError:
+            db.session.rollback()
+        else:
+            pytest.fail(f"{statement} was allowed")
+    assert db.session.scalar(select(func.count()).select_from(table).where(named)) == 1

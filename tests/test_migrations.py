@@ -57,14 +57,16 @@ def run_in_this_process(command: list[str], output: int) -> int:
 
 
 def counting_triggers(engine) -> set[str]:
-    """The user triggers in the database, and on PostgreSQL the function they run if it is still
-    there."""
+    """The status-count triggers in the database, and on PostgreSQL the function they run if it
+    is still there."""
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":
-            return set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type='trigger'")))
+            names = conn.scalars(text("SELECT name FROM sqlite_master WHERE type='trigger'"))
+            return {name for name in names if "_count_" in name}
         names = conn.scalars(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))
         function = conn.scalar(text("SELECT count(*) FROM pg_proc WHERE proname='count_statuses'"))
-        return set(names) | ({"count_statuses()"} if function else set())
+        counting = {name for name in names if "_count_" in name}
+        return counting | ({"count_statuses()"} if function else set())
 
 
 def expected_triggers(engine) -> set[str]:
@@ -440,3 +442,39 @@ def test_invoices_issued_outside_lote_keep_the_tables_indexes_and_block_the_down
         conn.execute(text("DELETE FROM invoices"))
     flask_db(url, "downgrade", "0011")
     assert invoice_table_shape(engine) == (indexes, uniques, foreign_keys, checks)
+
+
+@pytest.fixture
+def empty_postgresql_database():
+    yield from postgresql_database()
+
+
+@pytest.mark.postgres
+def test_invoice_references_are_checked_per_statement_on_postgresql_and_by_foreign_keys_before(
+    empty_postgresql_database,
+):
+    url, engine = empty_postgresql_database
+    per_row = {"batch_id", "receipt_book", "pending_id", "service_id"}
+
+    def foreign_keys() -> set[str]:
+        return {f["constrained_columns"][0] for f in inspect(engine).get_foreign_keys("invoices")}
+
+    def reference_triggers() -> set[str]:
+        with engine.connect() as conn:
+            names = conn.scalars(text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"))
+            return {name for name in names if "_count_" not in name}
+
+    flask_db(url, "upgrade")
+    assert not foreign_keys() & per_row
+    assert reference_triggers() == {
+        "invoices_references_insert",
+        "invoices_references_update",
+        *(
+            f"{table}_invoiced_{event}"
+            for table in ("billing_batches", "receipt_books", "billing_pendings", "services")
+            for event in ("delete", "key")
+        ),
+    }
+    flask_db(url, "downgrade", "0014")
+    assert foreign_keys() >= per_row
+    assert reference_triggers() == set()

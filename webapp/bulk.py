@@ -1,7 +1,7 @@
 """Many rows into one table at once.
 
 psycopg's ``executemany`` sends one INSERT per row: each is bound and executed on its own, and a
-call's 250 invoices cost about 25 ms. On PostgreSQL the rows are copied instead (COPY FROM
+call's 250 vouchers cost about 25 ms. On PostgreSQL the rows are copied instead (COPY FROM
 STDIN, in the same transaction, with every constraint and trigger checked as for an INSERT):
 about 15 ms. A single INSERT of many VALUES is slower than both (about 47 ms), its planning
 growing with its thousands of parameters.

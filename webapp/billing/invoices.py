@@ -306,8 +306,8 @@ def _daily_totals_of(query: Select) -> Select:
 
 def add_to_daily_totals(code: str, first: int, last: int) -> None:
     """Adds the invoices numbered ``first`` to ``last`` on book ``code`` to the daily totals, in
-    the transaction that stores them; the book's counter row, locked by that transaction, keeps
-    writers of the same rows in line."""
+    the transaction that stores them; the upsert keeps writers of the same rows in line (the
+    second waits for the first to commit, then adds to what it wrote)."""
     insert_ = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
     totals = _daily_totals_of(
         select().where(

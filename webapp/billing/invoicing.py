@@ -19,8 +19,24 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, exists, func, select, text, update
+from flask import current_app
+from sqlalchemy import (
+    JSON,
+    Integer,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
 
@@ -54,7 +70,6 @@ from webapp.billing.invoices import add_to_daily_totals
 from webapp.billing.issuer import get_issuer, snapshot
 from webapp.billing.messages import Message, message_of, stored
 from webapp.billing.recovery import claim_batch
-from webapp.bulk import insert_rows
 from webapp.extensions import db
 from webapp.models import (
     INVOICE_OF_LETTER,
@@ -307,10 +322,11 @@ def _detail(voucher: dict, issue_date: date) -> VoucherDetail:
     )
 
 
-def request_of(vouchers: list[dict], book: ReceiptBook, issue_date: date) -> AuthorizationRequest:
+def request_of(vouchers: list[dict], code: str, issue_date: date) -> AuthorizationRequest:
+    document_type, point_of_sale = type_and_point_of_sale(code)
     return AuthorizationRequest(
-        pto_vta=book.point_of_sale,
-        cbte_tipo=book.document_type,
+        pto_vta=point_of_sale,
+        cbte_tipo=document_type,
         details=tuple(_detail(voucher, issue_date) for voucher in vouchers),
     )
 
@@ -347,39 +363,32 @@ def _heartbeat(batch: BillingBatch, attempt: int, **values) -> None:
 def store_outcomes(
     call_id: int,
     vouchers: list[dict],
-    book: ReceiptBook,
+    code: str,
     batch: BillingBatch,
     outcomes: list[Outcome],
     attempt: int | None,
     kept: dict,
 ) -> int:
-    """Stores what became of the vouchers of call ``call_id``, in the caller's transaction, and
-    forgets the call: the authorized ones become invoices, numbered as the authority authorized
-    them and keeping the issuer as ``kept``; the first rejected one's pending returns to the
-    available ones with the authority's code; the rest stay in the batch for the next call.
-    Returns how many were authorized."""
+    """Stores what became of the vouchers of call ``call_id`` on book ``code``, in the caller's
+    transaction, and forgets the call: the authorized ones become invoices, numbered as the
+    authority authorized them and keeping the issuer as ``kept``; the first rejected one's
+    pending returns to the available ones with the authority's code; the rest stay in the batch
+    for the next call. The book's counter and the batch's row are written last, so the
+    transaction holds their locks only while it commits. Returns how many were authorized."""
     by_number = {voucher["number"]: voucher for voucher in vouchers}
     authorized = [o for o in outcomes if o.authorized]
     now = utcnow()
     if authorized:
-        # Into the table itself, all at once: the ORM's per-row bookkeeping is not needed.
-        insert_rows(
-            db.session.connection(),
-            Invoice.__table__,
-            [
-                {**_invoice_row(by_number[o.number], o, book, batch, now), **kept}
-                for o in authorized
-            ],
-        )
+        # Marked first: the rows the invoices name are locked by this transaction before they
+        # are stored (their references are checked per statement, without locking them).
         _mark_issued([by_number[o.number] for o in authorized], now)
-        book.last_number = authorized[-1].number
-        book.last_issue_date = batch.issue_date
-        add_to_daily_totals(book.code, authorized[0].number, authorized[-1].number)
+        db.session.execute(_invoices_of(call_id, authorized, code, batch, now, kept))
+        add_to_daily_totals(code, authorized[0].number, authorized[-1].number)
     rejected = [o for o in outcomes if o.code is not None and o.code != NOT_NEXT][:1]
     for outcome in rejected:
         _reject(by_number[outcome.number], outcome, batch, now)
     amount = sum((Decimal(by_number[o.number]["amount"]) for o in authorized), Decimal("0.00"))
-    _count_on_book(batch, book, authorized, len(rejected))
+    _count_on_book(batch, code, authorized, len(rejected))
     settled = len(authorized) + len(rejected)
     figures = {
         "total_invoices": BillingBatch.total_invoices + len(authorized),
@@ -394,9 +403,21 @@ def store_outcomes(
         ),
     }
     if authorized:
-        first = invoice_number(book.code, authorized[0].number)
+        first = invoice_number(code, authorized[0].number)
         figures["first_invoice_number"] = func.coalesce(BillingBatch.first_invoice_number, first)
-        figures["last_invoice_number"] = invoice_number(book.code, authorized[-1].number)
+        figures["last_invoice_number"] = invoice_number(code, authorized[-1].number)
+    db.session.execute(
+        delete(AuthorityCall)
+        .where(AuthorityCall.id == call_id)
+        .execution_options(synchronize_session=False)
+    )
+    if authorized:
+        db.session.execute(
+            update(ReceiptBook)
+            .where(ReceiptBook.code == code)
+            .values(last_number=authorized[-1].number, last_issue_date=batch.issue_date)
+            .execution_options(synchronize_session=False)
+        )
     if attempt is None:
         db.session.execute(
             update(BillingBatch)
@@ -406,11 +427,6 @@ def store_outcomes(
         )
     else:
         _heartbeat(batch, attempt, **figures)
-    db.session.execute(
-        delete(AuthorityCall)
-        .where(AuthorityCall.id == call_id)
-        .execution_options(synchronize_session=False)
-    )
     return len(authorized)
 
 
@@ -438,44 +454,110 @@ def _reject(voucher: dict, outcome: Outcome, batch: BillingBatch, now) -> None:
     audit.record("worker", "rejected", entity, item, f"{outcome.code}: {outcome.message}")
 
 
-def _invoice_row(voucher: dict, outcome: Outcome, book: ReceiptBook, batch, now) -> dict:
-    return {
-        "invoice_number": invoice_number(book.code, outcome.number),
-        "receipt_book": book.code,
-        "sequence_number": outcome.number,
-        "point_of_sale": book.point_of_sale,
-        "document_type": book.document_type,
-        "cae": outcome.cae,
-        "cae_due_date": outcome.cae_due_date,
+# What an invoice copies of its reserved voucher, as the voucher stores it (``_voucher`` and
+# ``_note_voucher``), by the invoice's column.
+VOUCHER_FIELDS = {
+    "payment_due_date": "payment_due_date",
+    "amount": "amount",
+    "net_amount": "net",
+    "vat_amount": "vat",
+    "exempt_amount": "exempt",
+    "vat_rate": "vat_rate",
+    "customer_id": "customer_id",
+    "receiver_name": "name",
+    "receiver_doc_type": "doc_type",
+    "receiver_doc_number": "doc_number",
+    "receiver_iva_condition": "iva_condition",
+    "receiver_address": "address",
+    "service_id": "service_id",
+    "service_date": "service_date",
+    "pending_id": "pending_id",
+    "correction_id": "correction_id",
+    "corrects_invoice_id": "corrects_invoice_id",
+}
+
+
+def _elements(array):
+    """The elements of a JSON array, one row each (column ``value``). PostgreSQL reads the
+    array once, as ``jsonb``: each field of a ``json`` element would parse it again."""
+    if db.engine.dialect.name == "sqlite":
+        return func.json_each(array).table_valued("value")
+    return func.jsonb_array_elements(cast(array, JSONB)).table_valued("value")
+
+
+def _field(element, key: str, column):
+    """Field ``key`` of a JSON object, as ``column`` stores it."""
+    value = type_coerce(element, JSON if db.engine.dialect.name == "sqlite" else JSONB)[key]
+    if isinstance(column.type, Integer):
+        return value.as_integer()
+    text_ = value.as_string()
+    # SQLite stores dates and amounts as the text they are written in; PostgreSQL converts.
+    if db.engine.dialect.name == "sqlite":
+        return type_coerce(text_, column.type)
+    return cast(text_, column.type)
+
+
+def _invoices_of(call_id: int, authorized: list[Outcome], code: str, batch, now, kept):
+    """The INSERT of the invoices of a call's authorized vouchers, copied in the database from
+    the vouchers the call stored, with the CAEs of the answer: the rows never pass through
+    Python."""
+    columns = Invoice.__table__.c
+    document_type, point_of_sale = type_and_point_of_sale(code)
+    answers = _elements(
+        literal(
+            [
+                {
+                    "number": outcome.number,
+                    "invoice_number": invoice_number(code, outcome.number),
+                    "cae": outcome.cae,
+                    "cae_due_date": outcome.cae_due_date.isoformat(),
+                }
+                for outcome in authorized
+            ],
+            JSON,
+        )
+    )
+    vouchers = _elements(AuthorityCall.vouchers)
+    number = _field(vouchers.c.value, "number", columns.sequence_number)
+    answered = {
+        name: _field(answers.c.value, name, columns[name])
+        for name in ("invoice_number", "cae", "cae_due_date")
+    }
+    constants = {
+        "receipt_book": code,
+        "point_of_sale": point_of_sale,
+        "document_type": document_type,
         "issue_date": batch.issue_date,
-        "payment_due_date": date.fromisoformat(voucher["payment_due_date"]),
-        "amount": Decimal(voucher["amount"]),
-        "net_amount": Decimal(voucher["net"]),
-        "vat_amount": Decimal(voucher["vat"]),
-        "exempt_amount": Decimal(voucher["exempt"]),
-        "vat_rate": voucher["vat_rate"],
-        "customer_id": voucher["customer_id"],
-        "receiver_name": voucher["name"],
-        "receiver_doc_type": voucher["doc_type"],
-        "receiver_doc_number": voucher["doc_number"],
-        "receiver_iva_condition": voucher["iva_condition"],
-        "receiver_address": voucher["address"],
-        "service_id": voucher.get("service_id"),
-        "service_date": date.fromisoformat(voucher["service_date"]),
-        "pending_id": voucher.get("pending_id"),
-        "correction_id": voucher.get("correction_id"),
-        "corrects_invoice_id": voucher.get("corrects_invoice_id"),
         "batch_id": batch.id,
         "created_at": now,
+        **kept,
     }
+    values = {
+        **answered,
+        "sequence_number": number,
+        **{
+            name: _field(vouchers.c.value, key, columns[name])
+            for name, key in VOUCHER_FIELDS.items()
+        },
+        **{name: literal(value, columns[name].type) for name, value in constants.items()},
+    }
+    rows = (
+        select(*values.values())
+        .select_from(AuthorityCall)
+        .join(vouchers, true())
+        .join(answers, _field(answers.c.value, "number", columns.sequence_number) == number)
+        .where(AuthorityCall.id == call_id)
+        .order_by(number)
+    )
+    return insert(Invoice).from_select(list(values), rows)
 
 
-def _count_on_book(batch: BillingBatch, book: ReceiptBook, authorized, rejected: int) -> None:
-    """Adds a call's figures to what the batch invoiced on the book."""
+def _count_on_book(batch: BillingBatch, code: str, authorized, rejected: int) -> None:
+    """Adds a call's figures to what the batch invoiced on book ``code``."""
     upsert = _dialect_insert()(BatchBook).values(
         batch_id=batch.id,
-        receipt_book=book.code,
-        document_type=book.document_type,
+        receipt_book=code,
+        document_type=type_and_point_of_sale(code)[0],
         first_number=authorized[0].number if authorized else None,
         last_number=authorized[-1].number if authorized else None,
         authorized=len(authorized),
@@ -559,8 +641,9 @@ def resolve_calls(batch: BillingBatch, attempt: int | None) -> int:
         select(AuthorityCall).where(AuthorityCall.batch_id == batch.id).order_by(AuthorityCall.id)
     ).all():
         outcomes = ask_about(call, db.session.get(ReceiptBook, call.receipt_book), renew)
-        book = db.session.get(ReceiptBook, call.receipt_book, with_for_update=True)
-        found += store_outcomes(call.id, call.vouchers, book, batch, outcomes, attempt, kept)
+        found += store_outcomes(
+            call.id, call.vouchers, call.receipt_book, batch, outcomes, attempt, kept
+        )
         db.session.commit()
     return found
 
@@ -675,20 +758,23 @@ def _reserve(
 ) -> _Reserved:
     """Reserves the next call's numbers, after the book's counter or after ``after_number`` (the
     last of a call not stored yet), and commits them with its vouchers. A reserved call that is
-    never sent is resolved like any other: the authority holds none of its numbers."""
+    never sent is resolved like any other: the authority holds none of its numbers. Numbered
+    on from a call, it reads nothing of the book: the book is the batch's while it runs, and
+    only the batch's own calls move its counter and its last issue date."""
     code = work.code
-    book = db.session.get(ReceiptBook, code, with_for_update=True)
-    if book.last_issue_date and batch.issue_date < book.last_issue_date:
-        raise BatchRejected(
-            Message(
-                "invoicing.issue_date_used",
-                issue_date=batch.issue_date,
-                last_date=book.last_issue_date,
-                book=book.code,
+    if after_number is None:
+        book = db.session.get(ReceiptBook, code, with_for_update=True)
+        if book.last_issue_date and batch.issue_date < book.last_issue_date:
+            raise BatchRejected(
+                Message(
+                    "invoicing.issue_date_used",
+                    issue_date=batch.issue_date,
+                    last_date=book.last_issue_date,
+                    book=code,
+                )
             )
-        )
-    start = book.last_number if after_number is None else after_number
-    vouchers = [work.voucher(row, start + n) for n, row in enumerate(rows, start=1)]
+        after_number = book.last_number
+    vouchers = [work.voucher(row, after_number + n) for n, row in enumerate(rows, start=1)]
     call = AuthorityCall(
         batch_id=batch.id,
         receipt_book=code,
@@ -699,7 +785,7 @@ def _reserve(
     db.session.add(call)
     _heartbeat(batch, attempt)
     db.session.flush()
-    reserved = _Reserved(call.id, vouchers, request_of(vouchers, book, batch.issue_date))
+    reserved = _Reserved(call.id, vouchers, request_of(vouchers, code, batch.issue_date))
     db.session.commit()  # reserved: the numbers and what they are sent for
     return reserved
 
@@ -713,13 +799,18 @@ def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict)
     """Issues the batch's vouchers of one book, call by call, one call in flight at a time.
     While a call is in flight the next one is reserved, numbered on from it; when all of the
     call is authorized the next one goes out at once, and the answer is stored while it is on
-    its way, so Lote's own work overlaps the authority's waits. When some of it is rejected,
-    the next reservation is withdrawn (never sent) and the rest are numbered again."""
+    its way (on PostgreSQL, in a transaction of its own in the storer's thread, while this one
+    reserves the call after), so Lote's own work overlaps the authority's waits and its own
+    writes. When some of it is rejected, the stores before it are waited for, the next
+    reservation is withdrawn (never sent) and the rest are numbered again."""
     code = work.code
     rows = work.rows(0)
     if not rows:
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"authority-{code}") as sender:
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"authority-{code}") as sender,
+        _Storer(batch, attempt, code, kept) as storer,
+    ):
         sent = _send(_first_call(batch, attempt, work, rows, sender), sender)
         while sent is not None:
             upcoming = work.rows(item_of(sent.vouchers[-1]))
@@ -735,28 +826,78 @@ def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict)
                 raise CaeUnavailable(
                     Message("book.not_next", book=code, number=str(outcomes[0].number))
                 )
-            following = None
-            if next_call is not None and all(outcome.authorized for outcome in outcomes):
-                following = _send(next_call, sender)
-            book = db.session.get(ReceiptBook, code, with_for_update=True)
+            if all(outcome.authorized for outcome in outcomes):
+                following = _send(next_call, sender) if next_call is not None else None
+                storer.store(sent, outcomes)
+                sent = following
+                continue
+            storer.wait()
             authorized = store_outcomes(
-                sent.call_id, sent.vouchers, book, batch, outcomes, attempt, kept
+                sent.call_id, sent.vouchers, code, batch, outcomes, attempt, kept
             )
-            if authorized < len(outcomes):
-                if next_call is not None:
-                    _withdraw(next_call)
-                db.session.commit()
-                # Some were rejected: the rest are numbered again after the last authorized.
-                if authorized:
-                    after_id = item_of(sent.vouchers[authorized - 1])
-                else:
-                    after_id = item_of(sent.vouchers[0]) - 1
-                rows = work.rows(after_id)
-                if rows:
-                    following = _send(_reserve(batch, attempt, work, rows, None), sender)
+            if next_call is not None:
+                _withdraw(next_call)
+            db.session.commit()
+            # Some were rejected: the rest are numbered again after the last authorized.
+            if authorized:
+                after_id = item_of(sent.vouchers[authorized - 1])
             else:
-                db.session.commit()
-            sent = following
+                after_id = item_of(sent.vouchers[0]) - 1
+            rows = work.rows(after_id)
+            sent = _send(_reserve(batch, attempt, work, rows, None), sender) if rows else None
+
+
+class _Storer:
+    """Stores a book's answered calls in order, one at a time. On PostgreSQL each is stored in
+    a thread and a session of its own while the batch goes on (``store`` returns once the call
+    before is stored); on SQLite, which writes one transaction at a time, in the batch's own
+    session before ``store`` returns. Leaving waits for the last store, and a store that
+    failed raises in the batch's thread."""
+
+    def __init__(self, batch: BillingBatch, attempt: int, code: str, kept: dict):
+        self.batch, self.attempt, self.code, self.kept = batch, attempt, code, kept
+        self.app = current_app._get_current_object()
+        self.pool = None
+        if db.engine.dialect.name == "postgresql":
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"storer-{code}")
+        self.stored: Future | None = None
+
+    def __enter__(self) -> "_Storer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self.wait()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+
+    def store(self, sent: _Sent, outcomes: list[Outcome]) -> None:
+        if self.pool is None:
+            self._store(sent, outcomes)
+            return
+        self.wait()
+        self.stored = self.pool.submit(self._store_in_own_session, sent, outcomes)
+
+    def wait(self) -> None:
+        """Waits for the store in progress, if any; raises what it raised."""
+        stored, self.stored = self.stored, None
+        if stored is not None:
+            stored.result()
+
+    def _store_in_own_session(self, sent: _Sent, outcomes: list[Outcome]) -> None:
+        with self.app.app_context():
+            try:
+                self._store(sent, outcomes)
+            except Exception:
+                db.session.rollback()
+                raise
+
+    def _store(self, sent: _Sent, outcomes: list[Outcome]) -> None:
+        store_outcomes(
+            sent.call_id, sent.vouchers, self.code, self.batch, outcomes, self.attempt, self.kept
+        )
+        db.session.commit()
 
 
 def _first_call(
