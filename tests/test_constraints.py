@@ -141,3 +141,20 @@ def test_a_row_an_invoice_names_can_be_neither_deleted_nor_given_another_key(fac
         else:
             pytest.fail(f"{statement} was allowed")
     assert db.session.scalar(select(func.count()).select_from(table).where(named)) == 1
+
+
+def test_a_pending_cannot_be_claimed_for_a_batch_that_is_not_stored(factory):
+    """A foreign key on SQLite; on PostgreSQL a check of every row the statement writes."""
+    pendings = factory.pendings(2)
+    batch = factory.batch(pendings[:1], process=False)
+    claim = update(BillingPending).where(BillingPending.id == pendings[1].id)
+    try:
+        db.session.execute(claim.values(batch_id=10**9))
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+    else:
+        pytest.fail("a pending was claimed for a batch that is not stored")
+    db.session.execute(claim.values(batch_id=batch.id))
+    assert db.session.get(BillingPending, pendings[1].id).batch_id == batch.id
+    db.session.rollback()

@@ -450,14 +450,25 @@ def empty_postgresql_database():
 
 
 @pytest.mark.postgres
-def test_invoice_references_are_checked_per_statement_on_postgresql_and_by_foreign_keys_before(
+def test_references_are_checked_per_statement_on_postgresql_and_by_foreign_keys_before(
     empty_postgresql_database,
 ):
     url, engine = empty_postgresql_database
-    per_row = {"batch_id", "receipt_book", "pending_id", "service_id"}
+    per_row = {
+        ("invoices", "batch_id"),
+        ("invoices", "receipt_book"),
+        ("invoices", "pending_id"),
+        ("invoices", "service_id"),
+        ("billing_pendings", "batch_id"),
+    }
 
-    def foreign_keys() -> set[str]:
-        return {f["constrained_columns"][0] for f in inspect(engine).get_foreign_keys("invoices")}
+    def foreign_keys() -> set[tuple]:
+        found = inspect(engine)
+        return {
+            (table, key["constrained_columns"][0])
+            for table in ("invoices", "billing_pendings")
+            for key in found.get_foreign_keys(table)
+        }
 
     def reference_triggers() -> set[str]:
         with engine.connect() as conn:
@@ -467,13 +478,18 @@ def test_invoice_references_are_checked_per_statement_on_postgresql_and_by_forei
     flask_db(url, "upgrade")
     assert not foreign_keys() & per_row
     assert reference_triggers() == {
-        "invoices_references_insert",
-        "invoices_references_update",
         *(
-            f"{table}_invoiced_{event}"
-            for table in ("billing_batches", "receipt_books", "billing_pendings", "services")
+            f"{table}_references_{event}"
+            for table in ("invoices", "billing_pendings")
+            for event in ("insert", "update")
+        ),
+        *(
+            f"{named}_named_by_invoices_{event}"
+            for named in ("billing_batches", "receipt_books", "billing_pendings", "services")
             for event in ("delete", "key")
         ),
+        "billing_batches_named_by_billing_pendings_delete",
+        "billing_batches_named_by_billing_pendings_key",
     }
     flask_db(url, "downgrade", "0014")
     assert foreign_keys() >= per_row
