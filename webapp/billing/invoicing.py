@@ -18,17 +18,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cache
 
 from flask import current_app
 from sqlalchemy import (
     JSON,
     Integer,
+    bindparam,
     cast,
     delete,
     exists,
+    false,
     func,
     insert,
-    literal,
     select,
     text,
     true,
@@ -67,7 +69,7 @@ from webapp.billing.documents import (
 )
 from webapp.billing.ids import among
 from webapp.billing.invoices import add_to_daily_totals
-from webapp.billing.issuer import get_issuer, snapshot
+from webapp.billing.issuer import ISSUER_KEPT, get_issuer, snapshot
 from webapp.billing.messages import Message, message_of, stored
 from webapp.billing.recovery import claim_batch
 from webapp.extensions import db
@@ -382,7 +384,7 @@ def store_outcomes(
         # Marked first: the rows the invoices name are locked by this transaction before they
         # are stored (their references are checked per statement, without locking them).
         _mark_issued([by_number[o.number] for o in authorized], now)
-        db.session.execute(_invoices_of(call_id, authorized, code, batch, now, kept))
+        _store_invoices(call_id, authorized, code, batch, now, kept)
         add_to_daily_totals(code, authorized[0].number, authorized[-1].number)
     rejected = [o for o in outcomes if o.code is not None and o.code != NOT_NEXT][:1]
     for outcome in rejected:
@@ -477,79 +479,98 @@ VOUCHER_FIELDS = {
 }
 
 
-def _elements(array):
+def _elements(array, dialect: str):
     """The elements of a JSON array, one row each (column ``value``). PostgreSQL reads the
     array once, as ``jsonb``: each field of a ``json`` element would parse it again."""
-    if db.engine.dialect.name == "sqlite":
+    if dialect == "sqlite":
         return func.json_each(array).table_valued("value")
     return func.jsonb_array_elements(cast(array, JSONB)).table_valued("value")
 
 
-def _field(element, key: str, column):
+def _field(element, key: str, column, dialect: str):
     """Field ``key`` of a JSON object, as ``column`` stores it."""
-    value = type_coerce(element, JSON if db.engine.dialect.name == "sqlite" else JSONB)[key]
+    value = type_coerce(element, JSON if dialect == "sqlite" else JSONB)[key]
     if isinstance(column.type, Integer):
         return value.as_integer()
     text_ = value.as_string()
     # SQLite stores dates and amounts as the text they are written in; PostgreSQL converts.
-    if db.engine.dialect.name == "sqlite":
+    if dialect == "sqlite":
         return type_coerce(text_, column.type)
     return cast(text_, column.type)
 
 
-def _invoices_of(call_id: int, authorized: list[Outcome], code: str, batch, now, kept):
+# The columns every invoice of a call shares, bound when it is stored.
+CALL_CONSTANTS = (
+    "receipt_book",
+    "point_of_sale",
+    "document_type",
+    "issue_date",
+    "batch_id",
+    "created_at",
+    *ISSUER_KEPT,
+)
+
+
+@cache
+def _invoices_insert(dialect: str):
     """The INSERT of the invoices of a call's authorized vouchers, copied in the database from
-    the vouchers the call stored, with the CAEs of the answer: the rows never pass through
-    Python."""
+    the vouchers the call stored (``call_id``), with the CAEs of the answer (``answers``) and
+    ``CALL_CONSTANTS``: the rows never pass through Python. Built once per dialect."""
     columns = Invoice.__table__.c
-    document_type, point_of_sale = type_and_point_of_sale(code)
-    answers = _elements(
-        literal(
-            [
-                {
-                    "number": outcome.number,
-                    "invoice_number": invoice_number(code, outcome.number),
-                    "cae": outcome.cae,
-                    "cae_due_date": outcome.cae_due_date.isoformat(),
-                }
-                for outcome in authorized
-            ],
-            JSON,
-        )
-    )
-    vouchers = _elements(AuthorityCall.vouchers)
-    number = _field(vouchers.c.value, "number", columns.sequence_number)
-    answered = {
-        name: _field(answers.c.value, name, columns[name])
-        for name in ("invoice_number", "cae", "cae_due_date")
-    }
-    constants = {
-        "receipt_book": code,
-        "point_of_sale": point_of_sale,
-        "document_type": document_type,
-        "issue_date": batch.issue_date,
-        "batch_id": batch.id,
-        "created_at": now,
-        **kept,
-    }
+    answers = _elements(bindparam("answers", type_=JSON), dialect)
+    vouchers = _elements(AuthorityCall.vouchers, dialect)
+    number = _field(vouchers.c.value, "number", columns.sequence_number, dialect)
     values = {
-        **answered,
+        **{
+            name: _field(answers.c.value, name, columns[name], dialect)
+            for name in ("invoice_number", "cae", "cae_due_date")
+        },
         "sequence_number": number,
         **{
-            name: _field(vouchers.c.value, key, columns[name])
+            name: _field(vouchers.c.value, key, columns[name], dialect)
             for name, key in VOUCHER_FIELDS.items()
         },
-        **{name: literal(value, columns[name].type) for name, value in constants.items()},
+        **{name: bindparam(name, type_=columns[name].type) for name in CALL_CONSTANTS},
+        "issued_outside": false(),
     }
+    answered = _field(answers.c.value, "number", columns.sequence_number, dialect)
     rows = (
         select(*values.values())
         .select_from(AuthorityCall)
         .join(vouchers, true())
-        .join(answers, _field(answers.c.value, "number", columns.sequence_number) == number)
-        .where(AuthorityCall.id == call_id)
+        .join(answers, answered == number)
+        .where(AuthorityCall.id == bindparam("call_id"))
         .order_by(number)
     )
-    return insert(Invoice).from_select(list(values), rows)
+    return insert(Invoice.__table__).from_select(list(values), rows)
+
+
+def _store_invoices(call_id: int, authorized: list[Outcome], code: str, batch, now, kept):
+    """Stores the invoices of call ``call_id``'s authorized vouchers (``_invoices_insert``)."""
+    document_type, point_of_sale = type_and_point_of_sale(code)
+    answers = [
+        {
+            "number": outcome.number,
+            "invoice_number": invoice_number(code, outcome.number),
+            "cae": outcome.cae,
+            "cae_due_date": outcome.cae_due_date.isoformat(),
+        }
+        for outcome in authorized
+    ]
+    db.session.execute(
+        _invoices_insert(db.engine.dialect.name),
+        {
+            "call_id": call_id,
+            "answers": answers,
+            "receipt_book": code,
+            "point_of_sale": point_of_sale,
+            "document_type": document_type,
+            "issue_date": batch.issue_date,
+            "batch_id": batch.id,
+            "created_at": now,
+            **{name: kept.get(name) for name in ISSUER_KEPT},
+        },
+    )
 
 
 def _count_on_book(batch: BillingBatch, code: str, authorized, rejected: int) -> None:

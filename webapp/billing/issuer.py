@@ -45,18 +45,30 @@ def get_issuer() -> Issuer | None:
     return db.session.get(Issuer, 1)
 
 
+# The invoice's columns that keep the issuer.
+ISSUER_KEPT = (
+    "issuer_legal_name",
+    "issuer_cuit",
+    "issuer_iva_condition",
+    "issuer_iibb_number",
+    "issuer_activities_start",
+    "issuer_address",
+)
+
+
 def snapshot(issuer: Issuer | None) -> dict:
-    """The issuer's fields an invoice keeps as they were when it was issued."""
+    """The issuer's fields an invoice keeps as they were when it was issued, by its column."""
     if issuer is None:
         return {}
-    return {
-        "issuer_legal_name": issuer.legal_name,
-        "issuer_cuit": issuer.cuit,
-        "issuer_iva_condition": issuer.iva_condition.value,
-        "issuer_iibb_number": issuer.iibb_number,
-        "issuer_activities_start": issuer.activities_start,
-        "issuer_address": issuer.address,
-    }
+    kept = (
+        issuer.legal_name,
+        issuer.cuit,
+        issuer.iva_condition.value,
+        issuer.iibb_number,
+        issuer.activities_start,
+        issuer.address,
+    )
+    return dict(zip(ISSUER_KEPT, kept, strict=True))
 
 
 @dataclass(frozen=True)
