@@ -37,7 +37,8 @@ REFERENCES = {
     ("billing_pendings", "batch_id"): ("billing_batches", "id"),
 }
 
-# TG_ARGV: triples of a column, the table it names and that table's key.
+# TG_ARGV: triples of a column, the table it names and that table's key. Each value is looked up
+# once: the rows of a statement mostly name one batch and one book.
 REFUSE_NAMING_MISSING = """
 CREATE OR REPLACE FUNCTION refuse_naming_rows_not_stored() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -47,8 +48,9 @@ DECLARE
 BEGIN
     WHILE i < TG_NARGS LOOP
         EXECUTE format(
-            'SELECT EXISTS (SELECT 1 FROM new_rows n WHERE n.%1$I IS NOT NULL'
-            ' AND NOT EXISTS (SELECT 1 FROM %2$I t WHERE t.%3$I = n.%1$I))',
+            'SELECT EXISTS (SELECT 1 FROM (SELECT DISTINCT %1$I AS named FROM new_rows) n'
+            ' WHERE n.named IS NOT NULL'
+            ' AND NOT EXISTS (SELECT 1 FROM %2$I t WHERE t.%3$I = n.named))',
             TG_ARGV[i], TG_ARGV[i + 1], TG_ARGV[i + 2]) INTO missing;
         IF missing THEN
             RAISE EXCEPTION '%.% names a row of % that is not stored',
