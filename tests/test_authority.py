@@ -3,6 +3,7 @@ in step with it: rejections are answers, a book out of step stops the batch nami
 numbers (docs/rules.md rule 5)."""
 
 import re
+import threading
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -280,3 +281,86 @@ def test_a_rejection_is_shown_on_the_batch_the_pendings_list_and_the_customer(fa
         assert "10015" in html, path
     page = re.sub(r"<[^>]+>", "", clerk.get(f"/batches/{batch.id}").get_data(as_text=True))
     assert f"Pending {pending.id}: 10015 El campo DocNro es invalido" in page
+
+
+def _hold_the_first_store(monkeypatch, first: int, then=lambda: None) -> list[int]:
+    """Calls of 2 vouchers; the store of the call numbered from ``first``, once it has written
+    its invoices, waits until the next call's store has written its own, then runs ``then``.
+    Returns the first number of each call in the order their stores wrote what calls share
+    (the daily totals)."""
+    monkeypatch.setattr(invoicing, "INVOICES_PER_CHUNK", 2)
+    second_wrote = threading.Event()
+    shared_written = []
+    store_invoices, add_to_daily_totals = invoicing._store_invoices, invoicing.add_to_daily_totals
+
+    def held(call_id, authorized, *args):
+        store_invoices(call_id, authorized, *args)
+        if authorized[0].number == first:
+            assert second_wrote.wait(timeout=30), "the next call was not stored beside it"
+            then()
+        elif authorized[0].number == first + 2:
+            second_wrote.set()
+
+    def recorded(code, first_number, last_number):
+        shared_written.append(first_number)
+        add_to_daily_totals(code, first_number, last_number)
+
+    monkeypatch.setattr(invoicing, "_store_invoices", held)
+    monkeypatch.setattr(invoicing, "add_to_daily_totals", recorded)
+    return shared_written
+
+
+def _next_number(batch: BillingBatch) -> int:
+    return db.session.get(ReceiptBook, batch.receipt_book).last_number + 1
+
+
+@pytest.mark.postgres
+def test_two_answers_stored_at_once_commit_in_the_order_of_their_calls(factory, monkeypatch):
+    """On PostgreSQL a book's answers are stored two at a time: the second writes its own rows
+    while the first is still being stored, and what calls share once the first has committed.
+    Held back until the second has written its invoices, the first still commits first, and
+    the book's counter and the batch's last number end at the last call."""
+    batch = factory.batch(factory.pendings(6), process=False)
+    first = _next_number(batch)
+    shared_written = _hold_the_first_store(monkeypatch, first)
+    assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
+    db.session.refresh(batch)
+    assert shared_written == [first, first + 2, first + 4]
+    assert _next_number(batch) == first + 6
+    assert batch.first_invoice_number == invoicing.invoice_number(batch.receipt_book, first)
+    assert batch.last_invoice_number == invoicing.invoice_number(batch.receipt_book, first + 5)
+
+
+@pytest.mark.postgres
+def test_an_answer_stored_beside_one_that_fails_is_not_committed_and_a_retry_stores_both(
+    factory, monkeypatch
+):
+    """When the store of a call fails, the store of the next call, written beside it, fails
+    with it instead of committing after a call that is not stored: both calls stay reserved,
+    and the retry finds both authorized by asking the authority."""
+
+    def the_connection_is_lost():
+        raise RuntimeError("the connection was lost")
+
+    batch = factory.batch(factory.pendings(4), process=False)
+    first = _next_number(batch)
+    _hold_the_first_store(monkeypatch, first, then=the_connection_is_lost)
+    assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.ERROR
+    db.session.refresh(batch)
+    assert batch.total_invoices == 0
+    assert db.session.scalar(select(func.count()).select_from(Invoice)) == 0
+    reserved = db.session.scalars(
+        select(AuthorityCall.first_number).where(AuthorityCall.batch_id == batch.id)
+    ).all()
+    assert sorted(reserved) == [first, first + 2]
+    assert _next_number(batch) == first
+
+    monkeypatch.undo()
+    batches.retry_batch("tests", batch.id)  # the queue runs in the test's process
+    db.session.refresh(batch)
+    assert batch.status == BatchStatus.PROCESSED, batch.error_message
+    numbers = db.session.scalars(
+        select(Invoice.sequence_number).where(Invoice.batch_id == batch.id)
+    ).all()
+    assert sorted(numbers) == list(range(first, first + 4))
+    assert _next_number(batch) == first + 4

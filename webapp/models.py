@@ -472,8 +472,8 @@ class AuthorityCall(db.Model):
     the vouchers it sends, and deleted in the transaction that stores the answer. While it
     exists its vouchers are AUTHORIZING: not invoices yet, and whoever resumes the batch asks
     the authority what became of them (docs/rules.md rule 5). A book has one call in flight at a
-    time, at most one more reserved, and at most two answered but not stored yet (one being
-    stored, the next waiting for it)."""
+    time, at most one more reserved, and at most three answered but not stored yet (two being
+    stored, the next waiting for the first)."""
 
     __tablename__ = "authority_calls"
 

@@ -102,6 +102,8 @@ INVOICES_PER_CHUNK = MAX_INVOICES_PER_CALL
 NOT_NEXT = 10016
 # Questions (FECompConsultar) in flight at once while resolving a call left unanswered.
 LOOKUPS_AT_ONCE = 8
+# Answers of a book stored at once on PostgreSQL, each on a connection of its own.
+STORES_AT_ONCE = 2
 
 
 class BatchRejected(Exception):
@@ -370,13 +372,20 @@ def store_outcomes(
     outcomes: list[Outcome],
     attempt: int | None,
     kept: dict,
+    after_call_before: Callable[[], None] = lambda: None,
 ) -> int:
     """Stores what became of the vouchers of call ``call_id`` on book ``code``, in the caller's
     transaction, and forgets the call: the authorized ones become invoices, numbered as the
     authority authorized them and keeping the issuer as ``kept``; the first rejected one's
     pending returns to the available ones with the authority's code; the rest stay in the batch
-    for the next call. The book's counter and the batch's row are written last, so the
-    transaction holds their locks only while it commits. Returns how many were authorized."""
+    for the next call. Returns how many were authorized.
+
+    First come the rows only this call writes (its pendings, services, invoices and
+    rejection); then ``after_call_before`` returns once the book's call before is stored, when
+    another transaction stores it; then the rows calls share (the daily totals, the book's
+    counter, the batch's row). So two stores in progress never wait for each other's rows, and
+    they commit in the order of their calls. The book's counter and the batch's row are written
+    last, so the transaction holds their locks only while it commits."""
     by_number = {voucher["number"]: voucher for voucher in vouchers}
     authorized = [o for o in outcomes if o.authorized]
     now = utcnow()
@@ -385,10 +394,17 @@ def store_outcomes(
         # are stored (their references are checked per statement, without locking them).
         _mark_issued([by_number[o.number] for o in authorized], now)
         _store_invoices(call_id, authorized, code, batch, now, kept)
-        add_to_daily_totals(code, authorized[0].number, authorized[-1].number)
+    db.session.execute(
+        delete(AuthorityCall)
+        .where(AuthorityCall.id == call_id)
+        .execution_options(synchronize_session=False)
+    )
     rejected = [o for o in outcomes if o.code is not None and o.code != NOT_NEXT][:1]
     for outcome in rejected:
         _reject(by_number[outcome.number], outcome, batch, now)
+    after_call_before()
+    if authorized:
+        add_to_daily_totals(code, authorized[0].number, authorized[-1].number)
     amount = sum((Decimal(by_number[o.number]["amount"]) for o in authorized), Decimal("0.00"))
     _count_on_book(batch, code, authorized, len(rejected))
     settled = len(authorized) + len(rejected)
@@ -408,11 +424,6 @@ def store_outcomes(
         first = invoice_number(code, authorized[0].number)
         figures["first_invoice_number"] = func.coalesce(BillingBatch.first_invoice_number, first)
         figures["last_invoice_number"] = invoice_number(code, authorized[-1].number)
-    db.session.execute(
-        delete(AuthorityCall)
-        .where(AuthorityCall.id == call_id)
-        .execution_options(synchronize_session=False)
-    )
     if authorized:
         db.session.execute(
             update(ReceiptBook)
@@ -748,11 +759,13 @@ def _in_step(book: ReceiptBook, last: int) -> bool:
 
 @dataclass(frozen=True)
 class _Reserved:
-    """A call whose numbers are reserved and committed with its vouchers, not sent yet."""
+    """A call whose numbers are reserved and committed with its vouchers on book ``code``, not
+    sent yet."""
 
     call_id: int
     vouchers: list[dict]
-    request: AuthorizationRequest
+    code: str
+    issue_date: date
 
 
 @dataclass(frozen=True)
@@ -806,24 +819,31 @@ def _reserve(
     db.session.add(call)
     _heartbeat(batch, attempt)
     db.session.flush()
-    reserved = _Reserved(call.id, vouchers, request_of(vouchers, code, batch.issue_date))
+    reserved = _Reserved(call.id, vouchers, code, batch.issue_date)
     db.session.commit()  # reserved: the numbers and what they are sent for
     return reserved
 
 
 def _send(reserved: _Reserved, sender: ThreadPoolExecutor) -> _Sent:
-    answer = sender.submit(authority().authorize, reserved.request)
-    return _Sent(reserved.call_id, reserved.vouchers, answer)
+    """Sends a reserved call. Its request is built in the sender's thread while the batch's
+    thread reserves the next call."""
+    port = authority()
+
+    def call():
+        return port.authorize(request_of(reserved.vouchers, reserved.code, reserved.issue_date))
+
+    return _Sent(reserved.call_id, reserved.vouchers, sender.submit(call))
 
 
 def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict) -> None:
     """Issues the batch's vouchers of one book, call by call, one call in flight at a time.
     While a call is in flight the next one is reserved, numbered on from it; when all of the
     call is authorized the next one goes out at once, and the answer is stored while it is on
-    its way (on PostgreSQL, in a transaction of its own in the storer's thread, while this one
-    reserves the call after), so Lote's own work overlaps the authority's waits and its own
-    writes. When some of it is rejected, the stores before it are waited for, the next
-    reservation is withdrawn (never sent) and the rest are numbered again."""
+    its way (on PostgreSQL, in a transaction of its own in a storer's thread, beside the store
+    of the answer before, while this one reserves the call after: ``_Storer``), so Lote's own
+    work overlaps the authority's waits and its own writes. When some of it is rejected, the
+    stores before it are waited for, the next reservation is withdrawn (never sent) and the rest
+    are numbered again."""
     code = work.code
     rows = work.rows(0)
     if not rows:
@@ -869,19 +889,24 @@ def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict)
 
 
 class _Storer:
-    """Stores a book's answered calls in order, one at a time. On PostgreSQL each is stored in
-    a thread and a session of its own while the batch goes on (``store`` returns once the call
-    before is stored); on SQLite, which writes one transaction at a time, in the batch's own
-    session before ``store`` returns. Leaving waits for the last store, and a store that
-    failed raises in the batch's thread."""
+    """Stores a book's answered calls. On PostgreSQL each is stored in a thread and a session of
+    its own while the batch goes on, up to STORES_AT_ONCE at a time: a store writes the rows
+    only its call writes while the one before it commits, then commits after it
+    (``store_outcomes``); ``store`` returns once a thread is free for the call. On SQLite, which
+    writes one transaction at a time, each is stored in the batch's own session before
+    ``store`` returns. Leaving waits for every store, and a store that failed raises in the
+    batch's thread."""
 
     def __init__(self, batch: BillingBatch, attempt: int, code: str, kept: dict):
         self.batch, self.attempt, self.code, self.kept = batch, attempt, code, kept
         self.app = current_app._get_current_object()
         self.pool = None
         if db.engine.dialect.name == "postgresql":
-            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"storer-{code}")
-        self.stored: Future | None = None
+            self.pool = ThreadPoolExecutor(
+                max_workers=STORES_AT_ONCE, thread_name_prefix=f"storer-{code}"
+            )
+        # The stores in progress, in the order of their calls.
+        self.storing: list[Future] = []
 
     def __enter__(self) -> "_Storer":
         return self
@@ -895,28 +920,48 @@ class _Storer:
 
     def store(self, sent: _Sent, outcomes: list[Outcome]) -> None:
         if self.pool is None:
-            self._store(sent, outcomes)
+            self._store(sent, outcomes, lambda: None)
             return
-        self.wait()
-        self.stored = self.pool.submit(self._store_in_own_session, sent, outcomes)
+        if len(self.storing) == STORES_AT_ONCE:
+            self.storing.pop(0).result()
+        before = self.storing[-1].result if self.storing else lambda: None
+        self.storing.append(self.pool.submit(self._store_in_own_session, sent, outcomes, before))
 
     def wait(self) -> None:
-        """Waits for the store in progress, if any; raises what it raised."""
-        stored, self.stored = self.stored, None
-        if stored is not None:
-            stored.result()
+        """Waits for every store in progress; raises what the first that failed raised (the
+        stores after it fail with it, never committing before it)."""
+        storing, self.storing = self.storing, []
+        failure = None
+        for store in storing:
+            try:
+                store.result()
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
-    def _store_in_own_session(self, sent: _Sent, outcomes: list[Outcome]) -> None:
+    def _store_in_own_session(
+        self, sent: _Sent, outcomes: list[Outcome], after_call_before: Callable[[], None]
+    ) -> None:
         with self.app.app_context():
             try:
-                self._store(sent, outcomes)
+                self._store(sent, outcomes, after_call_before)
             except Exception:
                 db.session.rollback()
                 raise
 
-    def _store(self, sent: _Sent, outcomes: list[Outcome]) -> None:
+    def _store(
+        self, sent: _Sent, outcomes: list[Outcome], after_call_before: Callable[[], None]
+    ) -> None:
         store_outcomes(
-            sent.call_id, sent.vouchers, self.code, self.batch, outcomes, self.attempt, self.kept
+            sent.call_id,
+            sent.vouchers,
+            self.code,
+            self.batch,
+            outcomes,
+            self.attempt,
+            self.kept,
+            after_call_before,
         )
         db.session.commit()
 
