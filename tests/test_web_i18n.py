@@ -150,6 +150,31 @@ def test_field_errors_from_the_domain_speak_spanish(spanish_app):
     assert 'id="f-amount-error">debe ser mayor que 0</p>' in html
 
 
+def test_a_rate_the_list_does_not_offer_is_refused_with_the_rates_as_the_list_names_them(
+    spanish_app, factory
+):
+    """A crafted form's IVA rate is refused next to the field, naming the rates the clerk can
+    choose as the list shows them in Spanish, never as the API spells them."""
+    customer = factory.customer()
+    client = signed_in(spanish_app)
+    response = client.post(
+        "/services/new",
+        data={
+            "serviceDate": "2026-11-02",
+            "customerId": str(customer.id),
+            "amount": "1.234,56",
+            "vatRate": "99",
+            "description": "",
+        },
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    error = html.split('id="f-vatRate-error">', 1)[1].split("</p>", 1)[0]
+    assert error.startswith("Elegí una de las alícuotas de la lista: ")
+    assert "10,5 %" in error and error.endswith("Exento")
+    assert "exempt" not in error and "10.5" not in error
+
+
 def test_an_issue_date_problem_is_explained_in_spanish_with_local_dates(spanish_app, factory):
     from webapp.billing import clock
 

@@ -121,9 +121,20 @@ def _typed_fields(form: FormState) -> dict:
         "service_date": date_or_raw(form.values["serviceDate"]),
         "customer_id": int_or_raw(form.values["customerId"]),
         "amount": local_amount(form.values["amount"], form.errors, "amount"),
-        "vat_rate": form.values.get("vatRate") or None,
+        "vat_rate": _chosen_rate(form.values.get("vatRate") or None, form.errors),
         "description": form.values["description"],
     }
+
+
+def _chosen_rate(raw: str | None, errors: dict) -> str | None:
+    """The IVA rate chosen; one the list does not offer (a crafted form) is refused with the
+    rates as the list names them, and reaches the domain, which refuses it too."""
+    if raw is not None and raw.strip().lower() not in VAT_RATES:
+        errors["vatRate"] = _(
+            "Choose one of the listed rates: %(rates)s",
+            rates=", ".join(label for _rate, label in vat_rate_options()),
+        )
+    return raw
 
 
 @bp.route("/new", methods=["GET", "POST"])
