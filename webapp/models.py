@@ -375,6 +375,22 @@ class Invoice(db.Model):
         Index("ix_invoices_customer_id_id", "customer_id", "id"),
         Index("ix_invoices_issue_date_id", "issue_date", "id"),
         Index("ix_invoices_amount_id", "amount", "id"),
+        # Empty on most invoices: indexed only where set, which is every row a lookup by value
+        # reads, so storing an invoice writes no entry in them.
+        *(
+            Index(
+                name,
+                column,
+                unique=unique,
+                postgresql_where=text(f"{column} IS NOT NULL"),
+                sqlite_where=text(f"{column} IS NOT NULL"),
+            )
+            for name, column, unique in (
+                ("ix_invoices_corrects_invoice_id", "corrects_invoice_id", False),
+                ("uq_invoices_correction_id", "correction_id", True),
+                ("ix_invoices_erp_sync_id", "erp_sync_id", False),
+            )
+        ),
         NEVER_REUSED_IDS,
     )
 
@@ -410,8 +426,8 @@ class Invoice(db.Model):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("billing_batches.id"))
     # A note: the voucher it corrects, and the correction it was issued for (unique, so a
     # correction is never issued twice; a plain id, as the correction names this table).
-    corrects_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), index=True)
-    correction_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    corrects_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"))
+    correction_id: Mapped[int | None] = mapped_column(Integer)
     issued_outside: Mapped[bool] = mapped_column(default=False, server_default=false())
     # The issuer as it was when the invoice was issued: changing the issuer's settings later
     # changes no issued invoice. Invoices issued before Lote kept it have none.
@@ -421,7 +437,7 @@ class Invoice(db.Model):
     issuer_iibb_number: Mapped[str | None] = mapped_column(String(32))
     issuer_activities_start: Mapped[date | None] = mapped_column(Date)
     issuer_address: Mapped[str | None] = mapped_column(String(300))
-    erp_sync_id: Mapped[int | None] = mapped_column(ForeignKey("erp_syncs.id"), index=True)
+    erp_sync_id: Mapped[int | None] = mapped_column(ForeignKey("erp_syncs.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     @property
