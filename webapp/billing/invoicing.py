@@ -759,13 +759,11 @@ def _in_step(book: ReceiptBook, last: int) -> bool:
 
 @dataclass(frozen=True)
 class _Reserved:
-    """A call whose numbers are reserved and committed with its vouchers on book ``code``, not
-    sent yet."""
+    """A call whose numbers are reserved and committed with its vouchers, not sent yet."""
 
     call_id: int
     vouchers: list[dict]
-    code: str
-    issue_date: date
+    request: AuthorizationRequest
 
 
 @dataclass(frozen=True)
@@ -819,20 +817,14 @@ def _reserve(
     db.session.add(call)
     _heartbeat(batch, attempt)
     db.session.flush()
-    reserved = _Reserved(call.id, vouchers, code, batch.issue_date)
+    reserved = _Reserved(call.id, vouchers, request_of(vouchers, code, batch.issue_date))
     db.session.commit()  # reserved: the numbers and what they are sent for
     return reserved
 
 
 def _send(reserved: _Reserved, sender: ThreadPoolExecutor) -> _Sent:
-    """Sends a reserved call. Its request is built in the sender's thread while the batch's
-    thread reserves the next call."""
-    port = authority()
-
-    def call():
-        return port.authorize(request_of(reserved.vouchers, reserved.code, reserved.issue_date))
-
-    return _Sent(reserved.call_id, reserved.vouchers, sender.submit(call))
+    answer = sender.submit(authority().authorize, reserved.request)
+    return _Sent(reserved.call_id, reserved.vouchers, answer)
 
 
 def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict) -> None:
