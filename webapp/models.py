@@ -375,8 +375,8 @@ class Invoice(db.Model):
         Index("ix_invoices_customer_id_id", "customer_id", "id"),
         Index("ix_invoices_issue_date_id", "issue_date", "id"),
         Index("ix_invoices_amount_id", "amount", "id"),
-        # Empty on most invoices: indexed only where set, which is every row a lookup by value
-        # reads, so storing an invoice writes no entry in them.
+        # Empty on an invoice as it is stored (only a note names what it corrects; a sync comes
+        # later): indexed only where set, which is every row a lookup by value reads.
         *(
             Index(
                 name,
