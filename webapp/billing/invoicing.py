@@ -13,6 +13,7 @@ are numbered again in the next one. A call whose answer never came is resolved b
 authority (``lookup``), never by guessing."""
 
 import logging
+from collections import namedtuple
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -146,25 +147,32 @@ class Outcome:
         return self.cae is not None
 
 
-def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int):
+# What a call reads of each pending: the pending and its receiver, as the invoice keeps it.
+PENDING_COLUMNS = (
+    BillingPending.id,
+    BillingPending.service_id,
+    BillingPending.customer_id,
+    BillingPending.service_date,
+    BillingPending.amount,
+    BillingPending.vat_rate,
+    Customer.legal_name,
+    Customer.doc_type,
+    Customer.doc_number,
+    Customer.iva_condition,
+    Customer.address,
+    Customer.payment_days,
+)
+# A pending as read, by the columns' names: reading an attribute of a plain tuple costs a
+# fraction of reading one of a result row, and each call reads 250 rows 16 times.
+PendingRow = namedtuple("PendingRow", [column.key for column in PENDING_COLUMNS])
+
+
+def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int) -> list[PendingRow]:
     """The batch's next PENDING pendings after ``after_id`` whose customer takes the book's
     letter, with the receiver as the invoice keeps it; reading on from the last one invoiced
     keeps each call's read as small as the call, however large the batch."""
-    return db.session.execute(
-        select(
-            BillingPending.id,
-            BillingPending.service_id,
-            BillingPending.customer_id,
-            BillingPending.service_date,
-            BillingPending.amount,
-            BillingPending.vat_rate,
-            Customer.legal_name,
-            Customer.doc_type,
-            Customer.doc_number,
-            Customer.iva_condition,
-            Customer.address,
-            Customer.payment_days,
-        )
+    rows = db.session.execute(
+        select(*PENDING_COLUMNS)
         .join(Customer, Customer.id == BillingPending.customer_id)
         .where(
             BillingPending.batch_id == batch_id,
@@ -175,10 +183,11 @@ def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int):
         )
         .order_by(BillingPending.id)
         .limit(INVOICES_PER_CHUNK)
-    ).all()
+    )
+    return [PendingRow._make(row) for row in rows]
 
 
-def _voucher(row, number: int, issue_date: date, reports_vat: bool) -> dict:
+def _voucher(row: PendingRow, number: int, issue_date: date, reports_vat: bool) -> dict:
     """One reserved voucher, as the call stores it: everything its invoice and its request
     carry, so an answer is stored exactly as it was asked for."""
     rate = row.vat_rate if reports_vat else None
