@@ -6,6 +6,7 @@ import re
 import threading
 from datetime import date, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
@@ -283,31 +284,34 @@ def test_a_rejection_is_shown_on_the_batch_the_pendings_list_and_the_customer(fa
     assert f"Pending {pending.id}: 10015 El campo DocNro es invalido" in page
 
 
-def _hold_the_first_store(monkeypatch, first: int, then=lambda: None) -> list[int]:
+def _hold_the_first_store(monkeypatch, first: int, then=lambda held: None) -> SimpleNamespace:
     """Calls of 2 vouchers; the store of the call numbered from ``first``, once it has written
     its invoices, waits until the next call's store has written its own, then runs ``then``.
-    Returns the first number of each call in the order their stores wrote what calls share
-    (the daily totals)."""
+    Returns what happened: whether the first store was held so (``held``), the next call's id,
+    and the first number of each call in the order their stores wrote what calls share (the
+    daily totals)."""
     monkeypatch.setattr(invoicing, "INVOICES_PER_CHUNK", 2)
     second_wrote = threading.Event()
-    shared_written = []
+    record = SimpleNamespace(held=False, second_call_id=None, shared_written=[])
     store_invoices, add_to_daily_totals = invoicing._store_invoices, invoicing.add_to_daily_totals
 
     def held(call_id, authorized, *args):
         store_invoices(call_id, authorized, *args)
         if authorized[0].number == first:
             assert second_wrote.wait(timeout=30), "the next call was not stored beside it"
-            then()
+            record.held = True
+            then(record)
         elif authorized[0].number == first + 2:
+            record.second_call_id = call_id
             second_wrote.set()
 
     def recorded(code, first_number, last_number):
-        shared_written.append(first_number)
+        record.shared_written.append(first_number)
         add_to_daily_totals(code, first_number, last_number)
 
     monkeypatch.setattr(invoicing, "_store_invoices", held)
     monkeypatch.setattr(invoicing, "add_to_daily_totals", recorded)
-    return shared_written
+    return record
 
 
 def _next_number(batch: BillingBatch) -> int:
@@ -322,10 +326,11 @@ def test_two_answers_stored_at_once_commit_in_the_order_of_their_calls(factory, 
     the book's counter and the batch's last number end at the last call."""
     batch = factory.batch(factory.pendings(6), process=False)
     first = _next_number(batch)
-    shared_written = _hold_the_first_store(monkeypatch, first)
+    record = _hold_the_first_store(monkeypatch, first)
     assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.PROCESSED
     db.session.refresh(batch)
-    assert shared_written == [first, first + 2, first + 4]
+    assert record.held
+    assert record.shared_written == [first, first + 2, first + 4]
     assert _next_number(batch) == first + 6
     assert batch.first_invoice_number == invoicing.invoice_number(batch.receipt_book, first)
     assert batch.last_invoice_number == invoicing.invoice_number(batch.receipt_book, first + 5)
@@ -339,14 +344,16 @@ def test_an_answer_stored_beside_one_that_fails_is_not_committed_and_a_retry_sto
     with it instead of committing after a call that is not stored: both calls stay reserved,
     and the retry finds both authorized by asking the authority."""
 
-    def the_connection_is_lost():
+    def the_connection_is_lost(held):
         raise RuntimeError("the connection was lost")
 
     batch = factory.batch(factory.pendings(4), process=False)
     first = _next_number(batch)
-    _hold_the_first_store(monkeypatch, first, then=the_connection_is_lost)
+    record = _hold_the_first_store(monkeypatch, first, then=the_connection_is_lost)
     assert invoicing.process_batch(batch.id, final_attempt=True) == BatchStatus.ERROR
     db.session.refresh(batch)
+    assert record.held
+    assert "RuntimeError" in english(batch.error_message)
     assert batch.total_invoices == 0
     assert db.session.scalar(select(func.count()).select_from(Invoice)) == 0
     reserved = db.session.scalars(
@@ -364,3 +371,33 @@ def test_an_answer_stored_beside_one_that_fails_is_not_committed_and_a_retry_sto
     ).all()
     assert sorted(numbers) == list(range(first, first + 4))
     assert _next_number(batch) == first + 4
+
+
+@pytest.mark.postgres
+def test_a_store_waiting_for_the_one_before_lets_go_of_its_rows_when_that_one_needs_them(
+    app, factory, monkeypatch
+):
+    """A store waits for the store of the call before it with its own rows locked, a wait
+    PostgreSQL cannot see. Here the store before waits for one of those rows (as a third
+    transaction between them would make it wait): the later store lets go of its rows after
+    STORE_WAIT_SECONDS, the one before commits, and the later one is stored again after it."""
+    monkeypatch.setitem(app.config, "STORE_WAIT_SECONDS", 0.2)
+
+    def wait_for_a_row_of_the_next_call(held):
+        vouchers = db.session.get(AuthorityCall, held.second_call_id).vouchers
+        db.session.execute(text("SET LOCAL lock_timeout = '10s'"))
+        db.session.execute(
+            select(BillingPending.id)
+            .where(BillingPending.id == vouchers[0]["pending_id"])
+            .with_for_update()
+        )
+
+    batch = factory.batch(factory.pendings(6), process=False)
+    first = _next_number(batch)
+    record = _hold_the_first_store(monkeypatch, first, then=wait_for_a_row_of_the_next_call)
+    outcome = invoicing.process_batch(batch.id, final_attempt=True)
+    db.session.refresh(batch)
+    assert outcome == BatchStatus.PROCESSED, batch.error_message
+    assert record.held
+    assert record.shared_written == [first, first + 2, first + 4]
+    assert _next_number(batch) == first + 6

@@ -70,6 +70,9 @@ class Config:
     # A failed attempt is retried after this delay, doubled each time: 2 s, 4 s, 8 s.
     BATCH_RETRY_DELAY_SECONDS = _float("BATCH_RETRY_DELAY_SECONDS", 2.0)
     BATCH_CLAIM_GRACE_SECONDS = _int("BATCH_CLAIM_GRACE_SECONDS", 5)
+    # How long a store waits, its rows locked, for the store of the call before it to commit
+    # before letting go of them and storing again after it (a store takes well under a second).
+    STORE_WAIT_SECONDS = _float("STORE_WAIT_SECONDS", 2.0)
     ISSUE_DATE_WINDOW_DAYS = _int("ISSUE_DATE_WINDOW_DAYS", 10)
     # The most pendings POST /api/billing-batches/sync invoices while the client waits: at the
     # authority's usual pace that is well within the web server's 30-second timeout.

@@ -16,6 +16,7 @@ import logging
 from collections import namedtuple
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -889,6 +890,10 @@ def _invoice_on_book(batch: BillingBatch, attempt: int, work: _Work, kept: dict)
             sent = _send(_reserve(batch, attempt, work, rows, None), sender) if rows else None
 
 
+class _LetGo(Exception):
+    """A store waited too long for the store of the call before it (``_Storer``)."""
+
+
 class _Storer:
     """Stores a book's answered calls. On PostgreSQL each is stored in a thread and a session of
     its own while the batch goes on, up to STORES_AT_ONCE at a time: a store writes the rows
@@ -924,8 +929,10 @@ class _Storer:
             self._store(sent, outcomes, lambda: None)
             return
         if len(self.storing) == STORES_AT_ONCE:
-            self.storing.pop(0).result()
-        before = self.storing[-1].result if self.storing else lambda: None
+            # Kept in the list if it failed, so that leaving raises its failure first.
+            self.storing[0].result()
+            self.storing.pop(0)
+        before = self.storing[-1] if self.storing else None
         self.storing.append(self.pool.submit(self._store_in_own_session, sent, outcomes, before))
 
     def wait(self) -> None:
@@ -942,11 +949,30 @@ class _Storer:
             raise failure
 
     def _store_in_own_session(
-        self, sent: _Sent, outcomes: list[Outcome], after_call_before: Callable[[], None]
+        self, sent: _Sent, outcomes: list[Outcome], before: Future | None
     ) -> None:
+        """Stores a call beside the store of the call before (``before``). Its rows stay
+        locked while it waits for that store to commit, a wait PostgreSQL cannot see: if a
+        third transaction waits for them while the store before waits for that transaction,
+        nothing would end it. So the wait is bounded by STORE_WAIT_SECONDS; past it the store
+        rolls back, letting go of its rows, waits for the store before without holding any,
+        and stores its call again."""
+
+        def after_call_before() -> None:
+            if before is not None:
+                try:
+                    before.result(timeout=current_app.config["STORE_WAIT_SECONDS"])
+                except FuturesTimeout:
+                    raise _LetGo from None
+
         with self.app.app_context():
             try:
-                self._store(sent, outcomes, after_call_before)
+                try:
+                    self._store(sent, outcomes, after_call_before)
+                except _LetGo:
+                    db.session.rollback()
+                    before.result()
+                    self._store(sent, outcomes, lambda: None)
             except Exception:
                 db.session.rollback()
                 raise
