@@ -8,7 +8,7 @@ from flask_babel import gettext as _
 
 from webapp.auth import actor
 from webapp.billing import audit, clock, customers, services
-from webapp.billing.documents import EXEMPT
+from webapp.billing.documents import EXEMPT, check_vat_rate
 from webapp.billing.errors import Conflict, InvalidInput
 from webapp.models import DEFAULT_VAT_RATE, VAT_RATES, ServiceStatus
 from webapp.web import local_number
@@ -129,7 +129,9 @@ def _typed_fields(form: FormState) -> dict:
 def _chosen_rate(raw: str | None, errors: dict) -> str | None:
     """The IVA rate chosen; one the list does not offer (a crafted form) is refused with the
     rates as the list names them, and reaches the domain, which refuses it too."""
-    if raw is not None and raw.strip().lower() not in VAT_RATES:
+    try:
+        check_vat_rate(raw)
+    except ValueError:
         errors["vatRate"] = _(
             "Choose one of the listed rates: %(rates)s",
             rates=", ".join(label for _rate, label in vat_rate_options()),
