@@ -237,6 +237,7 @@ def test_invalid_receipt_book_code_is_400_naming_receipt_book(client, token, fac
         ({"pendingIds": [True]}, "pendingIds.0"),
         ({"pendingIds": [0]}, "pendingIds.0"),
         ({"pendingIds": [10**30]}, "pendingIds.0"),
+        ({"pendingIds": [5, 6, 0]}, "pendingIds.2"),
         ({"pendingIds": [1, 1]}, "pendingIds"),
         ({"priority": "high"}, "priority"),
     ],

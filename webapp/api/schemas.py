@@ -80,9 +80,31 @@ def amount_in(description: str | None = None, **kwargs) -> Money:
 MONEY_TEXT = {"type": "string", "pattern": MONEY_TEXT_PATTERN}
 
 
+class IdList(fields.List):
+    """A list of record ids. Each id through a field of its own costs microseconds, seconds on a
+    batch of 100,000 pendings, so a list of plain ids in range passes in one loop; any other goes
+    through the per-id field after all, for the same per-item errors."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)), **kwargs)
+
+    @staticmethod
+    def _plain(value) -> bool:
+        return isinstance(value, list) and all(type(i) is int and 0 < i <= MAX_ID for i in value)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if self._plain(value):
+            return list(value)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if self._plain(value):
+            return list(value)
+        return super()._serialize(value, attr, obj, **kwargs)
+
+
 def ids(description: str, maximum: int | None = None):
-    return fields.List(
-        fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
+    return IdList(
         required=True,
         validate=validate.Length(min=1, max=maximum),
         metadata={"description": description},
@@ -273,7 +295,7 @@ class CustomerTotalOut(CamelSchema):
 class HeldPendingsOut(CamelSchema):
     count = fields.Integer()
     total_amount = Money()
-    batch_ids = fields.List(fields.Integer())
+    batch_ids = IdList()
 
 
 class PendingSummaryOut(CamelSchema):
@@ -312,14 +334,7 @@ class BatchIn(CamelSchema):
             "letter its customer takes. Give this or receiptBook.",
         },
     )
-    pending_ids = fields.List(
-        fields.Integer(strict=True, validate=validate.Range(1, MAX_ID)),
-        required=True,
-        validate=validate.Length(min=1),
-        metadata={
-            "description": "At most MAX_PENDINGS_PER_BATCH (the app config) ids; more is a 413"
-        },
-    )
+    pending_ids = ids("At most MAX_PENDINGS_PER_BATCH (the app config) ids; more is a 413")
 
 
 class BatchBookOut(CamelSchema):
@@ -356,7 +371,7 @@ class BatchOut(Timestamps):
 
 
 class BatchDetailOut(BatchOut):
-    pending_ids = fields.List(fields.Integer())
+    pending_ids = IdList()
     books = fields.List(fields.Nested(BatchBookOut))
 
 
