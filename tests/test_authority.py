@@ -200,11 +200,15 @@ def test_a_task_for_a_batch_this_database_lacks_does_nothing_and_says_why(app, c
 
 
 def test_a_worker_asking_about_a_long_call_renews_its_claim_between_rounds(app, factory):
-    """Resolving a lost call of 20 asks 8 vouchers at a time; after each round the claim is
-    renewed where the reaper sees it, so a slow authority does not make the batch look lost."""
+    """Resolving a lost call of three rounds asks LOOKUPS_AT_ONCE vouchers at a time; after
+    each round the claim is renewed where the reaper sees it, so a slow authority does not make
+    the batch look lost."""
+    from webapp.billing.invoicing import LOOKUPS_AT_ONCE
+
+    size = 2 * LOOKUPS_AT_ONCE + 1
     authority = app.extensions["lote.cae"]
     authority.lost_answer_rate = 1.0
-    batch = factory.batch(factory.pendings(20))
+    batch = factory.batch(factory.pendings(size))
     authority.lost_answer_rate = 0.0
     db.session.refresh(batch)
     assert batch.status == BatchStatus.ERROR
@@ -228,10 +232,11 @@ def test_a_worker_asking_about_a_long_call_renews_its_claim_between_rounds(app, 
     assert batch.status == BatchStatus.PROCESSED
     reaper_view.dispose()
 
-    assert len(seen) == 20
+    assert len(seen) == size
     # The claim's heartbeat, then one renewal after the first round and one after the second.
     assert len(set(seen)) == 3
-    assert len(set(seen[:8])) == len(set(seen[8:16])) == len(set(seen[16:])) == 1
+    rounds = [seen[i : i + LOOKUPS_AT_ONCE] for i in range(0, size, LOOKUPS_AT_ONCE)]
+    assert [len(set(round_)) for round_ in rounds] == [1, 1, 1]
 
 
 def test_a_book_held_by_a_running_batch_makes_the_next_batch_wait_without_failing(factory):

@@ -102,8 +102,10 @@ log = logging.getLogger(__name__)
 # Vouchers per call to the authority, which takes at most 250.
 INVOICES_PER_CHUNK = MAX_INVOICES_PER_CALL
 NOT_NEXT = 10016
-# Questions (FECompConsultar) in flight at once while resolving a call left unanswered.
-LOOKUPS_AT_ONCE = 8
+# Questions (FECompConsultar) in flight at once while resolving a call left unanswered: a call
+# of 250 is resolved in 10 round trips, so a consumer that takes over a killed one's batch
+# (up to 1 + STORES_AT_ONCE calls to resolve) is invoicing again within seconds.
+LOOKUPS_AT_ONCE = 25
 # Answers of a book stored at once on PostgreSQL, each on a connection of its own.
 STORES_AT_ONCE = 2
 
