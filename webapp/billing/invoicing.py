@@ -826,10 +826,13 @@ def _reserve(
         last_number=vouchers[-1]["number"],
         vouchers=vouchers,
     )
+    request = request_of(vouchers, code, batch.issue_date)
     db.session.add(call)
-    _heartbeat(batch, attempt)
     db.session.flush()
-    reserved = _Reserved(call.id, vouchers, request_of(vouchers, code, batch.issue_date))
+    # The batch's row last: a store of the call before, which writes it too, waits for it only
+    # while this transaction commits.
+    _heartbeat(batch, attempt)
+    reserved = _Reserved(call.id, vouchers, request)
     db.session.commit()  # reserved: the numbers and what they are sent for
     return reserved
 
