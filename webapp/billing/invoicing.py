@@ -190,18 +190,21 @@ def _pending_rows(batch_id: int, allowed: frozenset[int], after_id: int) -> list
     return [PendingRow._make(row) for row in rows]
 
 
-def _voucher(row: PendingRow, number: int, issue_date: date, reports_vat: bool) -> dict:
-    """One reserved voucher, as the call stores it: everything its invoice and its request
-    carry, so an answer is stored exactly as it was asked for."""
+def _voucher(
+    row: PendingRow, number: int, issue_date: date, reports_vat: bool
+) -> tuple[dict, VoucherDetail]:
+    """One reserved voucher, as the call stores it (everything its invoice carries, so an answer
+    is stored exactly as it was asked for), and its FECAEDetRequest."""
     rate = row.vat_rate if reports_vat else None
     amounts = split_amount(row.amount, rate)
-    return {
+    payment_due = issue_date + timedelta(days=row.payment_days)
+    voucher = {
         "number": number,
         "pending_id": row.id,
         "service_id": row.service_id,
         "customer_id": row.customer_id,
         "service_date": row.service_date.isoformat(),
-        "payment_due_date": (issue_date + timedelta(days=row.payment_days)).isoformat(),
+        "payment_due_date": payment_due.isoformat(),
         "amount": str(row.amount),
         "net": str(amounts.net),
         "vat": str(amounts.vat),
@@ -213,6 +216,19 @@ def _voucher(row: PendingRow, number: int, issue_date: date, reports_vat: bool) 
         "iva_condition": row.iva_condition,
         "address": row.address,
     }
+    detail = _detail(
+        number,
+        issue_date,
+        row.amount,
+        amounts,
+        rate,
+        row.service_date,
+        payment_due,
+        row.doc_type,
+        row.doc_number,
+        row.iva_condition,
+    )
+    return voucher, detail
 
 
 def _note_rows(batch_id: int, document_type: int, after_id: int):
@@ -258,22 +274,23 @@ def _note_rows(batch_id: int, document_type: int, after_id: int):
     ).all()
 
 
-def _note_voucher(row, number: int, issue_date: date) -> dict:
-    """One reserved note: its amount split at the rate of the voucher it corrects (the whole
-    voucher's amount keeps that voucher's own split, so a full credit cancels it to the cent),
-    its payment due as many days after its date as the voucher's was."""
+def _note_voucher(row, number: int, issue_date: date) -> tuple[dict, VoucherDetail]:
+    """One reserved note and its FECAEDetRequest: its amount split at the rate of the voucher it
+    corrects (the whole voucher's amount keeps that voucher's own split, so a full credit
+    cancels it to the cent), its payment due as many days after its date as the voucher's was,
+    and the voucher it corrects named (CbtesAsoc)."""
     if row.amount == row.invoice_amount:
         amounts = Amounts(row.net_amount, row.vat_amount, row.exempt_amount)
     else:
         amounts = split_amount(row.amount, row.vat_rate)
-    payment_days = (row.payment_due_date - row.issue_date).days
-    return {
+    payment_due = issue_date + timedelta(days=(row.payment_due_date - row.issue_date).days)
+    voucher = {
         "number": number,
         "correction_id": row.id,
         "corrects_invoice_id": row.invoice_id,
         "customer_id": row.customer_id,
         "service_date": row.service_date.isoformat(),
-        "payment_due_date": (issue_date + timedelta(days=payment_days)).isoformat(),
+        "payment_due_date": payment_due.isoformat(),
         "amount": str(row.amount),
         "net": str(amounts.net),
         "vat": str(amounts.vat),
@@ -284,14 +301,28 @@ def _note_voucher(row, number: int, issue_date: date) -> dict:
         "doc_number": row.receiver_doc_number,
         "iva_condition": row.receiver_iva_condition,
         "address": row.receiver_address,
-        "associated": {
-            "type": row.document_type,
-            "point_of_sale": row.point_of_sale,
-            "number": row.sequence_number,
-            "date": row.issue_date.isoformat(),
-            "cuit": row.issuer_cuit,
-        },
     }
+    corrected = AssociatedVoucher(
+        tipo=row.document_type,
+        pto_vta=row.point_of_sale,
+        nro=row.sequence_number,
+        cuit=row.issuer_cuit,
+        cbte_fch=row.issue_date,
+    )
+    detail = _detail(
+        number,
+        issue_date,
+        row.amount,
+        amounts,
+        row.vat_rate,
+        row.service_date,
+        payment_due,
+        row.receiver_doc_type,
+        row.receiver_doc_number,
+        row.receiver_iva_condition,
+        (corrected,),
+    )
+    return voucher, detail
 
 
 def item_of(voucher: dict) -> int:
@@ -300,50 +331,40 @@ def item_of(voucher: dict) -> int:
     return voucher.get("correction_id") or voucher["pending_id"]
 
 
-def _detail(voucher: dict, issue_date: date) -> VoucherDetail:
-    """The FECAEDetRequest of a reserved voucher."""
-    rate = voucher["vat_rate"]
+def _detail(
+    number: int,
+    issue_date: date,
+    amount: Decimal,
+    amounts: Amounts,
+    rate: str | None,
+    service_date: date,
+    payment_due: date,
+    doc_type: int,
+    doc_number: str,
+    iva_condition: int,
+    associated: tuple[AssociatedVoucher, ...] = (),
+) -> VoucherDetail:
+    """The FECAEDetRequest of a reserved voucher, from the values it stores (not parsed again
+    from what it stores them as)."""
     iva = ()
     if rate is not None and rate != EXEMPT:
-        iva = (VatLine(VAT_RATE_IDS[rate], Decimal(voucher["net"]), Decimal(voucher["vat"])),)
-    service_date = date.fromisoformat(voucher["service_date"])
-    associated = ()
-    if "associated" in voucher:
-        named = voucher["associated"]
-        associated = (
-            AssociatedVoucher(
-                tipo=named["type"],
-                pto_vta=named["point_of_sale"],
-                nro=named["number"],
-                cuit=named["cuit"],
-                cbte_fch=date.fromisoformat(named["date"]),
-            ),
-        )
+        iva = (VatLine(VAT_RATE_IDS[rate], amounts.net, amounts.vat),)
     return VoucherDetail(
-        doc_tipo=voucher["doc_type"],
-        doc_nro=int(voucher["doc_number"]),
-        cbte_desde=voucher["number"],
-        cbte_hasta=voucher["number"],
+        doc_tipo=doc_type,
+        doc_nro=int(doc_number),
+        cbte_desde=number,
+        cbte_hasta=number,
         cbte_fch=issue_date,
-        imp_total=Decimal(voucher["amount"]),
-        imp_neto=Decimal(voucher["net"]),
-        imp_iva=Decimal(voucher["vat"]),
-        imp_op_ex=Decimal(voucher["exempt"]),
+        imp_total=amount,
+        imp_neto=amounts.net,
+        imp_iva=amounts.vat,
+        imp_op_ex=amounts.exempt,
         fch_serv_desde=service_date,
         fch_serv_hasta=service_date,
-        fch_vto_pago=date.fromisoformat(voucher["payment_due_date"]),
-        condicion_iva_receptor_id=voucher["iva_condition"],
+        fch_vto_pago=payment_due,
+        condicion_iva_receptor_id=iva_condition,
         iva=iva,
         cbtes_asoc=associated,
-    )
-
-
-def request_of(vouchers: list[dict], code: str, issue_date: date) -> AuthorizationRequest:
-    document_type, point_of_sale = type_and_point_of_sale(code)
-    return AuthorizationRequest(
-        pto_vta=point_of_sale,
-        cbte_tipo=document_type,
-        details=tuple(_detail(voucher, issue_date) for voucher in vouchers),
     )
 
 
@@ -790,11 +811,11 @@ class _Sent:
 @dataclass(frozen=True)
 class _Work:
     """What a batch issues on one book: the next rows after an item's id (its pendings, or its
-    corrections), and the reserved voucher of a row and its number."""
+    corrections), and the reserved voucher of a row and its number, with its request."""
 
     code: str
     rows: Callable[[int], list]
-    voucher: Callable[[object, int], dict]
+    voucher: Callable[[object, int], tuple[dict, VoucherDetail]]
 
 
 def _reserve(
@@ -818,7 +839,8 @@ def _reserve(
                 )
             )
         after_number = book.last_number
-    vouchers = [work.voucher(row, after_number + n) for n, row in enumerate(rows, start=1)]
+    numbered = [work.voucher(row, after_number + n) for n, row in enumerate(rows, start=1)]
+    vouchers = [voucher for voucher, _ in numbered]
     call = AuthorityCall(
         batch_id=batch.id,
         receipt_book=code,
@@ -826,7 +848,12 @@ def _reserve(
         last_number=vouchers[-1]["number"],
         vouchers=vouchers,
     )
-    request = request_of(vouchers, code, batch.issue_date)
+    document_type, point_of_sale = type_and_point_of_sale(code)
+    request = AuthorizationRequest(
+        pto_vta=point_of_sale,
+        cbte_tipo=document_type,
+        details=tuple(detail for _, detail in numbered),
+    )
     db.session.add(call)
     db.session.flush()
     # The batch's row last: a store of the call before, which writes it too, waits for it only
