@@ -22,7 +22,7 @@ a broken one stops the benchmark. The figures never do: they are printed, not as
    Lote's invoices, the pendings and their services INVOICED. The floor invoices the same pendings
    as Lote's run (the floor tables hold a copy of Lote's rows); the two go first in turns. Beside
    them: the authority alone, the simulator's ``authorize`` called N / 250 times from this process
-   on a point of sale of its own (its validation and its writes to ``authority_vouchers``, which
+   on a point of sale of its own (its validation and its writes to ``authority_runs``, which
    Lote's time includes and the floor does not), and the consumer's peak RSS (VmHWM of a fresh
    consumer, over one warm-up batch and the size's runs).
 2. Latency L per call (--latency-ms, the consumer runs with CAE_LATENCY_MS=L), at --latency-size:
@@ -114,7 +114,7 @@ FLOOR_BOOK = f"B-{FLOOR_POINT_OF_SALE:04d}"
 AUTHORITY_ALONE_POINT_OF_SALE = 99
 BUSY_TABLES = (
     "services, billing_pendings, invoices, billing_batches, receipt_books, batch_books, "
-    "authority_calls, authority_vouchers, invoice_daily_totals, audit_events, status_counts, "
+    "authority_calls, authority_runs, invoice_daily_totals, audit_events, status_counts, "
     "floor_services, floor_pendings, floor_invoices"
 )
 
@@ -580,7 +580,7 @@ def _check_invariants(conn, batch_id: int, pending_ids: list[int]) -> None:
             "(SELECT count(*) FROM invoices i WHERE i.receipt_book = r.code) AS n, "
             "(SELECT min(sequence_number) FROM invoices i WHERE i.receipt_book = r.code) AS low, "
             "(SELECT max(sequence_number) FROM invoices i WHERE i.receipt_book = r.code) AS high, "
-            "(SELECT coalesce(max(v.cbte_nro), 0) FROM authority_vouchers v "
+            "(SELECT coalesce(max(v.cbte_hasta), 0) FROM authority_runs v "
             " WHERE v.pto_vta = r.point_of_sale AND v.cbte_tipo = r.document_type) AS authority, "
             "(SELECT count(*) FROM invoices i WHERE i.batch_id = :id "
             " AND i.receipt_book = r.code) AS batch_n, "

@@ -150,7 +150,7 @@ def _empty_tables(db) -> None:
     """Deletes every row and starts the ids again (deleting is much faster than TRUNCATE on the
     small tables a test leaves)."""
     # The simulated authority's books, kept in a table of its own (webapp/authority.py).
-    db.session.execute(text("DELETE FROM authority_vouchers"))
+    db.session.execute(text("DELETE FROM authority_runs"))
     tables = [t.name for t in reversed(db.metadata.sorted_tables)]
     # The status counts go last: deleting the rows they count runs the triggers.
     tables.remove("status_counts")

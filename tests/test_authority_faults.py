@@ -10,12 +10,14 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 
 from tests.conftest import wait_for
+from webapp.authority import runs
 from webapp.billing import batches, clock
 from webapp.billing.messages import english, read_stored
 from webapp.extensions import db
@@ -62,7 +64,7 @@ def authority_last(point_of_sale: int = 1, document_type: int = 1) -> int:
     db.session.rollback()
     return db.session.scalar(
         text(
-            "SELECT coalesce(max(cbte_nro), 0) FROM authority_vouchers "
+            "SELECT coalesce(max(cbte_hasta), 0) FROM authority_runs "
             "WHERE pto_vta = :pto_vta AND cbte_tipo = :cbte_tipo"
         ),
         {"pto_vta": point_of_sale, "cbte_tipo": document_type},
@@ -112,10 +114,9 @@ def assert_in_step_with_the_authority(batch_id: int, pending_ids: list[int], els
     elsewhere = elsewhere or {}
     db.session.rollback()
     theirs = {
-        (row.pto_vta, row.cbte_tipo, row.cbte_nro): (row.cae, row.imp_total)
-        for row in db.session.execute(
-            text("SELECT pto_vta, cbte_tipo, cbte_nro, cae, imp_total FROM authority_vouchers")
-        )
+        (run.pto_vta, run.cbte_tipo, number): (kept["cae"], Decimal(kept["imp_total"]))
+        for run in db.session.execute(select(runs))
+        for number, kept in enumerate(run.vouchers, start=run.cbte_desde)
     }
     invoices = db.session.execute(
         select(

@@ -133,10 +133,10 @@ STORED_SEED = {}
 
 def stored_rows() -> dict:
     """Every row of Lote's tables and of the authority's, and where the ids stand."""
-    from webapp.authority import vouchers
+    from webapp.authority import runs
     from webapp.extensions import db
 
-    tables = [*db.metadata.sorted_tables, vouchers]
+    tables = [*db.metadata.sorted_tables, runs]
     rows = {table: [row._asdict() for row in db.session.execute(select(table))] for table in tables}
     ids = db.session.execute(text(ID_COUNTERS[db.engine.dialect.name])).all()
     return {"rows": rows, "ids": ids}

@@ -9,6 +9,7 @@ import tempfile
 import traceback
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -494,3 +495,50 @@ def test_references_are_checked_per_statement_on_postgresql_and_by_foreign_keys_
     flask_db(url, "downgrade", "0014")
     assert foreign_keys() >= per_row
     assert reference_triggers() == set()
+
+
+def test_the_authoritys_vouchers_move_into_runs_and_back(empty_database):
+    """Migration 0017: each book's consecutive vouchers become runs of at most 250, which the
+    simulator answers from as before; the downgrade gives every voucher its own row again."""
+    from webapp.authority import SimulatedAuthority
+
+    url, engine = empty_database
+    flask_db(url, "upgrade", "0016")
+    numbers = [*range(1, 301), 305]
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO authority_vouchers (pto_vta, cbte_tipo, cbte_nro, cbte_fch, "
+                "doc_tipo, doc_nro, imp_total, cae, cae_fch_vto) VALUES (3, 6, :n, :day, 99, "
+                "'0', 121.50, :cae, :due)"
+            ),
+            [
+                {
+                    "n": n,
+                    "day": date(2026, 11, 30),
+                    "cae": f"6000030{n:07d}",
+                    "due": date(2026, 12, 10),
+                }
+                for n in numbers
+            ],
+        )
+    flask_db(url, "upgrade")
+    with engine.connect() as conn:
+        runs = conn.execute(
+            text("SELECT cbte_desde, cbte_hasta FROM authority_runs ORDER BY cbte_desde")
+        ).all()
+    assert [tuple(run) for run in runs] == [(1, 250), (251, 300), (305, 305)]
+    authority = SimulatedAuthority(url)
+    assert authority.last_authorized(3, 6) == 305
+    record = authority.lookup(3, 6, 251)
+    assert (record.cae, record.imp_total, record.cbte_fch) == (
+        "60000300000251",
+        Decimal("121.50"),
+        date(2026, 11, 30),
+    )
+    assert authority.lookup(3, 6, 302) is None
+    authority.engine.dispose()
+    flask_db(url, "downgrade", "0016")
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT cbte_nro FROM authority_vouchers ORDER BY 1")).scalars()
+        assert list(kept) == numbers

@@ -1,5 +1,5 @@
 """The simulated tax authority (ARCA's WSFEv1), another system than Lote: it keeps the vouchers it
-authorized in tables of its own (``AUTHORITY_DATABASE_URL``, by default Lote's database),
+authorized in a table of its own (``AUTHORITY_DATABASE_URL``, by default Lote's database),
 written on connections of its own and committed at once, never inside Lote's transaction, so
 every consumer shares them and they survive restarts. It validates each voucher as the real one
 does and answers with the manual's codes; within a call it stops at the first rejected voucher,
@@ -12,19 +12,19 @@ lost), and ``advance`` (another system using a book's numbers)."""
 import random
 import threading
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import (
+    JSON,
     Column,
     Date,
     Integer,
     MetaData,
-    Numeric,
-    String,
     Table,
     create_engine,
     func,
+    insert,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -43,22 +43,23 @@ from webapp.billing.cae import (
     VoucherRecord,
 )
 from webapp.billing.messages import Message
-from webapp.bulk import insert_rows
 
 metadata = MetaData()
-vouchers = Table(
-    "authority_vouchers",
+# The vouchers the authority authorized, one row per run of consecutive numbers authorized at
+# once on a book (a call's, or another system's): numbers ``cbte_desde`` to ``cbte_hasta``, the
+# last one's date, and each voucher as FECompConsultar answers it (``vouchers``, in number
+# order, with the keys of VOUCHER_KEYS). A call of 250 writes one row.
+runs = Table(
+    "authority_runs",
     metadata,
     Column("pto_vta", Integer, primary_key=True, autoincrement=False),
     Column("cbte_tipo", Integer, primary_key=True, autoincrement=False),
-    Column("cbte_nro", Integer, primary_key=True, autoincrement=False),
+    Column("cbte_desde", Integer, primary_key=True, autoincrement=False),
+    Column("cbte_hasta", Integer, nullable=False),
     Column("cbte_fch", Date, nullable=False),
-    Column("doc_tipo", Integer, nullable=False),
-    Column("doc_nro", String(11), nullable=False),
-    Column("imp_total", Numeric(14, 2), nullable=False),
-    Column("cae", String(14), nullable=False),
-    Column("cae_fch_vto", Date, nullable=False),
+    Column("vouchers", JSON, nullable=False),
 )
+VOUCHER_KEYS = ("cbte_fch", "doc_tipo", "doc_nro", "imp_total", "cae", "cae_fch_vto")
 # Voucher classes: A needs a CUIT receiver; C may not report IVA.
 CLASS_A = frozenset({1, 2, 3})
 CLASS_C = frozenset({11, 12, 13})
@@ -116,6 +117,38 @@ def _rejection(detail: VoucherDetail, cbte_tipo: int, last: int, last_date) -> E
     return None
 
 
+def _due(cbte_fch: date) -> date:
+    """When the CAE of a voucher of that date is due."""
+    return cbte_fch + timedelta(CAE_VALIDITY_DAYS)
+
+
+def _kept(cbte_fch: date, doc_tipo: int, doc_nro: int, imp_total: Decimal, cae: str) -> dict:
+    """An authorized voucher as the authority keeps it (VOUCHER_KEYS)."""
+    return {
+        "cbte_fch": cbte_fch.isoformat(),
+        "doc_tipo": doc_tipo,
+        "doc_nro": str(doc_nro),
+        "imp_total": str(imp_total),
+        "cae": cae,
+        "cae_fch_vto": _due(cbte_fch).isoformat(),
+    }
+
+
+def _keep(conn, pto_vta: int, cbte_tipo: int, last: int, last_date, stored: list[dict]) -> None:
+    """Keeps the run of vouchers ``stored`` that ends at number ``last`` on the book."""
+    if stored:
+        conn.execute(
+            insert(runs).values(
+                pto_vta=pto_vta,
+                cbte_tipo=cbte_tipo,
+                cbte_desde=last - len(stored) + 1,
+                cbte_hasta=last,
+                cbte_fch=last_date,
+                vouchers=stored,
+            )
+        )
+
+
 class SimulatedAuthority:
     """WSFEv1 as Lote's port sees it, kept in ``storage(url)``. The CAE encodes the voucher it
     authorizes (type, point of sale, number), so it is unique whenever voucher numbers are."""
@@ -162,24 +195,12 @@ class SimulatedAuthority:
                     answers.append(VoucherAnswer(detail.cbte_desde, "R", observaciones=(problem,)))
                     continue
                 cae = f"{prefix}{detail.cbte_desde:08d}"
-                due = detail.cbte_fch + timedelta(CAE_VALIDITY_DAYS)
-                answers.append(VoucherAnswer(detail.cbte_desde, "A", cae, due))
+                answers.append(VoucherAnswer(detail.cbte_desde, "A", cae, _due(detail.cbte_fch)))
                 stored.append(
-                    {
-                        "pto_vta": request.pto_vta,
-                        "cbte_tipo": request.cbte_tipo,
-                        "cbte_nro": detail.cbte_desde,
-                        "cbte_fch": detail.cbte_fch,
-                        "doc_tipo": detail.doc_tipo,
-                        "doc_nro": str(detail.doc_nro),
-                        "imp_total": detail.imp_total,
-                        "cae": cae,
-                        "cae_fch_vto": due,
-                    }
+                    _kept(detail.cbte_fch, detail.doc_tipo, detail.doc_nro, detail.imp_total, cae)
                 )
                 last, last_date = detail.cbte_desde, detail.cbte_fch
-            if stored:
-                insert_rows(conn, vouchers, stored)
+            _keep(conn, request.pto_vta, request.cbte_tipo, last, last_date, stored)
         if self.lost_answer_rate and self._random.random() < self.lost_answer_rate:
             raise CaeUnavailable(Message("invoicing.answer_lost"))
         results = {answer.resultado for answer in answers}
@@ -191,15 +212,15 @@ class SimulatedAuthority:
         """The book's last number and date; ``lock`` serializes the callers that write the book,
         as the authority does (on SQLite by taking the write lock before reading)."""
         query = (
-            select(vouchers.c.cbte_nro, vouchers.c.cbte_fch)
-            .where(vouchers.c.pto_vta == pto_vta, vouchers.c.cbte_tipo == cbte_tipo)
-            .order_by(vouchers.c.cbte_nro.desc())
+            select(runs.c.cbte_hasta, runs.c.cbte_fch)
+            .where(runs.c.pto_vta == pto_vta, runs.c.cbte_tipo == cbte_tipo)
+            .order_by(runs.c.cbte_desde.desc())
             .limit(1)
         )
         if lock and conn.dialect.name == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(pto_vta * 100 + cbte_tipo)))
         row = conn.execute(query).first()
-        return (row.cbte_nro, row.cbte_fch) if row else (0, None)
+        return (row.cbte_hasta, row.cbte_fch) if row else (0, None)
 
     def last_authorized(self, pto_vta: int, cbte_tipo: int) -> int:
         self._answer_or_not()
@@ -209,53 +230,46 @@ class SimulatedAuthority:
     def lookup(self, pto_vta: int, cbte_tipo: int, cbte_nro: int) -> VoucherRecord | None:
         self._answer_or_not()
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(vouchers).where(
-                    vouchers.c.pto_vta == pto_vta,
-                    vouchers.c.cbte_tipo == cbte_tipo,
-                    vouchers.c.cbte_nro == cbte_nro,
+            run = conn.execute(
+                select(runs.c.cbte_desde, runs.c.cbte_hasta, runs.c.vouchers)
+                .where(
+                    runs.c.pto_vta == pto_vta,
+                    runs.c.cbte_tipo == cbte_tipo,
+                    runs.c.cbte_desde <= cbte_nro,
                 )
+                .order_by(runs.c.cbte_desde.desc())
+                .limit(1)
             ).first()
-        if row is None:
+        if run is None or cbte_nro > run.cbte_hasta:
             return None
+        kept = run.vouchers[cbte_nro - run.cbte_desde]
         return VoucherRecord(
-            cbte_tipo=row.cbte_tipo,
-            pto_vta=row.pto_vta,
-            cbte_nro=row.cbte_nro,
-            cbte_fch=row.cbte_fch,
-            doc_tipo=row.doc_tipo,
-            doc_nro=int(row.doc_nro),
-            imp_total=Decimal(row.imp_total),
-            cae=row.cae,
-            cae_fch_vto=row.cae_fch_vto,
+            cbte_tipo=cbte_tipo,
+            pto_vta=pto_vta,
+            cbte_nro=cbte_nro,
+            cbte_fch=date.fromisoformat(kept["cbte_fch"]),
+            doc_tipo=kept["doc_tipo"],
+            doc_nro=int(kept["doc_nro"]),
+            imp_total=Decimal(kept["imp_total"]),
+            cae=kept["cae"],
+            cae_fch_vto=date.fromisoformat(kept["cae_fch_vto"]),
         )
 
     def advance(self, pto_vta: int, cbte_tipo: int, count: int, cbte_fch) -> int:
         """Another system authorizes ``count`` vouchers on the book (to an unidentified
         consumer); returns the book's new last number."""
-        prefix = f"{TYPE_DIGIT[cbte_tipo]}{pto_vta:05d}"
         with self.engine.begin() as conn:
             last, last_date = self._last(conn, pto_vta, cbte_tipo, lock=True)
             day = max(cbte_fch, last_date) if last_date else cbte_fch
-            rows = [
-                {
-                    "pto_vta": pto_vta,
-                    "cbte_tipo": cbte_tipo,
-                    "cbte_nro": number,
-                    "cbte_fch": day,
-                    "doc_tipo": 99,
-                    "doc_nro": "0",
-                    "imp_total": Decimal("100.00"),
-                    "cae": f"{prefix}{number:08d}",
-                    "cae_fch_vto": day + timedelta(CAE_VALIDITY_DAYS),
-                }
+            prefix = f"{TYPE_DIGIT[cbte_tipo]}{pto_vta:05d}"
+            stored = [
+                _kept(day, 99, 0, Decimal("100.00"), f"{prefix}{number:08d}")
                 for number in range(last + 1, last + count + 1)
             ]
-            if rows:
-                insert_rows(conn, vouchers, rows)
+            _keep(conn, pto_vta, cbte_tipo, last + count, day, stored)
         return last + count
 
     def forget_everything(self) -> None:
         """Empties the authority's books (the tests' fresh start)."""
         with self.engine.begin() as conn:
-            conn.execute(vouchers.delete())
+            conn.execute(runs.delete())
