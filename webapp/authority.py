@@ -117,12 +117,9 @@ def _rejection(detail: VoucherDetail, cbte_tipo: int, last: int, last_date) -> E
     return None
 
 
-def _due(cbte_fch: date) -> date:
-    """When the CAE of a voucher of that date is due."""
-    return cbte_fch + timedelta(CAE_VALIDITY_DAYS)
-
-
-def _kept(cbte_fch: date, doc_tipo: int, doc_nro: int, imp_total: Decimal, cae: str) -> dict:
+def _kept(
+    cbte_fch: date, doc_tipo: int, doc_nro: int, imp_total: Decimal, cae: str, due: date
+) -> dict:
     """An authorized voucher as the authority keeps it (VOUCHER_KEYS)."""
     return {
         "cbte_fch": cbte_fch.isoformat(),
@@ -130,7 +127,7 @@ def _kept(cbte_fch: date, doc_tipo: int, doc_nro: int, imp_total: Decimal, cae: 
         "doc_nro": str(doc_nro),
         "imp_total": str(imp_total),
         "cae": cae,
-        "cae_fch_vto": _due(cbte_fch).isoformat(),
+        "cae_fch_vto": due.isoformat(),
     }
 
 
@@ -195,9 +192,12 @@ class SimulatedAuthority:
                     answers.append(VoucherAnswer(detail.cbte_desde, "R", observaciones=(problem,)))
                     continue
                 cae = f"{prefix}{detail.cbte_desde:08d}"
-                answers.append(VoucherAnswer(detail.cbte_desde, "A", cae, _due(detail.cbte_fch)))
+                due = detail.cbte_fch + timedelta(CAE_VALIDITY_DAYS)
+                answers.append(VoucherAnswer(detail.cbte_desde, "A", cae, due))
                 stored.append(
-                    _kept(detail.cbte_fch, detail.doc_tipo, detail.doc_nro, detail.imp_total, cae)
+                    _kept(
+                        detail.cbte_fch, detail.doc_tipo, detail.doc_nro, detail.imp_total, cae, due
+                    )
                 )
                 last, last_date = detail.cbte_desde, detail.cbte_fch
             _keep(conn, request.pto_vta, request.cbte_tipo, last, last_date, stored)
@@ -262,8 +262,9 @@ class SimulatedAuthority:
             last, last_date = self._last(conn, pto_vta, cbte_tipo, lock=True)
             day = max(cbte_fch, last_date) if last_date else cbte_fch
             prefix = f"{TYPE_DIGIT[cbte_tipo]}{pto_vta:05d}"
+            due = day + timedelta(CAE_VALIDITY_DAYS)
             stored = [
-                _kept(day, 99, 0, Decimal("100.00"), f"{prefix}{number:08d}")
+                _kept(day, 99, 0, Decimal("100.00"), f"{prefix}{number:08d}", due)
                 for number in range(last + 1, last + count + 1)
             ]
             _keep(conn, pto_vta, cbte_tipo, last + count, day, stored)
