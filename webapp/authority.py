@@ -48,7 +48,7 @@ metadata = MetaData()
 # The vouchers the authority authorized, one row per run of consecutive numbers authorized at
 # once on a book (a call's, or another system's): numbers ``cbte_desde`` to ``cbte_hasta``, the
 # last one's date, and each voucher as FECompConsultar answers it (``vouchers``, in number
-# order, with the keys of VOUCHER_KEYS). A call of 250 writes one row.
+# order: ``_kept``). A call of 250 writes one row.
 runs = Table(
     "authority_runs",
     metadata,
@@ -59,7 +59,6 @@ runs = Table(
     Column("cbte_fch", Date, nullable=False),
     Column("vouchers", JSON, nullable=False),
 )
-VOUCHER_KEYS = ("cbte_fch", "doc_tipo", "doc_nro", "imp_total", "cae", "cae_fch_vto")
 # Voucher classes: A needs a CUIT receiver; C may not report IVA.
 CLASS_A = frozenset({1, 2, 3})
 CLASS_C = frozenset({11, 12, 13})
@@ -120,7 +119,8 @@ def _rejection(detail: VoucherDetail, cbte_tipo: int, last: int, last_date) -> E
 def _kept(
     cbte_fch: date, doc_tipo: int, doc_nro: int, imp_total: Decimal, cae: str, due: date
 ) -> dict:
-    """An authorized voucher as the authority keeps it (VOUCHER_KEYS)."""
+    """An authorized voucher as the authority keeps it in its run: its date, receiver, total,
+    CAE and the CAE's due date."""
     return {
         "cbte_fch": cbte_fch.isoformat(),
         "doc_tipo": doc_tipo,

@@ -51,7 +51,7 @@ runs = sa.table(
 
 
 def _kept(row) -> dict:
-    """A voucher as authority_runs keeps it (webapp/authority.py, VOUCHER_KEYS)."""
+    """A voucher as authority_runs keeps it (webapp/authority.py, _kept)."""
     return {
         'cbte_fch': row.cbte_fch.isoformat(),
         'doc_tipo': row.doc_tipo,
