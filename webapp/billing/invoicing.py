@@ -216,19 +216,7 @@ def _voucher(
         "iva_condition": row.iva_condition,
         "address": row.address,
     }
-    detail = _detail(
-        number,
-        issue_date,
-        row.amount,
-        amounts,
-        rate,
-        row.service_date,
-        payment_due,
-        row.doc_type,
-        row.doc_number,
-        row.iva_condition,
-    )
-    return voucher, detail
+    return voucher, _detail(voucher, issue_date, row.amount, amounts, row.service_date, payment_due)
 
 
 def _note_rows(batch_id: int, document_type: int, after_id: int):
@@ -310,17 +298,7 @@ def _note_voucher(row, number: int, issue_date: date) -> tuple[dict, VoucherDeta
         cbte_fch=row.issue_date,
     )
     detail = _detail(
-        number,
-        issue_date,
-        row.amount,
-        amounts,
-        row.vat_rate,
-        row.service_date,
-        payment_due,
-        row.receiver_doc_type,
-        row.receiver_doc_number,
-        row.receiver_iva_condition,
-        (corrected,),
+        voucher, issue_date, row.amount, amounts, row.service_date, payment_due, (corrected,)
     )
     return voucher, detail
 
@@ -332,28 +310,26 @@ def item_of(voucher: dict) -> int:
 
 
 def _detail(
-    number: int,
+    voucher: dict,
     issue_date: date,
     amount: Decimal,
     amounts: Amounts,
-    rate: str | None,
     service_date: date,
     payment_due: date,
-    doc_type: int,
-    doc_number: str,
-    iva_condition: int,
     associated: tuple[AssociatedVoucher, ...] = (),
 ) -> VoucherDetail:
-    """The FECAEDetRequest of a reserved voucher, from the values it stores (not parsed again
-    from what it stores them as)."""
+    """The FECAEDetRequest of a reserved voucher: its numbers and codes as the voucher stores
+    them, its amounts and dates as the values it was built from (not parsed again from the text
+    it stores them as)."""
+    rate = voucher["vat_rate"]
     iva = ()
     if rate is not None and rate != EXEMPT:
         iva = (VatLine(VAT_RATE_IDS[rate], amounts.net, amounts.vat),)
     return VoucherDetail(
-        doc_tipo=doc_type,
-        doc_nro=int(doc_number),
-        cbte_desde=number,
-        cbte_hasta=number,
+        doc_tipo=voucher["doc_type"],
+        doc_nro=int(voucher["doc_number"]),
+        cbte_desde=voucher["number"],
+        cbte_hasta=voucher["number"],
         cbte_fch=issue_date,
         imp_total=amount,
         imp_neto=amounts.net,
@@ -362,7 +338,7 @@ def _detail(
         fch_serv_desde=service_date,
         fch_serv_hasta=service_date,
         fch_vto_pago=payment_due,
-        condicion_iva_receptor_id=iva_condition,
+        condicion_iva_receptor_id=voucher["iva_condition"],
         iva=iva,
         cbtes_asoc=associated,
     )
